@@ -1,0 +1,207 @@
+"""Classical reference densities: a Gaussian mixture fitted by EM and a kernel density estimate."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import KFold
+
+from lab.base import Config, GenerativeModel, option
+
+
+# ---------------------------------------------------------------------------------------------
+# GMM: p(x) = sum_k pi_k N(x; mu_k, Sigma_k), one EM iteration per train_step (Dempster et al. 1977)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GMMConfig(Config):
+    n_components: int = option(12, "mixture components (the largest tried when bic is on)", min=1, max=64)
+    bic: bool = option(True, "choose the number of components 1..n_components by BIC before EM")
+    covariance_type: str = option("full", "shape of each covariance", choices=["full", "diag", "spherical", "tied"])
+    tol: float = option(1e-5, "stop when an EM step improves the log-likelihood by less than this", min=0.0, max=1.0, log=True)
+
+
+class GMM(GenerativeModel):
+    key = "gmm"
+    title = "Gaussian mixture (EM)"
+    Config = GMMConfig
+    has_log_prob = True
+    density_kind = "exact"
+
+    def _build(self):
+        cfg = self.config
+        x = self.train_z.cpu().numpy().astype(np.float64)
+        k = min(cfg.n_components, len(x))
+        self.bic_scores: dict[int, float] = {}
+        if cfg.bic and k > 1:
+            # BIC = -2 log L + p log n, on a subsample so the choice stays quick on big data
+            sub = x[np.random.default_rng(self.seed).permutation(len(x))[:5000]]
+            for m in range(1, k + 1):
+                gm = GaussianMixture(m, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=200)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    gm.fit(sub)
+                self.bic_scores[m] = float(gm.bic(sub))
+            k = min(self.bic_scores, key=self.bic_scores.get)
+        self.k = k
+        # warm_start + max_iter=1: each fit() call is exactly one E step and one M step
+        self.gm = GaussianMixture(k, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=1, warm_start=True)
+        self._last_bound = -math.inf
+
+    def train_step(self, batch):
+        x = self.train_z.cpu().numpy().astype(np.float64)  # EM uses every point, not a minibatch
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.gm.fit(x)
+        bound = float(self.gm.lower_bound_)
+        if bound - self._last_bound < self.config.tol:
+            self.converged = True
+        self._last_bound = bound
+        return {"nll": -bound, "components": float(self.k)}
+
+    def _fitted(self) -> bool:
+        return hasattr(self.gm, "means_")
+
+    def _cov_full(self) -> np.ndarray:
+        """Covariances as [k, 2, 2] whatever covariance_type is."""
+        gm, k = self.gm, self.k
+        c = gm.covariances_
+        if gm.covariance_type == "full":
+            return c
+        if gm.covariance_type == "diag":
+            return np.stack([np.diag(v) for v in c])
+        if gm.covariance_type == "spherical":
+            return np.stack([v * np.eye(2) for v in c])
+        return np.repeat(c[None], k, 0)  # tied
+
+    def _sample_z(self, n, generator):
+        if not self._fitted():
+            return torch.randn(n, 2, generator=generator)
+        w = torch.as_tensor(self.gm.weights_, dtype=torch.float64)
+        comp = torch.multinomial(w, n, replacement=True, generator=generator)
+        chol = torch.as_tensor(np.linalg.cholesky(self._cov_full()))
+        eps = torch.randn(n, 2, 1, generator=generator, dtype=torch.float64)
+        z = torch.as_tensor(self.gm.means_)[comp] + (chol[comp] @ eps)[..., 0]
+        return z.float()
+
+    def _log_prob_z(self, z):
+        if not self._fitted():
+            return -0.5 * (z**2).sum(1) - math.log(2 * math.pi)  # N(0, I) before the first EM step
+        return torch.as_tensor(self.gm.score_samples(z.cpu().numpy().astype(np.float64)), dtype=torch.float32)
+
+    def views(self, **kw):
+        """Component ellipses in data coordinates: means [k, 2], covariances [k, 2, 2], weights [k]."""
+        if not self._fitted():
+            return {"bic": self.bic_scores}
+        d = np.diag(self.scaler.std)
+        return {
+            "means": self.gm.means_ * self.scaler.std + self.scaler.mean,
+            "covariances": np.einsum("ij,kjl,lm->kim", d, self._cov_full(), d),
+            "weights": self.gm.weights_.copy(),
+            "bic": self.bic_scores,
+        }
+
+    def weights(self):
+        if not self._fitted():
+            return {}
+        gm = self.gm
+        return {
+            name: torch.as_tensor(np.asarray(getattr(gm, name), dtype=np.float64))
+            for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
+        }
+
+    def load_weights(self, tensors):
+        if not tensors:
+            return
+        self.k = int(tensors["weights_"].shape[0])
+        self.gm = GaussianMixture(self.k, covariance_type=self.config.covariance_type, max_iter=1, warm_start=True)
+        for name, v in tensors.items():
+            setattr(self.gm, name, v.numpy())
+        self.gm.converged_, self.gm.n_iter_, self.gm.lower_bound_ = True, 0, -math.inf
+        self.converged = True
+
+
+# ---------------------------------------------------------------------------------------------
+# KDE: p(x) = 1/n sum_i N(x; x_i, h^2 I), h chosen by K-fold cross-validated log-likelihood
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KDEConfig(Config):
+    bandwidth: float = option(0.0, "kernel width in standardised units; 0 chooses it by cross-validation", min=0.0, max=5.0)
+    candidates: int = option(16, "bandwidths tried by cross-validation, one per training step", min=2, max=64)
+    folds: int = option(5, "cross-validation folds", min=2, max=20)
+    max_points: int = option(5000, "kernels kept (a random subset of the data beyond this)", min=10, max=100_000)
+
+
+def _kde_log_prob(z: torch.Tensor, centres: torch.Tensor, h: float) -> torch.Tensor:
+    """log 1/n sum_i N(z; c_i, h^2 I) [m], in chunks so [m, n] stays small."""
+    out = []
+    for chunk in torch.split(z.double(), 2048):
+        d2 = torch.cdist(chunk, centres.double()) ** 2
+        out.append(torch.logsumexp(-0.5 * d2 / h**2, dim=1))
+    return torch.cat(out) - math.log(len(centres)) - math.log(2 * math.pi) - 2 * math.log(h)
+
+
+class KDE(GenerativeModel):
+    key = "kde"
+    title = "Kernel density estimate"
+    Config = KDEConfig
+    has_log_prob = True
+    density_kind = "exact"
+    early_stopping = False  # cross-validation is its model selection
+
+    def _build(self):
+        cfg = self.config
+        z = self.train_z.cpu()
+        perm = torch.randperm(len(z), generator=torch.Generator().manual_seed(self.seed))
+        self.centres = z[perm[: cfg.max_points]].clone()
+        # Silverman's rule is the starting guess and the centre of the grid searched by CV
+        n = len(self.centres)
+        silverman = float(self.centres.std(0).mean()) * (4 / (4 * n)) ** (1 / 6) if n > 1 else 1.0
+        self.grid = np.geomspace(silverman / 30, silverman * 2, cfg.candidates)  # multimodal data wants far less than Silverman
+        self.cv_scores: dict[float, float] = {}
+        self.h = cfg.bandwidth if cfg.bandwidth > 0 else silverman
+        if cfg.bandwidth > 0 or n < cfg.folds:
+            self.converged = True
+
+    def train_step(self, batch):
+        """Score one candidate bandwidth by K-fold CV; after the last, keep the best."""
+        if self.converged:
+            return {"bandwidth": self.h}
+        h = float(self.grid[len(self.cv_scores)])
+        x = self.centres.double()
+        folds = KFold(self.config.folds, shuffle=True, random_state=self.seed).split(x.numpy())
+        ll = [float(_kde_log_prob(x[te[:400]], x[tr], h).mean()) for tr, te in folds]
+        self.cv_scores[h] = float(np.mean(ll))
+        # CV fits on (K-1)/K of the points; the full set wants h smaller by that ratio^(1/6) (h ~ n^(-1/6))
+        shrink = ((self.config.folds - 1) / self.config.folds) ** (1 / 6)
+        self.h = max(self.cv_scores, key=self.cv_scores.get) * shrink
+        if len(self.cv_scores) == len(self.grid):
+            self.converged = True
+        return {"cv_log_lik": self.cv_scores[h], "bandwidth": self.h}
+
+    def _sample_z(self, n, generator):
+        idx = torch.randint(0, len(self.centres), (n,), generator=generator)
+        return self.centres[idx] + self.h * torch.randn(n, 2, generator=generator)
+
+    def _log_prob_z(self, z):
+        return _kde_log_prob(z.cpu(), self.centres, self.h).float()
+
+    def views(self, **kw):
+        return {"bandwidth": self.h, "cv_scores": dict(self.cv_scores), "bandwidth_data": self.h * self.scaler.std}
+
+    def weights(self):
+        return {"centres": self.centres.clone(), "bandwidth": torch.tensor([self.h], dtype=torch.float64)}
+
+    def load_weights(self, tensors):
+        self.centres = tensors["centres"].float()
+        self.h = float(tensors["bandwidth"][0])
+        self.converged = True

@@ -1,0 +1,532 @@
+"""Toy 2D densities with their true log-density, and user points from CSV or arrays."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import ClassVar
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.special import log_ndtr, logsumexp
+
+LOG_2PI = math.log(2 * math.pi)
+MAX_ROWS = 1_000_000
+MAX_BYTES = 50 * 1024 * 1024
+
+
+class DataError(ValueError):
+    """Bad user data. The message is one sentence a person can act on."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Base class
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A 2D density. Subclasses define `_sample_unit` and `_log_prob_unit` before `scale`."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    has_density: ClassVar[bool] = True
+    scale: float = field(default=1.0, metadata={"min": 0.1, "max": 10.0, "help": "multiplies every coordinate"})
+
+    # -- public -------------------------------------------------------------------------------
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """n points, shape [n, 2], float64, reproducible for a given seed."""
+        rng = np.random.default_rng(seed)
+        return self._sample_unit(int(n), rng) * self.scale
+
+    def log_prob(self, x: np.ndarray) -> np.ndarray:
+        """True log-density at x [n, 2] (the scaling contributes -2 log scale)."""
+        x = np.asarray(x, dtype=np.float64).reshape(-1, 2)
+        out = np.empty(len(x))
+        for i in range(0, len(x), 65536):  # chunks keep the [n, K] quadrature matrices small
+            out[i : i + 65536] = self._log_prob_unit(x[i : i + 65536] / self.scale)
+        return out - 2 * math.log(self.scale)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Plot window (xmin, xmax, ymin, ymax) in data coordinates that holds the density."""
+        b = np.array(self._bounds_unit()) * self.scale
+        return tuple(float(v) for v in b)
+
+    @property
+    def modes(self) -> np.ndarray | None:
+        """Mode centres for mixture datasets (mode coverage), else None."""
+        return None
+
+    @property
+    def mode_std(self) -> float | None:
+        return None
+
+    def params(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    # -- for subclasses -----------------------------------------------------------------------
+    def _sample_unit(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def _log_prob_unit(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _bounds_unit(self) -> tuple[float, float, float, float]:
+        return (-4.0, 4.0, -4.0, 4.0)
+
+
+def _gauss_mixture_logpdf(x: np.ndarray, means: np.ndarray, log_w: np.ndarray, std: float) -> np.ndarray:
+    """log sum_k w_k N(x; mean_k, std^2 I) for x [n, 2], means [K, 2]."""
+    d2 = ((x[:, None, :] - means[None, :, :]) ** 2).sum(-1)  # [n, K]
+    return logsumexp(log_w[None, :] - 0.5 * d2 / std**2, axis=1) - LOG_2PI - 2 * math.log(std)
+
+
+# ---------------------------------------------------------------------------------------------
+# Noisy curves: x = c(t) + noise * eps, t ~ p(t). The density is the Gaussian mixture along the
+# curve, p(x) = int p(t) N(x; c(t), noise^2 I) dt, evaluated by quadrature on a grid in t whose
+# spacing in arc length is noise / 4: the midpoint rule's error is then exponentially small.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurveDataset(Dataset):
+    noise: float = field(default=0.05, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
+
+    def _pieces(self) -> list[tuple[float, "callable", float, float, "callable"]]:
+        """[(weight, curve(t)->[n,2], t_lo, t_hi, log_density_of_t(t) or None for uniform)]."""
+        raise NotImplementedError
+
+    def _sample_unit(self, n, rng):
+        pieces = self._pieces()
+        w = np.array([p[0] for p in pieces])
+        which = rng.choice(len(pieces), size=n, p=w / w.sum())
+        out = np.empty((n, 2))
+        for k, (_, curve, lo, hi, t_sampler) in enumerate(pieces):
+            idx = np.flatnonzero(which == k)
+            t = t_sampler(len(idx), rng) if t_sampler is not None else rng.uniform(lo, hi, len(idx))
+            out[idx] = curve(t)
+        return out + self.noise * rng.standard_normal((n, 2))
+
+    def _quadrature(self):
+        """Cached nodes [K, 2], log-weights [K] and a KD-tree of the nodes for the mixture along the curve."""
+        cache = self.__dict__.get("_quad")
+        if cache is not None:
+            return cache
+        pieces = self._pieces()
+        w = np.array([p[0] for p in pieces])
+        w = w / w.sum()
+        nodes, logw = [], []
+        for wk, (_, curve, lo, hi, _s) in zip(w, pieces):
+            # arc length on a fine probe grid decides how many quadrature nodes this piece needs
+            probe = curve(np.linspace(lo, hi, 4001))
+            length = np.linalg.norm(np.diff(probe, axis=0), axis=1).sum()
+            k = int(min(max(length / (self.noise / 4), 64), 200_000))
+            edges = np.linspace(lo, hi, k + 1)
+            t = 0.5 * (edges[1:] + edges[:-1])
+            log_pt = self._log_pt(wk, pieces, t, lo, hi)
+            nodes.append(curve(t))
+            logw.append(math.log(wk) + log_pt + np.log(np.diff(edges)))
+        nodes = np.concatenate(nodes)
+        cache = (nodes, np.concatenate(logw), cKDTree(nodes))
+        object.__setattr__(self, "_quad", cache)
+        return cache
+
+    def _log_pt(self, wk, pieces, t, lo, hi):
+        """log p(t) within one piece; uniform unless a subclass says otherwise."""
+        return np.full_like(t, -math.log(hi - lo))
+
+    def _log_prob_unit(self, x):
+        nodes, logw, tree = self._quadrature()
+        # Only the nearest nodes matter: with spacing noise/4, the 64 nearest span 16 noise-widths
+        # of curve, and the rest weigh less than exp(-30) relative to them.
+        k = min(64, len(nodes))
+        d, idx = tree.query(x, k=k)
+        d, idx = d.reshape(len(x), k), idx.reshape(len(x), k)
+        return logsumexp(logw[idx] - 0.5 * d**2 / self.noise**2, axis=1) - LOG_2PI - 2 * math.log(self.noise)
+
+
+@dataclass(frozen=True)
+class Moons(CurveDataset):
+    """scikit-learn's two moons, with the angle drawn uniformly instead of on a linspace."""
+
+    name: ClassVar[str] = "moons"
+    title: ClassVar[str] = "Two moons"
+
+    def _pieces(self):
+        outer = lambda t: np.stack([np.cos(t), np.sin(t)], 1)
+        inner = lambda t: np.stack([1 - np.cos(t), 0.5 - np.sin(t)], 1)
+        return [(1.0, outer, 0.0, math.pi, None), (1.0, inner, 0.0, math.pi, None)]
+
+    def _bounds_unit(self):
+        return (-1.6, 2.6, -1.1, 1.6)
+
+
+@dataclass(frozen=True)
+class Circles(CurveDataset):
+    """scikit-learn's two circles: radius 1 and radius `factor`."""
+
+    name: ClassVar[str] = "circles"
+    title: ClassVar[str] = "Two circles"
+    factor: float = field(default=0.5, metadata={"min": 0.1, "max": 0.95, "help": "inner radius"})
+
+    def _pieces(self):
+        circle = lambda r: (lambda t: r * np.stack([np.cos(t), np.sin(t)], 1))
+        return [(1.0, circle(1.0), 0.0, 2 * math.pi, None), (1.0, circle(self.factor), 0.0, 2 * math.pi, None)]
+
+    def _bounds_unit(self):
+        return (-1.5, 1.5, -1.5, 1.5)
+
+
+@dataclass(frozen=True)
+class Rings(CurveDataset):
+    """Concentric rings of radius 0.75, 1.5, ... (FFJORD's rings), equal mass per ring."""
+
+    name: ClassVar[str] = "rings"
+    title: ClassVar[str] = "Concentric rings"
+    noise: float = field(default=0.08, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
+    n_rings: int = field(default=4, metadata={"min": 1, "max": 8, "help": "number of rings"})
+
+    def _pieces(self):
+        circle = lambda r: (lambda t: r * np.stack([np.cos(t), np.sin(t)], 1))
+        return [(1.0, circle(0.75 * (k + 1)), 0.0, 2 * math.pi, None) for k in range(self.n_rings)]
+
+    def _bounds_unit(self):
+        r = 0.75 * self.n_rings + 0.6
+        return (-r, r, -r, r)
+
+
+@dataclass(frozen=True)
+class TwoSpirals(CurveDataset):
+    """FFJORD's two spirals: angle n = sqrt(u) * 3 pi (so p(n) is proportional to n), scaled by 1/3."""
+
+    name: ClassVar[str] = "2spirals"
+    title: ClassVar[str] = "Two spirals"
+    noise: float = field(default=0.1, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
+    T_MAX: ClassVar[float] = 3 * math.pi
+
+    def _pieces(self):
+        arm = lambda s: (lambda n: s * np.stack([-np.cos(n) * n, np.sin(n) * n], 1) / 3)
+        sampler = lambda m, rng: np.sqrt(rng.uniform(0, 1, m)) * self.T_MAX
+        return [(1.0, arm(1.0), 0.0, self.T_MAX, sampler), (1.0, arm(-1.0), 0.0, self.T_MAX, sampler)]
+
+    def _log_pt(self, wk, pieces, t, lo, hi):
+        return np.log(2 * t / self.T_MAX**2)  # density of sqrt(u) * T
+
+    def _bounds_unit(self):
+        return (-4.0, 4.0, -4.0, 4.0)
+
+
+@dataclass(frozen=True)
+class Swissroll(CurveDataset):
+    """scikit-learn's swiss roll in the (x, z) plane, divided by 5 (FFJORD): t ~ U(1.5 pi, 4.5 pi)."""
+
+    name: ClassVar[str] = "swissroll"
+    title: ClassVar[str] = "Swiss roll"
+    noise: float = field(default=0.1, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
+
+    def _pieces(self):
+        roll = lambda t: np.stack([t * np.cos(t), t * np.sin(t)], 1) / 5
+        return [(1.0, roll, 1.5 * math.pi, 4.5 * math.pi, None)]
+
+    def _bounds_unit(self):
+        return (-3.2, 3.2, -3.2, 3.2)
+
+
+@dataclass(frozen=True)
+class Pinwheel(CurveDataset):
+    """Pinwheel arms: radius s ~ N(1, radial_std), angle 2 pi k / K + rate * exp(s), isotropic noise.
+
+    FFJORD rotates a tangential perturbation; here the noise is isotropic so the density is the
+    exact Gaussian mixture along each arm (the arms look the same).
+    """
+
+    name: ClassVar[str] = "pinwheel"
+    title: ClassVar[str] = "Pinwheel"
+    noise: float = field(default=0.1, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
+    n_arms: int = field(default=5, metadata={"min": 2, "max": 10, "help": "number of arms"})
+    radial_std: float = field(default=0.3, metadata={"min": 0.05, "max": 1.0, "help": "spread along each arm"})
+    rate: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0, "help": "how much the arms curl"})
+
+    def _pieces(self):
+        def arm(k):
+            def c(s):
+                a = 2 * math.pi * k / self.n_arms + self.rate * np.exp(s)
+                return 2 * s[:, None] * np.stack([np.cos(a), np.sin(a)], 1)
+            return c
+        lo, hi = 1 - 6 * self.radial_std, 1 + 6 * self.radial_std
+        sampler = lambda m, rng: 1 + self.radial_std * rng.standard_normal(m)
+        return [(1.0, arm(k), lo, hi, sampler) for k in range(self.n_arms)]
+
+    def _log_pt(self, wk, pieces, t, lo, hi):
+        return -0.5 * ((t - 1) / self.radial_std) ** 2 - 0.5 * LOG_2PI - math.log(self.radial_std)
+
+    def _bounds_unit(self):
+        r = 2 * (1 + 3 * self.radial_std) + 0.5
+        return (-r, r, -r, r)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaussian mixtures (exact densities; they also define modes for mode coverage)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MixtureDataset(Dataset):
+    std: float = field(default=0.02, metadata={"min": 0.005, "max": 1.0, "help": "std of each component"})
+
+    def _means(self) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def modes(self):
+        return self._means() * self.scale
+
+    @property
+    def mode_std(self):
+        return self.std * self.scale
+
+    def _sample_unit(self, n, rng):
+        means = self._means()
+        k = rng.integers(0, len(means), n)
+        return means[k] + self.std * rng.standard_normal((n, 2))
+
+    def _log_prob_unit(self, x):
+        means = self._means()
+        return _gauss_mixture_logpdf(x, means, np.full(len(means), -math.log(len(means))), self.std)
+
+
+@dataclass(frozen=True)
+class EightGaussians(MixtureDataset):
+    name: ClassVar[str] = "8gaussians"
+    title: ClassVar[str] = "8 Gaussians (ring)"
+    radius: float = field(default=2.0, metadata={"min": 0.5, "max": 5.0, "help": "radius of the ring of modes"})
+
+    def _means(self):
+        a = np.arange(8) * math.pi / 4
+        return self.radius * np.stack([np.cos(a), np.sin(a)], 1)
+
+    def _bounds_unit(self):
+        r = self.radius + 0.8
+        return (-r, r, -r, r)
+
+
+@dataclass(frozen=True)
+class TwentyFiveGaussians(MixtureDataset):
+    name: ClassVar[str] = "25gaussians"
+    title: ClassVar[str] = "25 Gaussians (grid)"
+    std: float = field(default=0.05, metadata={"min": 0.005, "max": 1.0, "help": "std of each component"})
+
+    def _means(self):
+        g = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
+        return np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+
+    def _bounds_unit(self):
+        return (-5.2, 5.2, -5.2, 5.2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkerboard: uniform on the 8 dark unit squares of [-2, 2]^2, blurred by Gaussian noise so the
+# density is positive everywhere: p(x) = 1/8 sum_squares prod_d [Phi((b-x)/s) - Phi((a-x)/s)].
+# ---------------------------------------------------------------------------------------------
+
+
+def _log_diff_ndtr(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """log(Phi(hi) - Phi(lo)) for hi > lo, stable in both tails."""
+    flip = lo > 0  # both in the right tail: use the mirror image Phi(-lo) - Phi(-hi)
+    a = np.where(flip, -hi, lo)
+    b = np.where(flip, -lo, hi)
+    la, lb = log_ndtr(a), log_ndtr(b)
+    return lb + np.log1p(-np.exp(np.minimum(la - lb, -1e-300)))
+
+
+@dataclass(frozen=True)
+class Checkerboard(Dataset):
+    name: ClassVar[str] = "checkerboard"
+    title: ClassVar[str] = "Checkerboard"
+    noise: float = field(default=0.02, metadata={"min": 0.005, "max": 0.5, "help": "blur at the square edges"})
+
+    def _squares(self) -> np.ndarray:
+        """Lower-left corners [8, 2] of the dark squares."""
+        return np.array([(i, j) for i in range(-2, 2) for j in range(-2, 2) if (i + j) % 2 == 0], dtype=float)
+
+    def _sample_unit(self, n, rng):
+        sq = self._squares()
+        return sq[rng.integers(0, 8, n)] + rng.uniform(0, 1, (n, 2)) + self.noise * rng.standard_normal((n, 2))
+
+    def _log_prob_unit(self, x):
+        sq = self._squares()  # [8, 2]
+        lo = (sq[None] - x[:, None]) / self.noise  # [n, 8, 2]
+        hi = (sq[None] + 1 - x[:, None]) / self.noise
+        per_square = _log_diff_ndtr(lo, hi).sum(-1)  # [n, 8]
+        return logsumexp(per_square, axis=1) - math.log(8)
+
+    def _bounds_unit(self):
+        return (-2.5, 2.5, -2.5, 2.5)
+
+
+DATASETS: dict[str, type[Dataset]] = {
+    cls.name: cls
+    for cls in (Moons, Circles, Rings, EightGaussians, TwentyFiveGaussians, TwoSpirals, Checkerboard, Pinwheel, Swissroll)
+}
+
+
+def make_dataset(name: str, **params) -> Dataset:
+    """Build a built-in dataset by name; unknown names or parameters raise DataError."""
+    if name not in DATASETS:
+        raise DataError(f"Unknown dataset '{name}'; choose one of {', '.join(DATASETS)}.")
+    cls = DATASETS[name]
+    known = {f.name: f for f in fields(cls)}
+    clean = {}
+    for k, v in params.items():
+        if k not in known:
+            raise DataError(f"Dataset '{name}' has no parameter '{k}'; it has {', '.join(known)}.")
+        f = known[k]
+        try:
+            v = int(v) if f.type in ("int", int) else float(v)
+        except (TypeError, ValueError):
+            raise DataError(f"Dataset parameter {k} must be a number, got '{v}'.") from None
+        lo, hi = f.metadata.get("min"), f.metadata.get("max")
+        if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise DataError(f"Dataset parameter {k}={v} is outside [{lo}, {hi}].")
+        clean[k] = v
+    return cls(**clean)
+
+
+def dataset_fields(name: str) -> list:
+    """The dataclass fields (with min/max/help metadata) a page turns into widgets."""
+    return list(fields(DATASETS[name]))
+
+
+# ---------------------------------------------------------------------------------------------
+# User points
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class PointsDataset(Dataset):
+    """A user's own points. No true density: metrics use a held-out split instead."""
+
+    name: ClassVar[str] = "points"
+    title: ClassVar[str] = "Your points"
+    has_density: ClassVar[bool] = False
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    label: str = "points"
+
+    def sample(self, n, seed=0):
+        """Bootstrap draw from the points (with replacement); the points themselves when n is their count."""
+        rng = np.random.default_rng(seed)
+        if n == len(self.points):
+            return self.points[rng.permutation(n)].copy()
+        return self.points[rng.integers(0, len(self.points), n)].copy()
+
+    def log_prob(self, x):
+        raise NotImplementedError("Your own points have no known true density.")
+
+    def bounds(self):
+        lo, hi = np.quantile(self.points, [0.0, 1.0], axis=0)
+        pad = 0.15 * np.maximum(hi - lo, 1e-3)
+        return (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+
+    def params(self):
+        return {"label": self.label, "n": len(self.points)}
+
+
+def points_from_array(a, label: str = "points") -> PointsDataset:
+    """Validate an array-like of shape [n, 2] and wrap it as a dataset."""
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError("The points must be numbers.") from None
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise DataError(f"The points must have two columns (x, y); got shape {tuple(arr.shape)}.")
+    if len(arr) == 0:
+        raise DataError("There are no points.")
+    if len(arr) < 2:
+        raise DataError("At least 2 points are needed to train a model.")
+    if len(arr) > MAX_ROWS:
+        raise DataError(f"There are {len(arr):,} points; the limit is {MAX_ROWS:,}.")
+    bad = np.flatnonzero(~np.isfinite(arr).all(1))
+    if len(bad):
+        raise DataError(f"Point {bad[0] + 1} is not a finite number (NaN or infinity).")
+    return PointsDataset(points=arr, label=label)
+
+
+def _parse_float(s: str) -> float | None:
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def parse_points_csv(text: str, label: str = "points") -> PointsDataset:
+    """Parse CSV text with two numeric columns (comma, semicolon or tab; header optional)."""
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip()), "")
+    delim = max([",", ";", "\t"], key=first.count) if first else ","
+    if first and first.count(delim) == 0:
+        delim = ","
+    rows = []
+    for lineno, row in enumerate(csv.reader(io.StringIO(text), delimiter=delim), start=1):
+        if not row or all(not c.strip() for c in row):
+            continue  # blank lines carry no point
+        if len(row) != 2:
+            raise DataError(f"Row {lineno} has {len(row)} column{'s' if len(row) != 1 else ''}; a points file needs exactly 2 (x, y).")
+        vals = [_parse_float(c.strip()) for c in row]
+        if None in vals:
+            if not rows and all(v is None for v in vals) and lineno == _first_nonblank(lines):
+                continue  # a header line
+            bad = row[vals.index(None)].strip()
+            raise DataError(f"Row {lineno} has '{bad[:40]}', which is not a number.")
+        if not all(math.isfinite(v) for v in vals):
+            raise DataError(f"Row {lineno} has a missing or infinite value (NaN or inf).")
+        rows.append(vals)
+        if len(rows) > MAX_ROWS:
+            raise DataError(f"The file has more than {MAX_ROWS:,} rows; the limit is {MAX_ROWS:,}.")
+    if not rows:
+        raise DataError("The file has no data rows.")
+    if len(rows) < 2:
+        raise DataError("The file has only 1 data row; at least 2 are needed to train a model.")
+    return PointsDataset(points=np.asarray(rows, dtype=np.float64), label=label)
+
+
+def _first_nonblank(lines: list[str]) -> int:
+    for i, ln in enumerate(lines, start=1):
+        if ln.strip():
+            return i
+    return 0
+
+
+def load_points_csv(source, label: str | None = None) -> PointsDataset:
+    """Load points from a path, bytes or a file-like object, with every check in DataError."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise DataError(f"There is no file at {path}.")
+        if os.path.getsize(path) > MAX_BYTES:
+            raise DataError(f"The file is {os.path.getsize(path) / 2**20:.0f} MB; the limit is 50 MB.")
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        label = label or os.path.basename(path)
+    else:
+        raw = source.read() if hasattr(source, "read") else source
+        if len(raw) > MAX_BYTES:
+            raise DataError(f"The file is {len(raw) / 2**20:.0f} MB; the limit is 50 MB.")
+    try:
+        text = raw.decode("utf-8-sig") if isinstance(raw, (bytes, bytearray)) else str(raw)
+    except UnicodeDecodeError:
+        raise DataError("The file is not text (it is not UTF-8); save it as CSV.") from None
+    if "\x00" in text:
+        raise DataError("The file is not text (it contains binary data); save it as CSV.")
+    return parse_points_csv(text, label=label or "points")
+
+
+def save_points_csv(path_or_buf, x: np.ndarray, header: str = "x,y") -> None:
+    """Write [n, 2] points with a header (x,y)."""
+    np.savetxt(path_or_buf, np.asarray(x), delimiter=",", header=header, comments="", fmt="%.8g")
+
+
+def with_params(ds: Dataset, **params) -> Dataset:
+    return replace(ds, **params)

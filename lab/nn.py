@@ -1,0 +1,37 @@
+"""Small shared blocks: an MLP and a sinusoidal time/noise-level embedding."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh, "gelu": nn.GELU, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
+
+
+class MLP(nn.Sequential):
+    """in_dim -> [hidden] * layers -> out_dim, with the named activation between linear layers."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int = 128, layers: int = 3, act: str = "silu"):
+        mods: list[nn.Module] = []
+        d = in_dim
+        for _ in range(layers):
+            mods += [nn.Linear(d, hidden), ACTIVATIONS[act]()]
+            d = hidden
+        mods.append(nn.Linear(d, out_dim))
+        super().__init__(*mods)
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int = 32, max_period: float = 10_000.0) -> torch.Tensor:
+    """Transformer-style embedding of a scalar per row: t [n] -> [n, dim] (Vaswani et al. 2017).
+
+    Diffusion models feed the step t (or log sigma) through this before the network.
+    """
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None, :]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+    return emb

@@ -1,0 +1,534 @@
+"""Live training: a Run (one model under a budget) and a SessionRunner (one background thread per session)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from lab.base import Config, GenerativeModel, get_model_class, make_model
+from lab.data import Dataset, PointsDataset
+from lab.metrics import Evaluator
+
+# ---------------------------------------------------------------------------------------------
+# Bounded history: keeps the whole span of a long run at decreasing resolution.
+# ---------------------------------------------------------------------------------------------
+
+
+class History:
+    """(step, {name: value}) records; when full, every other old record is dropped (memory stays bounded)."""
+
+    def __init__(self, maxlen: int = 1000):
+        self.maxlen = maxlen
+        self.records: list[tuple[int, dict[str, float]]] = []
+        self.stride = 1  # keep one record in `stride` once thinned
+        self._count = 0
+
+    def add(self, step: int, values: dict[str, float]) -> None:
+        self._count += 1
+        if self._count % self.stride:
+            return
+        self.records.append((step, dict(values)))
+        if len(self.records) >= self.maxlen:
+            self.records = self.records[::2]
+            self.stride *= 2
+
+    def arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """name -> (steps, values), for plotting."""
+        names: dict[str, None] = {}
+        for _, v in self.records:
+            names.update(dict.fromkeys(v))
+        out = {}
+        for name in names:
+            pts = [(s, v[name]) for s, v in self.records if name in v and v[name] is not None]
+            out[name] = (np.array([p[0] for p in pts]), np.array([p[1] for p in pts], dtype=float))
+        return out
+
+    def last(self) -> dict[str, float]:
+        return dict(self.records[-1][1]) if self.records else {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+# ---------------------------------------------------------------------------------------------
+# A Run: one model, its data split, budget, early stopping and divergence check.
+# ---------------------------------------------------------------------------------------------
+
+READY, RUNNING, PAUSED, DONE, DIVERGED, STOPPED = "ready", "running", "paused", "done", "diverged", "stopped"
+
+
+@dataclass
+class RunSpec:
+    """Everything needed to (re)build a run: reset rebuilds from this."""
+
+    key: str
+    dataset: Dataset
+    config: Config | None = None
+    seed: int = 0
+    n_train: int = 20_000
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    early_stopping: bool = True
+    val_fraction: float = 0.1
+    device: str = "cpu"
+
+
+class Run:
+    """Trains one model. The CLI, the bench and the SessionRunner all drive it through `advance`."""
+
+    def __init__(self, spec: RunSpec):
+        self.spec = spec
+        ds = spec.dataset
+        if isinstance(ds, PointsDataset):
+            pts = ds.sample(len(ds.points), spec.seed)  # a seeded shuffle of the user's points
+        else:
+            pts = ds.sample(spec.n_train, spec.seed)
+        # held-out split: early stopping (explicit densities) and honest test numbers on user points
+        n_val = int(len(pts) * spec.val_fraction) if spec.val_fraction > 0 and len(pts) >= 20 else 0
+        self.val_x = pts[:n_val]
+        self.train_x = pts[n_val:]
+        self.model: GenerativeModel = make_model(spec.key, self.train_x, spec.config, seed=spec.seed, device=spec.device)
+        cls = get_model_class(spec.key)
+        self.has_val = n_val > 0 and cls.has_log_prob and cls.early_stopping
+        self.batch_gen = torch.Generator(device=self.model.device).manual_seed(spec.seed + 1)
+        self.step = 0
+        self.train_seconds = 0.0
+        self.status = READY
+        self.message = ""
+        self.losses = History(1000)
+        self.metrics = History(300)
+        self.best_val = math.inf
+        self.best_step = 0
+        self._best_weights: dict[str, torch.Tensor] | None = None
+        self._bad_evals = 0
+        self._next_val_time = 0.0
+        self.patience = 12  # validation checks without improvement before stopping
+
+    # -- budget ----------------------------------------------------------------------------------
+    @property
+    def progress(self) -> float:
+        """Fraction of the budget used, in [0, 1]."""
+        fr = [0.0]
+        if self.spec.max_steps:
+            fr.append(self.step / self.spec.max_steps)
+        if self.spec.max_seconds:
+            fr.append(self.train_seconds / self.spec.max_seconds)
+        if self.status in (DONE,):
+            return 1.0
+        return float(min(1.0, max(fr)))
+
+    def budget_left(self) -> bool:
+        if self.spec.max_steps is not None and self.step >= self.spec.max_steps:
+            return False
+        if self.spec.max_seconds is not None and self.train_seconds >= self.spec.max_seconds:
+            return False
+        return True
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (DONE, DIVERGED, STOPPED)
+
+    # -- one step ----------------------------------------------------------------------------------
+    def batch(self) -> torch.Tensor:
+        z = self.model.train_z
+        idx = torch.randint(0, len(z), (min(self.model.config.batch_size, len(z)),), generator=self.batch_gen, device=z.device)
+        return z[idx]
+
+    def advance(self, n: int = 1) -> None:
+        """Up to n training steps; marks the run done/diverged when the budget ends or a loss blows up."""
+        for _ in range(n):
+            if self.finished:
+                return
+            if not self.budget_left() or self.model.converged:
+                self.finish(DONE)
+                return
+            t0 = time.perf_counter()
+            losses = self.model.train_step(self.batch())
+            self.train_seconds += time.perf_counter() - t0
+            self.step += 1
+            bad = [k for k, v in losses.items() if not math.isfinite(v)]
+            if bad:
+                self.status = DIVERGED
+                self.message = f"diverged at step {self.step}: {bad[0]} was {losses[bad[0]]}"
+                self.losses.add(self.step, losses)
+                return
+            self.losses.add(self.step, losses)
+            if self.has_val and self.spec.early_stopping and self.train_seconds >= self._next_val_time:
+                self._validate()
+
+    def _validate(self, final: bool = False) -> None:
+        """Held-out NLL; keep the best weights; stop after `patience` checks without improvement."""
+        t0 = time.perf_counter()
+        val = float(-self.model.log_prob(self.val_x).double().mean())
+        if not math.isfinite(val):
+            val = math.inf
+        if val < self.best_val - 1e-4:
+            self.best_val, self.best_step, self._bad_evals = val, self.step, 0
+            self._best_weights = copy.deepcopy(self.model.weights())
+        else:
+            self._bad_evals += 1
+        self.metrics.add(self.step, {"val_nll": val})
+        cost = time.perf_counter() - t0
+        # check about every 2 % of the budget, at most 5 % of the time on validation
+        every = max(0.25, 20 * cost, 0.02 * (self.spec.max_seconds or 15.0))
+        self._next_val_time = self.train_seconds + every
+        if self._bad_evals >= self.patience and not final:
+            self.finish(DONE, f"early stopped at step {self.step}: best validation NLL {self.best_val:.3f} at step {self.best_step}")
+
+    def finish(self, status: str, message: str = "") -> None:
+        if self.finished:
+            return
+        if self.has_val and self.spec.early_stopping and status == DONE and self.best_step != self.step:
+            self._validate(final=True)  # the last weights compete too
+        if self._best_weights is not None and status == DONE:
+            if self.best_step != self.step:
+                self.model.load_weights(self._best_weights)  # early stopping: the best validated weights
+                message = message or f"restored the weights of step {self.best_step} (best validation NLL {self.best_val:.3f})"
+        self.status = status
+        if not message and status == DONE:
+            if self.model.converged:
+                message = f"converged at step {self.step}"
+            else:
+                message = f"budget used: {self.step} steps in {self.train_seconds:.1f} s"
+        self.message = message
+
+    def set_lr(self, lr: float) -> None:
+        self.model.set_lr(lr)
+
+    @property
+    def test_points(self) -> np.ndarray:
+        """Held-out points for metrics on user data (the training points when too few to split)."""
+        return self.val_x if len(self.val_x) >= 4 else self.train_x
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.step / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+def fit(spec: RunSpec, progress: Callable[[Run], None] | None = None, chunk: int = 25) -> Run:
+    """Train a run to its budget in the calling thread (CLI, bench, tests)."""
+    run = Run(spec)
+    run.status = RUNNING
+    while not run.finished:
+        run.advance(chunk)
+        if progress is not None:
+            progress(run)
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Snapshots: what a page draws, made in the training thread, read by the page.
+# ---------------------------------------------------------------------------------------------
+
+
+def density_grid(model: GenerativeModel, bounds, size: int = 64) -> dict[str, np.ndarray] | None:
+    """log p on a size x size grid over bounds (x0, x1, y0, y1), or None when there is no density."""
+    if not model.has_log_prob:
+        return None
+    x0, x1, y0, y1 = bounds
+    gx, gy = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
+    xx, yy = np.meshgrid(gx, gy)
+    lp = model.log_prob(np.stack([xx.ravel(), yy.ravel()], 1)).numpy().reshape(size, size)
+    return {"x": gx, "y": gy, "log_prob": lp}
+
+
+def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Evaluator | None = None) -> dict[str, Any]:
+    m = run.model
+    snap: dict[str, Any] = {
+        "key": run.spec.key,
+        "title": m.title,
+        "step": run.step,
+        "status": run.status,
+        "message": run.message,
+        "train_seconds": run.train_seconds,
+        "steps_per_second": run.steps_per_second,
+        "progress": run.progress,
+        "lr": m.config.lr,
+        "samples": m.sample(n_samples, run.spec.seed + 12345).numpy(),
+        "density": density_grid(m, run.spec.dataset.bounds(), grid),
+        "views": m.views(),
+        "losses": run.losses.arrays(),
+        "time": time.time(),
+    }
+    if evaluator is not None:
+        run.metrics.add(run.step, evaluator(m, timing=False, n_mode_samples=1000))
+    snap["metrics"] = run.metrics.arrays()
+    snap["latest_metrics"] = _latest_metrics(run.metrics)
+    return snap
+
+
+def _latest_metrics(h: History) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for _, v in h.records:
+        out.update({k: x for k, x in v.items() if x is not None})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# SessionRunner: one background thread per browser session, round-robin over its runs.
+# ---------------------------------------------------------------------------------------------
+
+MAX_TRAINERS = int(os.environ.get("LAB_MAX_TRAINERS", os.cpu_count() or 1))
+_SLOTS = threading.BoundedSemaphore(MAX_TRAINERS)  # process-wide: training threads <= cores
+
+
+def set_trainer_cap(n: int) -> None:
+    """Replace the process-wide cap (tests use it; the app keeps the core count)."""
+    global _SLOTS, MAX_TRAINERS
+    MAX_TRAINERS = n
+    _SLOTS = threading.BoundedSemaphore(n)
+
+
+class SessionRunner:
+    """Trains several runs round-robin in one thread; every command answers within ~0.1 s.
+
+    `alive()` is asked about once a second; when it says False (the browser session is gone) the
+    thread ends. Nothing here calls streamlit: pages read `snapshot(run_id)`.
+    """
+
+    def __init__(
+        self,
+        alive: Callable[[], bool] | None = None,
+        snapshot_interval: float = 0.2,
+        metrics_interval: float = 2.0,
+        overhead: float = 0.1,
+        grid: int = 64,
+        n_samples: int = 1000,
+    ):
+        self.alive = alive or (lambda: True)
+        self.snapshot_interval = snapshot_interval
+        self.metrics_interval = metrics_interval
+        self.overhead = overhead
+        self.grid, self.n_samples = grid, n_samples
+        self.runs: dict[str, Run] = {}
+        self._snaps: dict[str, dict] = {}
+        self._evaluators: dict[str, Evaluator] = {}
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._pending_steps: dict[str, int] = {}
+        self._commands: deque[Callable[[], None]] = deque()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._has_slot = False
+        self.queued = False
+        self.snapshot_seconds = 0.0  # time spent on snapshots (overhead accounting)
+        self.train_wall = 0.0
+        self._last_snap: dict[str, float] = {}
+        self._last_metrics: dict[str, float] = {}
+        self.error: str | None = None
+
+    # -- commands (any thread) ---------------------------------------------------------------------
+    def add(self, run_id: str, spec: RunSpec) -> None:
+        """Build a run (paused) and take its first snapshot; replaces a run with the same id."""
+        run = Run(spec)
+        run.status = PAUSED
+        with self._lock:
+            self.runs[run_id] = run
+            self._evaluators.pop(run_id, None)
+            self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=False)
+        self._ensure_thread()
+
+    def remove(self, run_id: str) -> None:
+        with self._lock:
+            self.runs.pop(run_id, None)
+            self._snaps.pop(run_id, None)
+            self._evaluators.pop(run_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.runs.clear()
+            self._snaps.clear()
+            self._evaluators.clear()
+
+    def _ids(self, ids) -> list[str]:
+        return list(self.runs) if ids is None else [i for i in ([ids] if isinstance(ids, str) else ids) if i in self.runs]
+
+    def play(self, ids=None) -> None:
+        with self._lock:
+            for i in self._ids(ids):
+                r = self.runs[i]
+                if r.status in (READY, PAUSED):
+                    r.status = RUNNING
+        self._ensure_thread()
+        self._wake.set()
+
+    def pause(self, ids=None) -> None:
+        with self._lock:
+            for i in self._ids(ids):
+                r = self.runs[i]
+                if r.status == RUNNING:
+                    r.status = PAUSED
+            self._pending_steps.clear()
+        self._wake.set()
+
+    def step(self, ids=None, n: int = 1) -> None:
+        """n single steps on paused runs, then a fresh snapshot."""
+        with self._lock:
+            for i in self._ids(ids):
+                if self.runs[i].status in (READY, PAUSED):
+                    self.runs[i].status = PAUSED
+                    self._pending_steps[i] = self._pending_steps.get(i, 0) + n
+        self._ensure_thread()
+        self._wake.set()
+
+    def stop(self, ids=None) -> None:
+        with self._lock:
+            for i in self._ids(ids):
+                self.runs[i].finish(STOPPED, f"stopped at step {self.runs[i].step}")
+                self._snaps[i] = {**self._snaps.get(i, {}), "status": STOPPED, "message": self.runs[i].message}
+        self._wake.set()
+
+    def reset(self, ids=None) -> None:
+        """Rebuild runs from their specs (same seed: the same start)."""
+        with self._lock:
+            specs = {i: self.runs[i].spec for i in self._ids(ids)}
+        for i, spec in specs.items():
+            self.add(i, spec)
+
+    def set_lr(self, run_id: str, lr: float) -> None:
+        with self._lock:
+            if run_id in self.runs:
+                self.runs[run_id].set_lr(lr)
+
+    def snapshot(self, run_id: str) -> dict | None:
+        return self._snaps.get(run_id)
+
+    def snapshots(self) -> dict[str, dict]:
+        return dict(self._snaps)
+
+    @property
+    def running(self) -> bool:
+        return any(r.status == RUNNING for r in list(self.runs.values()))
+
+    @property
+    def state(self) -> str:
+        if self.error:
+            return "error"
+        if self.queued and (self.running or self._pending_steps):
+            return "queued"
+        return "running" if self.running else "idle"
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+    @property
+    def thread_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- the thread ------------------------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._closed:
+            return
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="lab-trainer", daemon=True)
+            self._thread.start()
+
+    def _release(self) -> None:
+        if self._has_slot:
+            _SLOTS.release()
+            self._has_slot = False
+
+    def _loop(self) -> None:
+        torch.set_num_threads(1)  # tiny networks: one intra-op thread per trainer is fastest
+        last_alive = 0.0
+        try:
+            while not self._closed:
+                now = time.monotonic()
+                if now - last_alive > 1.0:
+                    last_alive = now
+                    if not self.alive():
+                        break
+                with self._lock:
+                    work = [i for i, r in self.runs.items() if r.status == RUNNING] + [
+                        i for i in self._pending_steps if i in self.runs
+                    ]
+                if not work:
+                    self._release()
+                    self.queued = False
+                    self._wake.wait(0.2)
+                    self._wake.clear()
+                    continue
+                if not self._has_slot:
+                    self._has_slot = _SLOTS.acquire(timeout=0.2)
+                    self.queued = not self._has_slot
+                    if not self._has_slot:
+                        continue
+                self._train_round()
+        except Exception as e:  # a bug in a family must not kill the page: show it, stop training
+            self.error = f"training stopped: {type(e).__name__}: {e}"
+            with self._lock:
+                for i, r in self.runs.items():
+                    if r.status == RUNNING:
+                        r.finish(STOPPED, self.error)
+                        self._snaps[i] = {**self._snaps.get(i, {}), "status": STOPPED, "message": self.error}
+        finally:
+            self._release()
+
+    def _train_round(self) -> None:
+        """Each running run trains for ~30 ms, then due snapshots are taken within the overhead budget."""
+        t_round = time.perf_counter()
+        with self._lock:
+            items = list(self.runs.items())
+        for run_id, run in items:
+            with self._lock:
+                if self.runs.get(run_id) is not run:
+                    continue
+                n_pending = self._pending_steps.pop(run_id, 0)
+                if n_pending:
+                    run.advance(n_pending)
+                    if run.status == RUNNING:
+                        run.status = PAUSED
+                    self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
+                    continue
+                if run.status != RUNNING:
+                    continue
+                t0 = time.perf_counter()
+                while run.status == RUNNING and time.perf_counter() - t0 < 0.03:
+                    run.advance(1)
+                if run.finished:
+                    self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
+        self.train_wall += time.perf_counter() - t_round
+        self._maybe_snapshot()
+
+    def _maybe_snapshot(self) -> None:
+        """Snapshot the stalest running run when the overhead budget allows it."""
+        now = time.monotonic()
+        with self._lock:
+            running = [(i, r) for i, r in self.runs.items() if r.status == RUNNING]
+            if not running:
+                return
+            # budget: snapshot time <= overhead * training time (so training slows by <= ~10 %)
+            if self.snapshot_seconds > self.overhead * self.train_wall:
+                return
+            run_id, run = min(running, key=lambda ir: self._last_snap.get(ir[0], 0.0))
+            if now - self._last_snap.get(run_id, 0.0) < self.snapshot_interval:
+                return
+            with_metrics = now - self._last_metrics.get(run_id, 0.0) >= self.metrics_interval
+            self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=with_metrics)
+
+    def _snapshot(self, run_id: str, run: Run, with_metrics: bool) -> dict:
+        t0 = time.perf_counter()
+        ev = None
+        if with_metrics:
+            ev = self._evaluators.get(run_id)
+            if ev is None:
+                ds = run.spec.dataset
+                ev = Evaluator(ds, n=1000, seed=run.spec.seed, test_points=None if ds.has_density else run.test_points)
+                self._evaluators[run_id] = ev
+            self._last_metrics[run_id] = time.monotonic()
+        snap = make_snapshot(run, self.n_samples, self.grid, ev)
+        self._last_snap[run_id] = time.monotonic()
+        self.snapshot_seconds += time.perf_counter() - t0
+        return snap
