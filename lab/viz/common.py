@@ -1,0 +1,100 @@
+"""Shared figures: density heatmaps with samples, scatter plots, training curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f"]
+DATA_COLOR = "rgba(40, 40, 40, 0.35)"
+SAMPLE_COLOR = "rgba(214, 39, 40, 0.55)"
+
+
+def _layout(fig: go.Figure, title: str, bounds=None, height: int = 360, square: bool = True) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0.02, font=dict(size=14)),
+        margin=dict(l=10, r=10, t=36, b=10),
+        height=height,
+        showlegend=False,
+        plot_bgcolor="white",
+        uirevision=title,  # keeps zoom/pan across live updates
+    )
+    if bounds is not None:
+        fig.update_xaxes(range=[bounds[0], bounds[1]], showgrid=False, zeroline=False)
+        fig.update_yaxes(range=[bounds[2], bounds[3]], showgrid=False, zeroline=False)
+    if square:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def empty_figure(title: str = "", message: str = "", height: int = 360) -> go.Figure:
+    fig = go.Figure()
+    if message:
+        fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=13))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, height=height, square=False)
+
+
+def density_figure(
+    density: dict | None,
+    samples: np.ndarray | None = None,
+    title: str = "",
+    bounds=None,
+    data: np.ndarray | None = None,
+    height: int = 360,
+    floor: float = 12.0,
+    max_points: int = 1500,
+) -> go.Figure:
+    """Heatmap of exp(log p) on a grid (density = {"x", "y", "log_prob"}), samples on top.
+
+    The colour scale shows p itself, clipped to [max p * e^-floor, max p], so a model's filaments and
+    holes stay visible next to the truth.
+    """
+    fig = go.Figure()
+    if density is not None:
+        lp = np.asarray(density["log_prob"], dtype=float)
+        top = np.nanmax(np.where(np.isfinite(lp), lp, -np.inf)) if np.isfinite(lp).any() else 0.0
+        p = np.exp(np.clip(lp, top - floor, top) - top)
+        fig.add_trace(
+            go.Heatmap(x=density["x"], y=density["y"], z=p, colorscale="Blues", showscale=False, hoverinfo="skip", zsmooth="best")
+        )
+    if data is not None and len(data):
+        d = np.asarray(data)[:max_points]
+        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR), name="data"))
+    if samples is not None and len(samples):
+        s = np.asarray(samples)[:max_points]
+        fig.add_trace(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=3, color=SAMPLE_COLOR), name="samples"))
+    return _layout(fig, title, bounds, height)
+
+
+def samples_figure(samples: np.ndarray, title: str = "", bounds=None, data: np.ndarray | None = None, height: int = 360, colors=None) -> go.Figure:
+    """Scatter of samples (red) over data (grey); `colors` overrides the sample colours."""
+    fig = density_figure(None, None if colors is not None else samples, title, bounds, data, height)
+    if colors is not None:
+        s = np.asarray(samples)
+        fig.add_trace(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=4, color=colors)))
+    return fig
+
+
+def curves(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "", height: int = 260, log_y: bool = False, hline: float | None = None, hline_label: str = "") -> go.Figure:
+    """Line plot of name -> (steps, values), e.g. a run's loss or metric history."""
+    fig = go.Figure()
+    for i, (name, (x, y)) in enumerate(series.items()):
+        fig.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines", name=name, line=dict(color=PALETTE[i % len(PALETTE)], width=1.5)))
+    if hline is not None:
+        fig.add_hline(y=hline, line_dash="dash", line_color="grey", annotation_text=hline_label)
+    _layout(fig, title, height=height, square=False)
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.25), xaxis_title="step")
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def position_colors(x: np.ndarray, bounds) -> list[str]:
+    """A fixed 2D colour map: hue by position in the data window, so regions can be followed across panels."""
+    x = np.asarray(x, dtype=float)
+    u = np.clip((x[:, 0] - bounds[0]) / (bounds[1] - bounds[0]), 0, 1)
+    v = np.clip((x[:, 1] - bounds[2]) / (bounds[3] - bounds[2]), 0, 1)
+    r, g, b = (40 + 200 * u).astype(int), (40 + 180 * v).astype(int), (220 - 180 * u * v).astype(int)
+    return [f"rgb({a},{c},{d})" for a, c, d in zip(r, g, b)]
