@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import threading
@@ -336,6 +337,42 @@ class SessionRunner:
             self._evaluators.pop(run_id, None)
             self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=False)
         self._ensure_thread()
+
+    def ensure(self, run_id: str, spec: RunSpec) -> str:
+        """Make run_id follow spec: rebuild when the model/data/seed/settings changed, change the
+        learning rate or budget live otherwise. Returns "new", "rebuilt", "live" or "same"."""
+        with self._lock:
+            run = self.runs.get(run_id)
+        if run is None:
+            self.add(run_id, spec)
+            return "new"
+        old = run.spec
+        cfg_old = old.config if old.config is not None else run.model.Config()
+        cfg_new = spec.config if spec.config is not None else run.model.Config()
+        same_model = (
+            old.key == spec.key
+            and old.dataset == spec.dataset
+            and old.seed == spec.seed
+            and old.n_train == spec.n_train
+            and old.device == spec.device
+            and old.early_stopping == spec.early_stopping
+            and type(cfg_old) is type(cfg_new)
+            and dataclasses.replace(cfg_old, lr=cfg_new.lr) == cfg_new
+        )
+        if not same_model:
+            self.add(run_id, spec)
+            return "rebuilt"
+        changed = "same"
+        with self._lock:
+            if cfg_new.lr != run.model.config.lr:
+                run.set_lr(cfg_new.lr)
+                changed = "live"
+            if (old.max_steps, old.max_seconds) != (spec.max_steps, spec.max_seconds):
+                run.spec = dataclasses.replace(old, max_steps=spec.max_steps, max_seconds=spec.max_seconds, config=cfg_new)
+                if run.status == DONE and run.budget_left() and not run.model.converged:
+                    run.status, run.message = PAUSED, ""  # a bigger budget lets a finished run go on
+                changed = "live"
+        return changed
 
     def remove(self, run_id: str) -> None:
         with self._lock:
