@@ -1,0 +1,289 @@
+"""Generative adversarial networks: minimax and non-saturating GAN, WGAN, WGAN-GP, with PacGAN packing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lab.base import Config, GenerativeModel, option
+from lab.nn import ACTIVATIONS
+
+LOSSES = ["minimax", "nonsaturating", "wgan", "wgan-gp"]
+LOG4 = math.log(4.0)  # V(D*, G) at the global optimum p_g = p_data is -log 4
+
+
+@dataclass(frozen=True)
+class GANConfig(Config):
+    lr: float = option(2e-4, "learning rate of both players (Adam; RMSProp for wgan)", min=1e-5, max=1e-2, log=True, live=True)
+    batch_size: int = option(256, "real points per discriminator step (and fake points per generator step)", min=8, max=4096)
+    loss: str = option("wgan-gp", "the game: minimax (saturating), nonsaturating, wgan (weight clipping), wgan-gp (gradient penalty)", choices=LOSSES)
+    d_steps: int = option(5, "k: discriminator (critic) steps per generator step", min=1, max=20)
+    pack: int = option(2, "PacGAN: the discriminator judges packs of this many points at once; 1 = no packing", min=1, max=8)
+    latent_dim: int = option(8, "dimension of the Gaussian latent z fed to the generator", min=1, max=64)
+    hidden: int = option(256, "units per hidden layer (both players)", min=16, max=1024)
+    layers: int = option(3, "hidden layers (both players)", min=1, max=6)
+    activation: str = option("relu", "nonlinearity of both players (DCGAN: leaky_relu in D)", choices=["relu", "leaky_relu", "tanh", "silu"])
+    batch_norm: bool = option(False, "DCGAN-style batch norm in G's hidden layers (and D's, except with wgan-gp)")
+    gp_weight: float = option(0.1, "lambda of the WGAN-GP gradient penalty", min=0.0, max=100.0)
+    clip: float = option(0.01, "WGAN weight clipping: every critic weight stays in [-clip, clip]", min=1e-4, max=1.0, log=True)
+    beta1: float = option(0.5, "Adam beta1 (DCGAN: 0.5)", min=0.0, max=0.99)
+    beta2: float = option(0.9, "Adam beta2 (WGAN-GP: 0.9)", min=0.0, max=0.9999)
+
+
+def _mlp(in_dim: int, out_dim: int, hidden: int, layers: int, act: str, batch_norm: bool, skip_first_norm: bool = False) -> nn.Sequential:
+    """Linear -> [BatchNorm] -> act, `layers` times, then a linear output (DCGAN: no norm on D's input layer)."""
+    mods: list[nn.Module] = []
+    d = in_dim
+    for i in range(layers):
+        mods.append(nn.Linear(d, hidden))
+        if batch_norm and not (skip_first_norm and i == 0):
+            mods.append(nn.BatchNorm1d(hidden))
+        mods.append(ACTIVATIONS[act]())
+        d = hidden
+    mods.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*mods)
+
+
+class GAN(GenerativeModel):
+    """Two players, G: z -> x and D: x -> logit (or critic value), trained in alternation.
+
+    The game (Goodfellow et al. 2014):
+        min_G max_D V(D, G) = E_data[log D(x)] + E_z[log(1 - D(G(z)))].
+    For a fixed G the best D is D*(x) = p_data(x) / (p_data(x) + p_g(x)), and then
+    V(D*, G) = -log 4 + 2 JSD(p_data || p_g), minimised (-log 4) exactly when p_g = p_data.
+
+    loss = "minimax"        G minimises E log(1 - D(G(z)))  (saturates when D is sure: vanishing gradients)
+           "nonsaturating"  G minimises -E log D(G(z))        (same fixed point, strong early gradients)
+           "wgan"           critic f with weights clipped to [-c, c]; D loss E f(G(z)) - E f(x),
+                            G loss -E f(G(z)): the Earth Mover's distance (Arjovsky et al. 2017)
+           "wgan-gp"        the same with lambda E (||grad f(x_hat)|| - 1)^2 on random interpolates
+                            instead of clipping (Gulrajani et al. 2017)
+    pack = m > 1            PacGAN (Lin et al. 2018): D sees m samples concatenated, all real or all
+                            fake, so a generator that collapses is easy to spot from a single pack.
+
+    For the inverse-problems page the generator is also exposed as a decoder:
+      latent_dim                       the dimension of z
+      decode(z [n, latent_dim])        G(z) [n, 2] in STANDARDISED coordinates, differentiable in z
+      prior_sample_latent(n, gen)      z ~ N(0, I) [n, latent_dim]
+    Packing changes only D's input; G, decode and the prior do not depend on it.
+    """
+
+    key = "gan"
+    title = "Generative adversarial network"
+    Config = GANConfig
+    has_log_prob = False
+    density_kind = "none"
+    early_stopping = False
+
+    # -- build ------------------------------------------------------------------------------------
+    def _build(self):
+        cfg = self.config
+        self.latent_dim = cfg.latent_dim
+        d_norm = cfg.batch_norm and cfg.loss != "wgan-gp"  # the penalty is per sample; batch norm couples samples
+        self.net = nn.ModuleDict(
+            {
+                "G": _mlp(cfg.latent_dim, 2, cfg.hidden, cfg.layers, cfg.activation, cfg.batch_norm),
+                "D": _mlp(2 * cfg.pack, 1, cfg.hidden, cfg.layers, cfg.activation, d_norm, skip_first_norm=True),
+            }
+        )
+        G, D = self.net["G"], self.net["D"]
+        if cfg.loss == "wgan":  # the WGAN paper: momentum makes the clipped critic unstable, use RMSProp
+            self.opt_g = torch.optim.RMSprop(G.parameters(), lr=cfg.lr)
+            self.opt_d = torch.optim.RMSprop(D.parameters(), lr=cfg.lr)
+        else:
+            self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        self.optimizers = [self.opt_g, self.opt_d]
+        # plot window for views(): the training data's box, padded, in z
+        z = self.train_z.cpu()
+        lo, hi = z.min(0).values, z.max(0).values
+        pad = 0.25 * (hi - lo).clamp(min=1e-3)
+        self._box = torch.stack([lo - pad, hi + pad]).numpy()  # [2, 2]: (lo, hi) per axis
+        if cfg.loss == "wgan":
+            self._clip()
+
+    # -- pieces -----------------------------------------------------------------------------------
+    def prior_sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, I), [n, latent_dim], on the model's device."""
+        return torch.randn(int(n), self.latent_dim, generator=generator if generator is not None else self.gen, device=self.device)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The generator G(z): [n, latent_dim] -> [n, 2] in standardised coordinates, differentiable in z.
+
+        Batch norm (if on) uses its running statistics here, so each row depends only on its own z.
+        """
+        G = self.net["G"]
+        was = G.training
+        G.eval()
+        try:
+            return G(z)
+        finally:
+            G.train(was)
+
+    def _pack(self, x: torch.Tensor) -> torch.Tensor:
+        """[n, 2] -> [n / m, 2m]: consecutive points form one pack (PacGAN)."""
+        m = self.config.pack
+        return x.reshape(-1, 2 * m)
+
+    def _d(self, x: torch.Tensor) -> torch.Tensor:
+        """D's logit (or the critic value) per pack: [n, 2] -> [n / m]."""
+        return self.net["D"](self._pack(x)).squeeze(-1)
+
+    def _real(self, n: int) -> torch.Tensor:
+        idx = torch.randint(0, len(self.train_z), (n,), generator=self.gen, device=self.device)
+        return self.train_z[idx]
+
+    def _d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+        if self.config.loss in ("wgan", "wgan-gp"):
+            return d_fake.mean() - d_real.mean()  # the critic maximises E f(x) - E f(G(z))
+        # -V: -log sigmoid(l_real) - log(1 - sigmoid(l_fake)) = softplus(-l_real) + softplus(l_fake)
+        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+    def _g_loss_per_pack(self, d_fake: torch.Tensor) -> torch.Tensor:
+        loss = self.config.loss
+        if loss == "minimax":
+            return -F.softplus(d_fake)  # log(1 - D(G(z))) = -softplus(l)
+        if loss == "nonsaturating":
+            return F.softplus(-d_fake)  # -log D(G(z)) = softplus(-l)
+        return -d_fake  # WGAN: -f(G(z))
+
+    def _value(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> float:
+        """V(D, G) estimated on the batch: E log D(x) + E log(1 - D(G(z))); for WGAN E f(x) - E f(G(z))."""
+        if self.config.loss in ("wgan", "wgan-gp"):
+            return float(d_real.mean() - d_fake.mean())
+        return float(-F.softplus(-d_real).mean() - F.softplus(d_fake).mean())
+
+    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """E (||grad_x_hat f(x_hat)|| - 1)^2 with x_hat = eps real + (1 - eps) fake, one eps per pack."""
+        rp, fp = self._pack(real), self._pack(fake)
+        eps = torch.rand(len(rp), 1, generator=self.gen, device=self.device)
+        x_hat = (eps * rp + (1 - eps) * fp).requires_grad_(True)
+        out = self.net["D"](x_hat).sum()
+        (grad,) = torch.autograd.grad(out, x_hat, create_graph=True)
+        return ((grad.norm(dim=1) - 1) ** 2).mean()
+
+    @torch.no_grad()
+    def _clip(self):
+        for p in self.net["D"].parameters():
+            p.clamp_(-self.config.clip, self.config.clip)
+
+    def _n(self, n: int) -> int:
+        """Batch size rounded to whole packs (at least one pack)."""
+        m = self.config.pack
+        return max(m, n // m * m)
+
+    # -- training ---------------------------------------------------------------------------------
+    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+        """k discriminator steps (fresh real batches after the first), then one generator step."""
+        cfg = self.config
+        G = self.net["G"]
+        n = self._n(len(batch))
+        real = batch[:n] if len(batch) >= n else self._real(n)
+        gp = torch.zeros(())
+        for i in range(cfg.d_steps):
+            if i > 0:
+                real = self._real(n)
+            with torch.no_grad():
+                fake = G(self.prior_sample_latent(n))
+            d_real, d_fake = self._d(real), self._d(fake)
+            loss_d = self._d_loss(d_real, d_fake)
+            if cfg.loss == "wgan-gp":
+                gp = self._gradient_penalty(real, fake)
+                loss_d = loss_d + cfg.gp_weight * gp
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            if cfg.loss == "wgan":
+                self._clip()
+        value = self._value(d_real.detach(), d_fake.detach())
+
+        # generator step: D's parameters receive gradients too, but opt_d zeroes them before using any
+        fake = G(self.prior_sample_latent(n))
+        loss_g = self._g_loss_per_pack(self._d(fake)).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        g_norm = torch.sqrt(sum((p.grad.detach() ** 2).sum() for p in G.parameters() if p.grad is not None))
+        self.opt_g.step()
+        out = {"d_loss": float(loss_d.detach()), "g_loss": float(loss_g.detach()), "value": value, "g_grad_norm": float(g_norm)}
+        if cfg.loss == "wgan-gp":
+            out["gradient_penalty"] = float(gp.detach())
+        return out
+
+    def _sample_z(self, n, generator):
+        return self.decode(torch.randn(n, self.latent_dim, generator=generator, device=self.device))
+
+    # -- pictures ---------------------------------------------------------------------------------
+    def discriminator(self, x: np.ndarray) -> np.ndarray:
+        """D at data points x [n, 2]: the probability D(x) (JS losses) or the critic f(x) (WGAN).
+
+        With packing, D is asked about a pack made of m copies of the same point.
+        """
+        D = self.net["D"]
+        was = D.training
+        D.eval()
+        try:
+            with torch.no_grad():
+                z = self.to_z(x)
+                out = D(z.repeat(1, self.config.pack)).squeeze(-1)
+        finally:
+            D.train(was)
+        if self.config.loss in ("minimax", "nonsaturating"):
+            out = torch.sigmoid(out)
+        return out.double().cpu().numpy()
+
+    def views(self, grid: int = 48, n_points: int = 256, manifold: int = 21, bounds=None, seed: int = 0, **kw):
+        """D's surface on a grid, G's push on generated points, and G's image of a latent grid, in x.
+
+        d_surface [grid, grid] (rows = y): D(x) or the critic f(x)
+        fake [n, 2], push [n, 2]: generated points and -dL_G/dx (where the G step moves them), in x units
+        manifold [manifold, manifold, 2]: G of a grid over latent dims 0 and 1 in [-2.5, 2.5] (others 0)
+        """
+        cfg = self.config
+        if bounds is None:
+            lo = self.to_x(torch.as_tensor(self._box[0]))
+            hi = self.to_x(torch.as_tensor(self._box[1]))
+            bounds = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+        gx = np.linspace(bounds[0], bounds[1], grid)
+        gy = np.linspace(bounds[2], bounds[3], grid)
+        xx, yy = np.meshgrid(gx, gy)
+        surface = self.discriminator(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(grid, grid)
+
+        G, D = self.net["G"], self.net["D"]
+        gen = torch.Generator(device=self.device).manual_seed(self.seed + seed + 99)
+        n_points = max(cfg.pack, n_points // cfg.pack * cfg.pack)
+        was_d = D.training
+        D.eval()
+        try:
+            with torch.no_grad():
+                fz = self.decode(self.prior_sample_latent(n_points, gen))
+            fz.requires_grad_(True)
+            loss = self._g_loss_per_pack(self._d(fz)).sum()
+            (grad,) = torch.autograd.grad(loss, fz)
+        finally:
+            D.train(was_d)
+        push = (-grad).cpu().numpy() * self.scaler.std  # a move of dz in z is dz * std in x
+
+        t = torch.linspace(-2.5, 2.5, manifold, device=self.device)
+        lat = torch.zeros(manifold, manifold, self.latent_dim, device=self.device)
+        lat[..., 0] = t[None, :]
+        if self.latent_dim > 1:
+            lat[..., 1] = t[:, None]
+        with torch.no_grad():
+            man = self.to_x(self.decode(lat.reshape(-1, self.latent_dim))).reshape(manifold, manifold, 2)
+        return {
+            "x": gx,
+            "y": gy,
+            "d_surface": surface,
+            "d_kind": "critic" if cfg.loss in ("wgan", "wgan-gp") else "probability",
+            "fake": self.to_x(fz),
+            "push": push,
+            "manifold": man,
+            "loss": cfg.loss,
+            "pack": cfg.pack,
+            "bounds": list(bounds),
+        }
