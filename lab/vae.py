@@ -1,0 +1,192 @@
+"""Variational autoencoder: Q(z|x) by the reparameterization trick, trained on the ELBO, scored by the IWAE bound."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab.base import Config, GenerativeModel, option
+from lab.nn import MLP
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, diag(exp(log_std))^2) summed over the last axis: [..., d] -> [...]."""
+    return (-0.5 * ((x - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
+
+
+def kl_to_standard_normal(mu: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) = 1/2 sum(mu^2 + sigma^2 - 1 - log sigma^2): [n, d] -> [n]."""
+    return 0.5 * (mu**2 + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
+
+
+@dataclass(frozen=True)
+class VAEConfig(Config):
+    lr: float = option(2e-3, "learning rate", min=1e-5, max=1.0, log=True, live=True)
+    batch_size: int = option(256, "points per training step", min=8, max=4096)
+    latent_dim: int = option(2, "dimension of z (1 squeezes 2D data onto a curve)", choices=[1, 2])
+    beta: float = option(1.0, "weight of the KL term (beta-VAE); large values collapse the posterior", min=0.0, max=20.0)
+    kl_warmup: int = option(1000, "steps over which the KL weight ramps from 0 to beta", min=0, max=100_000)
+    decoder_variance: str = option("learned", "P(x|z) variance: output by the decoder per dimension, or fixed", choices=["learned", "fixed"])
+    decoder_std: float = option(0.1, "std of P(x|z) in standardised units when the variance is fixed", min=1e-3, max=2.0, log=True)
+    train_samples: int = option(4, "samples z per point in the training objective", min=1, max=64)
+    objective: str = option("iwae", "training bound: the ELBO, or the importance-weighted bound over train_samples", choices=["elbo", "iwae"])
+    iwae_k: int = option(256, "importance samples K in log_prob (the IWAE bound; larger is tighter)", min=1, max=4096, log=True)
+    hidden: int = option(128, "width of encoder and decoder", min=8, max=1024, log=True)
+    layers: int = option(3, "hidden layers of encoder and decoder", min=1, max=8)
+
+
+class VAENet(nn.Module):
+    """Encoder x -> (mu, log sigma) of Q(z|x); decoder z -> (mean, log std) of P(x|z)."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        self.latent_dim = cfg.latent_dim
+        self.learned = cfg.decoder_variance == "learned"
+        self.encoder = MLP(2, 2 * cfg.latent_dim, cfg.hidden, cfg.layers)
+        self.decoder = MLP(cfg.latent_dim, 4 if self.learned else 2, cfg.hidden, cfg.layers)
+        self.fixed_log_std = math.log(cfg.decoder_std)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [n, 2] -> mu [n, d], log_sigma [n, d]."""
+        mu, raw = self.encoder(x).chunk(2, dim=-1)
+        return mu, raw.clamp(-10.0, 3.0)
+
+    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z [..., d] -> mean [..., 2], log_std [..., 2] of P(x|z)."""
+        out = self.decoder(z)
+        if not self.learned:
+            return out, torch.full_like(out, self.fixed_log_std)
+        mean, raw = out[..., :2], out[..., 2:]
+        # a soft floor at std = 1e-3: a collapsing variance cannot send the likelihood to infinity
+        return mean, math.log(1e-3) + nn.functional.softplus(raw - math.log(1e-3))
+
+
+class VAE(GenerativeModel):
+    """Variational autoencoder (Kingma & Welling 2014; Rezende et al. 2014).
+
+    Q(z|x) = N(mu(x), diag sigma(x)^2), z = mu + sigma * eps with eps ~ N(0, I) (reparameterization),
+    P(z) = N(0, I), P(x|z) = N(g(z), diag s(z)^2). Trained on the (beta-weighted) ELBO
+
+        log P(x) >= E_Q[log P(x|z)] - beta KL(Q(z|x) || P(z))
+
+    or on the importance-weighted bound (Burda et al. 2016) over `train_samples` draws. `log_prob`
+    is the IWAE bound with K = `iwae_k`: log 1/K sum_k P(x|z_k) P(z_k) / Q(z_k|x), z_k ~ Q(z|x),
+    a lower bound on log P(x) that tightens as K grows; `elbo(x)` is the K = 1 bound's expectation.
+
+    For other modules: `latent_dim`, `decode(z)` (the mean of P(x|z), standardised coordinates,
+    differentiable) and `prior_sample_latent(n, generator)` (z ~ P(z) = N(0, I)).
+    """
+
+    key = "vae"
+    title = "Variational autoencoder"
+    Config = VAEConfig
+    has_log_prob = True
+    density_kind = "bound"
+
+    def _build(self):
+        cfg = self.config
+        self.latent_dim: int = cfg.latent_dim
+        self.net = VAENet(cfg)
+        self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=cfg.lr)]
+        self.steps = 0
+
+    # -- the latent interface ------------------------------------------------------------------
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Mean of P(x|z): z [n, latent_dim] -> [n, 2] in standardised coordinates (differentiable)."""
+        return self.net.decode(z)[0]
+
+    def encode(self, z_data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q(z|x) for standardised points [n, 2]: mu [n, d], sigma [n, d]."""
+        mu, log_sigma = self.net.encode(z_data)
+        return mu, log_sigma.exp()
+
+    def prior_sample_latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """z ~ P(z) = N(0, I): [n, latent_dim]."""
+        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+
+    def beta_now(self) -> float:
+        """KL weight at this step: a linear warm-up from 0 to beta over kl_warmup steps."""
+        w = self.config.kl_warmup
+        return self.config.beta * (min(1.0, self.steps / w) if w > 0 else 1.0)
+
+    # -- training -------------------------------------------------------------------------------
+    def _terms(self, x: torch.Tensor, s: int, gen: torch.Generator):
+        """For x [n, 2] and s samples: log P(x|z) [s, n], log P(z) - log Q(z|x) [s, n], KL [n], z [s, n, d]."""
+        mu, log_sigma = self.net.encode(x)
+        eps = torch.randn(s, *mu.shape, generator=gen, device=self.device)
+        z = mu + log_sigma.exp() * eps  # reparameterization: gradients flow through mu and sigma
+        mean, log_std = self.net.decode(z)
+        log_px_z = gaussian_log_prob(x, mean, log_std)
+        log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_qz = gaussian_log_prob(z, mu, log_sigma)
+        return log_px_z, log_pz - log_qz, kl_to_standard_normal(mu, log_sigma), mu
+
+    def train_step(self, batch):
+        cfg = self.config
+        x = batch.to(self.device)
+        log_px_z, log_w_prior, kl, _ = self._terms(x, cfg.train_samples, self.gen)
+        beta = self.beta_now()
+        recon = -log_px_z.mean()  # -E_Q[log P(x|z)], nats per point
+        kl_mean = kl.mean()  # KL(Q(z|x) || P(z)) in closed form
+        if cfg.objective == "iwae":
+            # beta tempers log P(z)/Q(z|x) inside the importance weights (beta = 1: the IWAE bound)
+            log_w = log_px_z + beta * log_w_prior
+            loss = -(torch.logsumexp(log_w, 0) - math.log(cfg.train_samples)).mean()
+        else:
+            loss = recon + beta * kl_mean
+        opt = self.optimizers[0]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.net.parameters(), 10.0)
+        opt.step()
+        self.steps += 1
+        # the ELBO split in data coordinates: -log P(x|z) gains -log|dz/dx| like any density
+        recon_x, kl_f = float(recon.detach()) - self.scaler.log_det, float(kl_mean.detach())
+        return {"loss": float(loss.detach()), "recon": recon_x, "kl": kl_f, "neg_elbo": recon_x + kl_f, "beta": beta}
+
+    # -- sampling and the bound -----------------------------------------------------------------
+    def _sample_z(self, n, generator):
+        z = self.prior_sample_latent(n, generator)
+        mean, log_std = self.net.decode(z)
+        return mean + log_std.exp() * torch.randn(n, 2, generator=generator, device=self.device)
+
+    def _iwae_z(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """IWAE bound log 1/K sum_k w_k [n] in standardised coordinates, in chunks of <= 2^18 decoder calls."""
+        gen = torch.Generator(device=self.device).manual_seed(self.seed + 1)  # the same draws every call
+        per = max(1, (1 << 18) // k)
+        out = []
+        for chunk in torch.split(x, per):
+            log_px_z, log_w_prior, _, _ = self._terms(chunk, k, gen)
+            out.append(torch.logsumexp(log_px_z + log_w_prior, 0) - math.log(k))
+        return torch.cat(out)
+
+    def _log_prob_z(self, z):
+        return self._iwae_z(z, self.config.iwae_k)
+
+    def log_prob_k(self, x, k: int) -> torch.Tensor:
+        """The IWAE bound with K = k importance samples, in data coordinates [n]."""
+        z = self.to_z(x).reshape(-1, 2)
+        with torch.no_grad():
+            return self._iwae_z(z, int(k)).cpu() + self.scaler.log_det
+
+    def elbo(self, x, k: int = 64) -> torch.Tensor:
+        """ELBO in data coordinates [n]: E_Q[log P(x|z)] (k-sample average) - KL(Q(z|x) || P(z))."""
+        z = self.to_z(x).reshape(-1, 2)
+        gen = torch.Generator(device=self.device).manual_seed(self.seed + 2)
+        with torch.no_grad():
+            log_px_z, _, kl, _ = self._terms(z, int(k), gen)
+            return (log_px_z.mean(0) - kl).cpu() + self.scaler.log_det
+
+    # -- pictures --------------------------------------------------------------------------------
+    def views(self, points=None, n_codes: int = 600, **kw):
+        """Latent codes, posterior ellipses, aggregate posterior vs prior, decoder manifold, reconstructions."""
+        from lab.ae import latent_views
+
+        with torch.no_grad():
+            return latent_views(self, points=points, n_codes=n_codes, prior=(np.zeros(self.latent_dim), np.eye(self.latent_dim)))
