@@ -183,6 +183,7 @@ class GenerativeModel:
     has_log_prob: ClassVar[bool] = False
     density_kind: ClassVar[str] = "none"
     early_stopping: ClassVar[bool] = True  # the runner may keep the best weights on a validation split
+    unused_fields: ClassVar[tuple[str, ...]] = ()  # shared Config fields this family ignores (no widget, not listed)
 
     def __init__(self, config: Config | None, data: np.ndarray, seed: int = 0, device: str = "cpu"):
         self.config = config if config is not None else self.Config()

@@ -34,6 +34,7 @@ class GMM(GenerativeModel):
     Config = GMMConfig
     has_log_prob = True
     density_kind = "exact"
+    unused_fields = ("lr", "batch_size")  # EM uses every point and has no learning rate
 
     def _build(self):
         cfg = self.config
@@ -42,9 +43,10 @@ class GMM(GenerativeModel):
         self.bic_scores: dict[int, float] = {}
         if cfg.bic and k > 1:
             # BIC = -2 log L + p log n, on a subsample so the choice stays quick on big data
-            sub = x[np.random.default_rng(self.seed).permutation(len(x))[:5000]]
+            sub = x[np.random.default_rng(self.seed).permutation(len(x))[:2000]]
             for m in range(1, k + 1):
-                gm = GaussianMixture(m, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=200)
+                gm = GaussianMixture(m, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=100,
+                                     tol=1e-3, init_params="k-means++")
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     gm.fit(sub)
@@ -52,7 +54,7 @@ class GMM(GenerativeModel):
             k = min(self.bic_scores, key=self.bic_scores.get)
         self.k = k
         # warm_start + max_iter=1: each fit() call is exactly one E step and one M step
-        self.gm = GaussianMixture(k, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=1, warm_start=True)
+        self.gm = GaussianMixture(k, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=1, warm_start=True, init_params="k-means++")
         self._last_bound = -math.inf
 
     def train_step(self, batch):
@@ -157,6 +159,7 @@ class KDE(GenerativeModel):
     has_log_prob = True
     density_kind = "exact"
     early_stopping = False  # cross-validation is its model selection
+    unused_fields = ("lr", "batch_size")
 
     def _build(self):
         cfg = self.config

@@ -164,14 +164,15 @@ def field_widget(f: dataclasses.Field, key: str, default: Any, label: str | None
     return st.text_input(label, value=str(value), key=key, help=help_, disabled=disabled)
 
 
-def config_form(cls: type[Config], prefix: str, only: list[str] | None = None, overrides: dict | None = None) -> Config:
-    """Widgets for a family's config fields (all, or `only` these); returns the config.
+def config_form(cls: type[Config], prefix: str, only: list[str] | None = None, overrides: dict | None = None, skip: tuple = ()) -> Config:
+    """Widgets for a family's config fields (all, or `only` these, less `skip`); returns the config.
 
-    `overrides` fixes fields without widgets (a preset's values)."""
+    `overrides` fixes fields without widgets (a preset's values). Pass the model class's
+    `unused_fields` as `skip` so a family shows no widget it ignores."""
     values = dict(overrides or {})
     defaults = cls()
     for f in dataclasses.fields(cls):
-        if f.name in values or (only is not None and f.name not in only):
+        if f.name in values or f.name in skip or (only is not None and f.name not in only):
             continue
         values[f.name] = field_widget(f, f"{prefix}.{f.name}", getattr(defaults, f.name))
     try:

@@ -1,0 +1,286 @@
+"""The headless contract: python -m lab list | train | sample | score (see DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad input on the command line: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage + message; we print one line
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m lab", description="Train, sample and score 2D generative models headlessly.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="models, their settings, and datasets")
+
+    t = sub.add_parser("train", help="train a model and write DIR/metrics.json, samples.csv, config.json, model.safetensors")
+    t.add_argument("--model", required=True, help="model key (see `list`)")
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="built-in dataset name")
+    src.add_argument("--data-file", help="CSV with two numeric columns, header optional")
+    t.add_argument("--data-set", action="append", default=[], metavar="FIELD=VALUE", help="dataset parameter, e.g. noise=0.1")
+    budget = t.add_mutually_exclusive_group()
+    budget.add_argument("--seconds", type=float, help="wall-clock training budget (default 15)")
+    budget.add_argument("--steps", type=int, help="number of training steps")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--samples", type=int, default=2000, help="rows in samples.csv")
+    t.add_argument("--n-train", type=int, default=20000, help="training points drawn from a built-in dataset")
+    t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="model setting, e.g. loss=wgan-gp")
+    t.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    t.add_argument("--out", required=True, help="output directory")
+
+    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s.add_argument("--run", required=True, help="a directory written by `train`")
+    s.add_argument("-n", type=int, required=True, help="number of samples")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="CSV file to write (header x,y)")
+
+    c = sub.add_parser("score", help="log-density of points under a trained run")
+    c.add_argument("--run", required=True, help="a directory written by `train`")
+    c.add_argument("--points", required=True, help="CSV with two numeric columns")
+    c.add_argument("--out", required=True, help="CSV file to write (header log_prob)")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress bar (terminal only, and only for runs longer than a second)
+# ---------------------------------------------------------------------------------------------
+
+
+class Progress:
+    def __init__(self, stream=None, width: int = 30, after: float = 1.0):
+        self.stream = stream if stream is not None else sys.stderr
+        self.width, self.after = width, after
+        self.t0 = time.monotonic()
+        self.drawn = False
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def __call__(self, run) -> None:
+        if not self.enabled or time.monotonic() - self.t0 < self.after:
+            return
+        f = run.progress
+        bar = "#" * int(f * self.width) + "-" * (self.width - int(f * self.width))
+        loss = run.losses.last()
+        first = next(iter(loss.items()), None)
+        tail = f" {first[0]} {first[1]:.4g}" if first else ""
+        self.stream.write(f"\r[{bar}] {100 * f:5.1f}%  step {run.step}  {run.train_seconds:.1f}s{tail}   ")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_list(args) -> int:
+    from lab.base import REGISTRY, get_model_class
+    from lab.data import DATASETS
+
+    print("models:")
+    for key in REGISTRY:
+        try:
+            cls = get_model_class(key)
+        except ImportError as e:
+            print(f"  {key:6s} (not available: {e})")
+            continue
+        print(f"  {key:6s} {cls.title} — density: {cls.density_kind}")
+        for f in dataclasses.fields(cls.Config):
+            if f.name in cls.unused_fields:
+                continue
+            m = f.metadata
+            extra = f" one of {'|'.join(map(str, m['choices']))}" if m.get("choices") else ""
+            if m.get("min") is not None or m.get("max") is not None:
+                extra += f" in [{m.get('min')}, {m.get('max')}]"
+            print(f"         --set {f.name}={f.default}{extra}  {m.get('help', '')}")
+    print("datasets:")
+    for name, cls in DATASETS.items():
+        params = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(cls))
+        print(f"  {name:13s} {cls.title} ({params})")
+    return 0
+
+
+def _positive(name: str, v, limit: float) -> None:
+    if v is None:
+        return
+    if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= limit):
+        raise UsageError(f"{name} must be a positive number up to {limit:g}, got {v}.")
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "cpu":
+        return name
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda was asked for, but no CUDA GPU is available here.")
+        return name
+    raise UsageError(f"--device must be cpu or cuda, got '{name}'.")
+
+
+def _write_csv(path: str, header: str, rows) -> None:
+    import numpy as np
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    np.savetxt(path, np.asarray(rows), delimiter=",", header=header, comments="", fmt="%.8g")
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from lab.base import get_model_class, parse_sets, save_model
+    from lab.data import load_points_csv, make_dataset
+    from lab.metrics import Evaluator
+    from lab.runner import DIVERGED, RunSpec, fit
+
+    _positive("--seconds", args.seconds, 86_400)
+    _positive("--steps", args.steps, 10**8)
+    _positive("--samples", args.samples, 10**7)
+    _positive("--n-train", args.n_train, 10**6)
+    device = _device(args.device)
+    cls = get_model_class(args.model)
+    config = parse_sets(cls.Config, args.set)
+    if args.data_file:
+        if args.data_set:
+            raise UsageError("--data-set applies to built-in datasets, not to --data-file.")
+        ds = load_points_csv(args.data_file)
+        data_desc = {"file": os.path.abspath(args.data_file), "rows": int(len(ds.points))}
+    else:
+        params = dict(s.split("=", 1) if "=" in s else (s, "") for s in args.data_set)
+        ds = make_dataset(args.data, **params)
+        data_desc = {"name": ds.name, **ds.params()}
+    seconds = args.seconds if args.seconds is not None or args.steps is not None else 15.0
+    spec = RunSpec(args.model, ds, config, seed=args.seed, n_train=args.n_train, max_steps=args.steps, max_seconds=seconds, device=device)
+    os.makedirs(args.out, exist_ok=True)
+
+    torch.manual_seed(args.seed)
+    bar = Progress()
+    run = fit(spec, progress=bar)
+    bar.close()
+
+    model = run.model
+    diverged = run.status == DIVERGED
+    ev = Evaluator(ds, n=2000, seed=args.seed + 1000, test_points=None if ds.has_density else run.test_points)
+    m = ev(model)
+    metrics = {
+        "model": args.model,
+        "data": data_desc,
+        "seed": args.seed,
+        "steps": run.step,
+        "train_seconds": round(run.train_seconds, 4),
+        "sample_seconds_per_1000": m["sample_seconds_per_1000"],
+        "energy_distance": m["energy_distance"],
+        "energy_distance_floor": m["energy_distance_floor"],
+        "diverged": diverged,
+        "status": run.message,
+    }
+    for k in ("test_nll", "entropy", "kl_to_truth", "blur_gap", "modes", "n_modes", "high_quality"):
+        if k in m and m[k] is not None:
+            metrics[k] = m[k]
+    if "test_nll" in metrics and not ds.has_density:
+        metrics["test_nll_points"] = int(len(ev.truth))  # held-out rows of the data file
+    with open(os.path.join(args.out, "metrics.json"), "w") as f:
+        json.dump(_finite(metrics), f, indent=2)
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump({"model": args.model, "config": model.config.to_dict(), "data": data_desc, "seed": args.seed,
+                   "max_steps": args.steps, "max_seconds": seconds, "n_train": args.n_train, "device": device}, f, indent=2)
+    save_model(model, os.path.join(args.out, "model.safetensors"))
+    _write_csv(os.path.join(args.out, "samples.csv"), "x,y", model.sample(args.samples, args.seed).numpy())
+    line = f"{args.model} on {data_desc.get('name', os.path.basename(args.data_file or ''))}: {run.step} steps in {run.train_seconds:.1f} s"
+    if "kl_to_truth" in metrics:
+        line += f", test NLL {metrics['test_nll']:.4f}, KL to truth {metrics['kl_to_truth']:.4f}"
+    elif "test_nll" in metrics:
+        line += f", held-out NLL {metrics['test_nll']:.4f}"
+    line += f", energy distance {metrics['energy_distance']:.4g} (floor {metrics['energy_distance_floor']:.2g})"
+    print(line + (f" — {run.message}" if diverged else ""))
+    return 0
+
+
+def _finite(d):
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(d, dict):
+        return {k: _finite(v) for k, v in d.items()}
+    if isinstance(d, float) and not math.isfinite(d):
+        return None
+    return d
+
+
+def _load_run(run_dir: str):
+    from lab.base import load_model
+
+    path = os.path.join(run_dir, "model.safetensors")
+    if not os.path.isdir(run_dir):
+        raise UsageError(f"--run {run_dir} is not a directory.")
+    if not os.path.isfile(path):
+        raise UsageError(f"--run {run_dir} has no model.safetensors; train into it first.")
+    return load_model(path)
+
+
+def cmd_sample(args) -> int:
+    _positive("-n", args.n, 10**7)
+    model = _load_run(args.run)
+    x = model.sample(args.n, args.seed).numpy()
+    _write_csv(args.out, "x,y", x)
+    print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from lab.data import load_points_csv
+
+    model = _load_run(args.run)
+    if not model.has_log_prob:
+        raise UsageError(f"The {model.key} model has no density, so it cannot score points (try flow, ar, gmm, kde, vae or ddpm).")
+    pts = load_points_csv(args.points).points
+    lp = model.log_prob(pts).double().numpy()
+    _write_csv(args.out, "log_prob", lp.reshape(-1, 1))
+    print(f"wrote {len(lp)} log-densities to {args.out} (mean {lp.mean():.4f})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lab.base import ConfigError
+    from lab.data import DataError
+
+    try:
+        args = _parser().parse_args(argv)
+        return {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "score": cmd_score}[args.command](args)
+    except (UsageError, ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    except BrokenPipeError:  # `python -m lab list | head`
+        return 0
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130
+    except OSError as e:
+        print(f"error: {e.strerror or e} ({e.filename})" if e.filename else f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as e:  # a bug: still one line, never a traceback (LAB_DEBUG=1 shows it)
+        if os.environ.get("LAB_DEBUG"):
+            raise
+        print(f"error: internal error ({type(e).__name__}: {e}); rerun with LAB_DEBUG=1 for details.", file=sys.stderr)
+        return 1
