@@ -1,0 +1,93 @@
+"""GAN: the adversarial game live: D and the optimal D*, where G is pushed, its manifold, mode coverage, seeds."""
+
+import dataclasses
+
+import numpy as np
+import streamlit as st
+
+from lab.gan import GAN
+from lab.runner import RunSpec
+from lab.viz import density_figure
+from lab.viz import gan as gv
+from pages import ui
+
+MAIN = ["loss", "d_steps", "pack"]
+MAX_SEEDS = 8
+
+st.title("Generative adversarial network")
+st.caption("min_G max_D E log D(x) + E log(1 − D(G(z))). For a fixed G the best D is D* = p_data / (p_data + p_g); "
+           "at the optimum p_g = p_data, D* = ½ everywhere and V = −log 4. Try minimax vs non-saturating, WGAN(-GP), "
+           "and PacGAN packing (pack = 1 is plain D) on the 8 or 25 Gaussians, under several seeds.")
+ui.url_notes()
+runner = ui.get_runner()
+
+with st.sidebar:
+    ds = ui.dataset_picker("gan", default="8gaussians")
+    main = ui.config_form(GAN.Config, "gan", only=MAIN)
+    with st.expander("networks and optimiser"):
+        rest = ui.config_form(GAN.Config, "gan", only=[f.name for f in dataclasses.fields(GAN.Config) if f.name not in MAIN])
+    cfg = dataclasses.replace(rest, **{k: getattr(main, k) for k in MAIN})
+    budget = ui.budget_widget("gan", 60.0)
+    seed = ui.seed_widget("gan")
+    n_seeds = int(st.number_input("seeds (the same setup under seed, seed+1, ...)", 1, MAX_SEEDS, 1, key="gan.n_seeds"))
+
+if ds is None:
+    st.info("Choose a dataset, or upload a CSV with two numeric columns.")
+    st.stop()
+
+ids = [ui.ensure_run(runner, f"gan/seed{k}", RunSpec("gan", ds, cfg, seed=seed + k, max_seconds=budget)) for k in range(n_seeds)]
+for k in range(n_seeds, MAX_SEEDS):
+    runner.remove(f"gan/seed{k}")
+ui.controls(runner, ids, "gan")
+truth = ui.truth_grid(ds)
+data = ds.sample(1000, seed)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def truth_on(name: str, params: tuple, bounds: tuple, size: int) -> np.ndarray:
+    """The true log-density on the views' grid (rows = y)."""
+    gx, gy = np.linspace(bounds[0], bounds[1], size), np.linspace(bounds[2], bounds[3], size)
+    xx, yy = np.meshgrid(gx, gy)
+    return ui._cached_dataset(name, params).log_prob(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(size, size)
+
+
+@ui.live(runner)
+def view():
+    snap = runner.snapshot(ids[0]) if ids and ids[0] else None
+    if snap is None:
+        return
+    ui.status(snap)
+    v, s = snap["views"], snap["samples"]
+    ui.metric_row(snap, [("modes captured", "modes", "d"), ("high quality", "high_quality", ".1%"), ("energy distance", "energy_distance", ".4f")])
+    c = st.columns(3)
+    c[0].plotly_chart(density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), key="gan.samples")
+    c[1].plotly_chart(gv.discriminator_figure(v, s), key="gan.d")
+    dstar = None
+    if ds.has_density and "x" in v:
+        lp = truth_on(ds.name, tuple(sorted(ds.params().items())), tuple(v["bounds"]), len(v["x"]))
+        xx, yy = np.meshgrid(v["x"], v["y"])
+        dstar = gv.optimal_discriminator(lp, gv.kde_log_prob(np.stack([xx.ravel(), yy.ravel()], 1), s[:500]).reshape(lp.shape))
+    c[2].plotly_chart(gv.optimal_figure(dstar, v.get("x"), v.get("y"), s, v.get("bounds")), key="gan.dstar")
+    c = st.columns(3)
+    c[0].plotly_chart(gv.push_figure(v, data), key="gan.push")
+    c[1].plotly_chart(gv.manifold_figure(v, data), key="gan.manifold")
+    c[2].plotly_chart(gv.mode_histogram(s, ds.modes, ds.mode_std), key="gan.modes")
+    c = st.columns(2)
+    c[0].plotly_chart(gv.coverage_figure(snap["metrics"]), key="gan.coverage")
+    c[1].plotly_chart(gv.value_figure(snap["losses"], v.get("loss", cfg.loss)), key="gan.value")
+    c = st.columns(2)
+    c[0].plotly_chart(gv.loss_figure(snap["losses"]), key="gan.losses")
+    snaps = {f"seed {seed + k}": runner.snapshot(i) for k, i in enumerate(ids) if i and runner.snapshot(i)}
+    norms = {name: sn["losses"]["g_grad_norm"] for name, sn in snaps.items() if "g_grad_norm" in sn["losses"]}
+    c[1].plotly_chart(gv.grad_norm_figure(norms), key="gan.gnorm")
+    if len(snaps) > 1:
+        rows = [{"run": name, "step": sn["step"], "modes": sn["latest_metrics"].get("modes"),
+                 "high quality": sn["latest_metrics"].get("high_quality"), "status": sn["status"]} for name, sn in snaps.items()]
+        st.dataframe(rows, hide_index=True, key="gan.seeds")
+        if ds.modes is not None:
+            full = [r for r in rows if r["modes"] == len(ds.modes)]
+            st.caption(f"{len(full)} of {len(rows)} seeds cover all {len(ds.modes)} modes (metrics every ~2 s while training).")
+
+
+view()
+ui.sync_url()
