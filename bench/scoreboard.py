@@ -1,0 +1,60 @@
+"""The lecture's comparison table, measured: each family on moons (and 8gaussians for modes), several seeds.
+
+    python bench/scoreboard.py --models gan,vae,flow,ddpm,ar --seconds 5 --seeds 5
+
+Prints one markdown row per family: every cell is the measured value, the lecture's claim in
+brackets, and ✓ / ✗ where the measurement agrees / disagrees (rules in lab/scoreboard.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from lab.scoreboard import COLUMN_HELP, aggregate, available, disagreements, markdown, measure, table  # noqa: E402
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="gan,vae,flow,ddpm,ar,gmm")
+    p.add_argument("--data", default="moons")
+    p.add_argument("--modes-data", default="8gaussians")
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--n-eval", type=int, default=2000)
+    p.add_argument("--n-train", type=int, default=20000)
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    keys = a.models.split(",")
+    skipped = {k: why for k, why in available(keys).items() if why}
+    keys = [k for k in keys if k not in skipped]
+    print(f"# scoreboard: {a.seconds:g} s training per run, {a.seeds} seeds, {a.data} (+ {a.modes_data} for modes), "
+          f"{os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}\n", flush=True)
+    ms = []
+    for data in [a.data] + ([a.modes_data] if a.modes_data and a.modes_data != a.data else []):
+        for k in keys:
+            for s in range(a.seeds):
+                m = measure(k, data, s, a.seconds, a.n_eval, a.n_train)
+                ms.append(m)
+                print(f"  {k:5s} {data:11s} seed {s}: {m.steps} steps, {m.error or m.status}", file=sys.stderr, flush=True)
+    rows = table(aggregate(ms, a.data, a.modes_data))
+    print(markdown(rows))
+    print()
+    for col, h in COLUMN_HELP.items():
+        print(f"- {col}: {h}")
+    for k, why in skipped.items():
+        print(f"- {k}: {why}")
+    dis = disagreements(rows)
+    print(f"\n{len(dis)} disagreement(s) with the lecture:")
+    for d in dis:
+        print(f"- {d}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+"""The lecture's comparison table of generative families, measured: each claim beside the number, disagreements marked."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# The claims, as data. Each column is a measurement; each claim says what the lecture expects of
+# a family in that column. `expect` is judged by RULES against the other families in the table.
+# ---------------------------------------------------------------------------------------------
+
+COLUMNS: dict[str, str] = {
+    "sample_ms": "sampling ms / 1000",
+    "train_ms": "training ms / step",
+    "density": "density",
+    "kl": "KL to truth (nats)",
+    "energy": "energy distance",
+    "blur": "blur gap (nats)",
+    "modes": "modes found",
+    "spread": "seed spread (CV of energy)",
+}
+
+# what each column's number means, for the page
+COLUMN_HELP: dict[str, str] = {
+    "sample_ms": "wall time to draw 1000 samples (median over seeds); lower is faster",
+    "train_ms": "wall time per training step (median over seeds)",
+    "density": "what log_prob gives: exact, a bound (ELBO) or none",
+    "kl": "KL(truth || model) = test NLL minus the true entropy (median over seeds); only with a density",
+    "energy": "energy distance between model samples and fresh true samples (median over seeds); lower is better",
+    "blur": "mean true log-density of data minus that of samples: large when samples fall between the data",
+    "modes": "modes with at least one high-quality sample on the modes dataset (mean over seeds)",
+    "spread": "std / mean of the energy distance across seeds, plus runs that diverged: large means unstable",
+}
+
+FAMILY_TITLES: dict[str, str] = {"gan": "GAN", "vae": "VAE", "flow": "Flow", "ddpm": "Diffusion (DDPM)",
+                                 "score": "Diffusion (score)", "ar": "Autoregressive", "ae": "Autoencoder",
+                                 "gmm": "GMM (reference)", "kde": "KDE (reference)"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # the lecture's words
+    column: str
+    expect: str  # a key of RULES
+
+
+_DIFFUSION = [Claim("high quality", "energy", "low"), Claim("high quality", "blur", "low"),
+              Claim("diverse", "modes", "all"), Claim("slow sampling", "sample_ms", "high")]
+
+CLAIMS: dict[str, list[Claim]] = {
+    "gan": [Claim("high quality", "energy", "low"), Claim("high quality", "blur", "low"),
+            Claim("fast sampling", "sample_ms", "low"), Claim("unstable", "spread", "high"),
+            Claim("mode collapse", "modes", "missed"), Claim("no density", "density", "none")],
+    "vae": [Claim("fast sampling", "sample_ms", "low"), Claim("approximate density", "density", "bound"),
+            Claim("blurry", "blur", "high")],
+    "flow": [Claim("exact likelihood", "density", "exact"), Claim("costly", "train_ms", "high")],
+    "ddpm": list(_DIFFUSION),
+    "score": list(_DIFFUSION),
+    "ar": [Claim("exact likelihood", "density", "exact"), Claim("stable", "spread", "low"),
+           Claim("slow sequential sampling", "sample_ms", "high")],
+}
+LECTURE_KEYS = ["gan", "vae", "flow", "ddpm", "ar"]
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+# RULES: expect -> (value, every family's value in that column, n_modes) -> agrees?
+# "low"/"high" are relative to the table: at or below / at or above the median of the families
+# measured, so "fast" means "among the faster half here", whatever the machine.
+RULES: dict[str, Callable[[object, list, int | None], bool]] = {
+    "low": lambda v, col, n_modes: v <= _median(col),
+    "high": lambda v, col, n_modes: v >= _median(col),
+    "exact": lambda v, col, n_modes: v == "exact",
+    "bound": lambda v, col, n_modes: v == "bound",
+    "none": lambda v, col, n_modes: v == "none",
+    "all": lambda v, col, n_modes: n_modes is not None and v >= n_modes - 1e-9,
+    "missed": lambda v, col, n_modes: n_modes is not None and v < n_modes - 1e-9,
+}
+RELATIVE = {"low", "high"}
+
+
+def judge(claim: Claim, value, column_values: list, n_modes: int | None = None) -> bool | None:
+    """Whether a measured value agrees with a claim (None when it was not measured)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    col = [v for v in column_values if v is not None and not (isinstance(v, float) and not math.isfinite(v))]
+    if claim.expect in RELATIVE and len(col) < 2:
+        return None  # "faster than the others" needs others
+    return bool(RULES[claim.expect](value, col, n_modes))
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring: one run per (family, dataset, seed), with lab.runner.fit and lab.metrics.Evaluator
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    key: str
+    dataset: str
+    seed: int
+    steps: int = 0
+    train_seconds: float = 0.0
+    status: str = ""
+    diverged: bool = False
+    metrics: dict = field(default_factory=dict)
+    error: str = ""
+
+
+def available(keys: list[str]) -> dict[str, str]:
+    """key -> "" when its family imports, else the one-line reason it cannot be measured."""
+    from lab.base import get_model_class
+
+    out = {}
+    for k in keys:
+        try:
+            get_model_class(k)
+            out[k] = ""
+        except Exception as e:  # a family not written yet: ModuleNotFoundError
+            out[k] = f"not available ({type(e).__name__}: {e})"
+    return out
+
+
+def measure(key: str, dataset: str, seed: int, seconds: float, n_eval: int = 2000, n_train: int = 20_000,
+            should_stop: Callable[[], bool] | None = None) -> Measurement:
+    """Train `key` on `dataset` for `seconds` (lab.runner.fit) and evaluate it (lab.metrics.Evaluator)."""
+    from lab.data import make_dataset
+    from lab.metrics import Evaluator
+    from lab.runner import DIVERGED, RunSpec, fit
+
+    meas = Measurement(key, dataset, seed)
+    ds = make_dataset(dataset)
+
+    def progress(run):
+        if should_stop is not None and should_stop():
+            raise _Cancelled()
+
+    try:
+        run = fit(RunSpec(key, ds, seed=seed, n_train=n_train, max_seconds=seconds), progress=progress)
+    except _Cancelled:
+        raise
+    except Exception as e:
+        meas.error = f"{type(e).__name__}: {e}"
+        return meas
+    meas.steps, meas.train_seconds, meas.status = run.step, run.train_seconds, run.message
+    meas.diverged = run.status == DIVERGED
+    if not meas.diverged:
+        meas.metrics = Evaluator(ds, n=n_eval, seed=seed + 1000)(run.model)
+    return meas
+
+
+class _Cancelled(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# From measurements to the table
+# ---------------------------------------------------------------------------------------------
+
+
+def aggregate(measurements: list[Measurement], main: str = "moons", modes_dataset: str = "8gaussians") -> dict[str, dict]:
+    """key -> {column: value}: medians over seeds on `main`, mode coverage on `modes_dataset`,
+    and the spread of the energy distance across seeds (std / mean) as stability."""
+    from lab.base import get_model_class
+
+    out: dict[str, dict] = {}
+    keys = list(dict.fromkeys(m.key for m in measurements))
+    for k in keys:
+        on_main = [m for m in measurements if m.key == k and m.dataset == main and not m.error]
+        ok = [m for m in on_main if not m.diverged and m.metrics]
+        row: dict = {c: None for c in COLUMNS}
+        try:
+            row["density"] = get_model_class(k).density_kind
+        except Exception:
+            row["density"] = None
+
+        def med(name):
+            v = [m.metrics[name] for m in ok if m.metrics.get(name) is not None and math.isfinite(m.metrics[name])]
+            return _median(v) if v else None
+
+        row["sample_ms"] = None if med("sample_seconds_per_1000") is None else 1000 * med("sample_seconds_per_1000")
+        tr = [1000 * m.train_seconds / m.steps for m in on_main if m.steps]
+        row["train_ms"] = _median(tr) if tr else None
+        row["kl"], row["energy"], row["blur"] = med("kl_to_truth"), med("energy_distance"), med("blur_gap")
+        e = [m.metrics["energy_distance"] for m in ok]
+        if len(e) >= 2:
+            row["spread"] = float(np.std(e) / max(np.mean(e), 1e-12))
+        row["diverged"] = sum(m.diverged for m in on_main)
+        row["seeds"] = len(on_main)
+        on_modes = [m for m in measurements if m.key == k and m.dataset == modes_dataset and not m.error and m.metrics]
+        if on_modes:
+            row["modes"] = float(np.mean([m.metrics["modes"] for m in on_modes]))
+            row["n_modes"] = int(on_modes[0].metrics["n_modes"])
+        if any(m.diverged for m in measurements if m.key == k) and row["spread"] is not None:
+            row["spread"] = max(row["spread"], 1.0)  # a diverged seed is instability, whatever the others did
+        row["errors"] = sorted({m.error for m in measurements if m.key == k and m.error})
+        out[k] = row
+    return out
+
+
+def _fmt(column: str, v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, str):
+        return v
+    if column == "modes":
+        return f"{v:.1f}".rstrip("0").rstrip(".")
+    if column in ("sample_ms", "train_ms"):
+        return f"{v:.3g}"
+    return f"{v:.3g}"
+
+
+def table(agg: dict[str, dict]) -> list[dict]:
+    """One row per family: {"family", "key", column: {"value", "text", "claim", "agrees"}}.
+
+    `text` is the measured value, then the claim in brackets, then ✗ where the measurement
+    disagrees with it (✓ where it agrees)."""
+    rows = []
+    for k, vals in agg.items():
+        row: dict = {"family": FAMILY_TITLES.get(k, k), "key": k}
+        claims = {c.column: c for c in CLAIMS.get(k, [])}
+        for col in COLUMNS:
+            v = vals.get(col)
+            text = _fmt(col, v)
+            if col == "modes" and v is not None and vals.get("n_modes"):
+                text = f"{text}/{vals['n_modes']}"
+            if col == "spread" and vals.get("diverged"):
+                text += f", {vals['diverged']}/{vals['seeds']} diverged"
+            cell = {"value": v, "text": text, "claim": "", "agrees": None}
+            if col in claims:
+                cl = claims[col]
+                # judged against the families the lecture talks about, not the reference rows
+                peers = [a.get(col) for kk, a in agg.items() if kk in CLAIMS]
+                cell["claim"] = cl.text
+                cell["agrees"] = judge(cl, v, peers, vals.get("n_modes"))
+                mark = "" if cell["agrees"] is None else (" ✓" if cell["agrees"] else " ✗")
+                cell["text"] = f"{text} ({cl.text}){mark}"
+            row[col] = cell
+        rows.append(row)
+    return rows
+
+
+def disagreements(rows: list[dict]) -> list[str]:
+    """Sentences for every cell where the measurement disagrees with the lecture."""
+    out = []
+    for r in rows:
+        for col in COLUMNS:
+            c = r[col]
+            if c["agrees"] is False:
+                out.append(f"{r['family']}: the lecture says \"{c['claim']}\", measured {COLUMNS[col]} = {_fmt(col, c['value'])}.")
+    return out
+
+
+def markdown(rows: list[dict]) -> str:
+    """The table as markdown (the bench prints it)."""
+    head = "| family | " + " | ".join(COLUMNS.values()) + " |"
+    sep = "|---" * (len(COLUMNS) + 1) + "|"
+    body = ["| " + r["family"] + " | " + " | ".join(r[c]["text"] for c in COLUMNS) + " |" for r in rows]
+    return "\n".join([head, sep, *body])
+
+
+# ---------------------------------------------------------------------------------------------
+# A background job so a page never waits: runs one measurement at a time, reports progress
+# ---------------------------------------------------------------------------------------------
+
+
+class ScoreboardJob:
+    """Measures every (dataset, family, seed) in its own daemon thread, one run at a time, taking a
+    slot of the runner's process-wide trainer cap for each run. Read `progress`, `current`,
+    `rows()`; `cancel()` stops it within one training chunk."""
+
+    def __init__(self, keys: list[str], seconds: float = 3.0, seeds: int = 5, main: str = "moons",
+                 modes_dataset: str = "8gaussians", n_eval: int = 1500, n_train: int = 10_000):
+        self.keys, self.seconds, self.seeds = list(keys), float(seconds), int(seeds)
+        self.main, self.modes_dataset, self.n_eval, self.n_train = main, modes_dataset, n_eval, n_train
+        self.skipped = {k: why for k, why in available(self.keys).items() if why}
+        ok = [k for k in self.keys if k not in self.skipped]
+        datasets = [main] + ([modes_dataset] if modes_dataset and modes_dataset != main else [])
+        self.plan = [(k, d, s) for d in datasets for k in ok for s in range(self.seeds)]
+        self.measurements: list[Measurement] = []
+        self.current = ""
+        self.error = ""
+        self.started = time.time()
+        self.finished_at: float | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="lab-scoreboard", daemon=True)
+
+    def start(self) -> "ScoreboardJob":
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        import torch
+
+        from lab import runner
+
+        torch.set_num_threads(1)
+        try:
+            for key, data, seed in self.plan:
+                if self._stop.is_set():
+                    break
+                self.current = f"{FAMILY_TITLES.get(key, key)} on {data}, seed {seed}"
+                slots = runner._SLOTS  # the cap shared with every session's trainer thread
+                while not slots.acquire(timeout=0.2):
+                    if self._stop.is_set():
+                        return
+                try:
+                    m = measure(key, data, seed, self.seconds, self.n_eval, self.n_train, self._stop.is_set)
+                finally:
+                    slots.release()
+                with self._lock:
+                    self.measurements.append(m)
+        except _Cancelled:
+            pass
+        except Exception as e:  # never let the page's job die silently
+            self.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.current = ""
+            self.finished_at = time.time()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @property
+    def done(self) -> bool:
+        return self.finished_at is not None
+
+    @property
+    def progress(self) -> float:
+        return len(self.measurements) / len(self.plan) if self.plan else 1.0
+
+    def rows(self) -> list[dict]:
+        with self._lock:
+            ms = list(self.measurements)
+        return table(aggregate(ms, self.main, self.modes_dataset)) if ms else []
