@@ -353,7 +353,7 @@ def model_from_bytes(raw: bytes, device: str = "cpu") -> GenerativeModel:
 # Registry: key -> "module:Class", imported on first use so `python -m lab list` stays fast.
 # ---------------------------------------------------------------------------------------------
 
-REGISTRY: dict[str, str] = {
+REGISTRY: dict[str, str | type] = {
     "gmm": "lab.classical:GMM",
     "kde": "lab.classical:KDE",
     "ae": "lab.ae:Autoencoder",
@@ -373,7 +373,10 @@ def model_keys() -> list[str]:
 def get_model_class(key: str) -> type[GenerativeModel]:
     if key not in REGISTRY:
         raise ConfigError(f"Unknown model '{key}'; choose one of {', '.join(REGISTRY)}.")
-    module, name = REGISTRY[key].split(":")
+    target = REGISTRY[key]
+    if isinstance(target, type):  # a class registered directly (tests, plug-ins)
+        return target
+    module, name = target.split(":")
     return getattr(importlib.import_module(module), name)
 
 
