@@ -179,3 +179,14 @@ def test_page_runs():
     assert not at.exception, at.exception
     at.number_input(key="gan.n_seeds").set_value(2).run()
     assert not at.exception, at.exception
+
+
+def test_ema_generator_follows_the_formula(ring):
+    m = _model(ring, ema=0.9, hidden=32)
+    before = [p.detach().clone() for p in m.net["G_ema"].parameters()]
+    m.train_step(m.train_z[:64])
+    for b, pe, p in zip(before, m.net["G_ema"].parameters(), m.net["G"].parameters()):
+        assert torch.allclose(pe, 0.9 * b + 0.1 * p.detach(), atol=1e-7)
+    assert all(not p.requires_grad for p in m.net["G_ema"].parameters())
+    raw = _model(ring, ema=0.0, hidden=32)
+    assert "G_ema" not in raw.net
