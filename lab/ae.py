@@ -116,11 +116,17 @@ class Autoencoder(GenerativeModel):
 # ---------------------------------------------------------------------------------------------
 
 
-def _gauss_density(grid: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Mean over i of N(grid; mean_i, diag std_i^2): grid [g, d], mean/std [n, d] -> [g]."""
-    u = (grid[:, None, :] - mean[None]) / std[None]
-    logp = -0.5 * (u**2).sum(-1) - np.log(std).sum(-1)[None] - 0.5 * grid.shape[1] * np.log(2 * np.pi)
-    return np.exp(logp).mean(1)
+def _mixture_on_grid(axes: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """1/n sum_i N(z; mean_i, diag std_i^2) on the product grid of `axes` (1 or 2 of them).
+
+    A diagonal Gaussian factorises over dimensions, so on a product grid the 2D mixture is one matrix
+    product: q[b, a] = 1/n sum_i N(a; m_i0, s_i0) N(b; m_i1, s_i1). Returns [g] or [g_y, g_x].
+    """
+    f = [np.exp(-0.5 * ((ax[None, :] - mean[:, j : j + 1]) / std[:, j : j + 1]) ** 2) / (std[:, j : j + 1] * np.sqrt(2 * np.pi))
+         for j, ax in enumerate(axes)]  # each [n, g]
+    if len(f) == 1:
+        return f[0].mean(0)
+    return f[1].T @ f[0] / len(mean)
 
 
 def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: int = 11, grid: int = 48) -> dict:
@@ -179,7 +185,7 @@ def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: in
     pts = axes[0][:, None] if d == 1 else np.stack([a.ravel() for a in np.meshgrid(axes[0], axes[1])], 1)
     # a deterministic code has no spread; give it a small kernel (2 % of the window) so it can be drawn
     kern = np.full_like(mu_np, 0.02 * float(np.max(hi - lo))) if std_np is None else std_np
-    q = _gauss_density(pts, mu_np, kern)
+    q = _mixture_on_grid(axes, mu_np, kern)
     diff = (pts - pmean) @ np.linalg.inv(pcov)
     prior_d = np.exp(-0.5 * (diff * (pts - pmean)).sum(1)) / np.sqrt((2 * np.pi) ** d * np.linalg.det(pcov))
     shape = (g,) if d == 1 else (g, g)
@@ -194,7 +200,7 @@ def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: in
         "ellipse_mu": emu.cpu().double().numpy(),
         "ellipse_std": None if esig is None else esig.cpu().double().numpy(),
         "manifold_lines": lines,
-        "aggregate": {"axes": [a for a in axes], "q": q.reshape(shape), "prior": prior_d.reshape(shape)},
+        "aggregate": {"axes": list(axes), "q": q, "prior": prior_d.reshape(shape)},
         "prior_mean": pmean,
         "prior_cov": pcov,
     }

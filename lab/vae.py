@@ -27,17 +27,17 @@ def kl_to_standard_normal(mu: torch.Tensor, log_std: torch.Tensor) -> torch.Tens
 
 @dataclass(frozen=True)
 class VAEConfig(Config):
-    lr: float = option(2e-3, "learning rate", min=1e-5, max=1.0, log=True, live=True)
+    lr: float = option(3e-3, "learning rate", min=1e-5, max=1.0, log=True, live=True)
     batch_size: int = option(256, "points per training step", min=8, max=4096)
     latent_dim: int = option(2, "dimension of z (1 squeezes 2D data onto a curve)", choices=[1, 2])
     beta: float = option(1.0, "weight of the KL term (beta-VAE); large values collapse the posterior", min=0.0, max=20.0)
-    kl_warmup: int = option(1000, "steps over which the KL weight ramps from 0 to beta", min=0, max=100_000)
+    kl_warmup: int = option(300, "steps over which the KL weight ramps from 0 to beta", min=0, max=100_000)
     decoder_variance: str = option("learned", "P(x|z) variance: output by the decoder per dimension, or fixed", choices=["learned", "fixed"])
     decoder_std: float = option(0.1, "std of P(x|z) in standardised units when the variance is fixed", min=1e-3, max=2.0, log=True)
     train_samples: int = option(4, "samples z per point in the training objective", min=1, max=64)
     objective: str = option("iwae", "training bound: the ELBO, or the importance-weighted bound over train_samples", choices=["elbo", "iwae"])
     iwae_k: int = option(256, "importance samples K in log_prob (the IWAE bound; larger is tighter)", min=1, max=4096, log=True)
-    hidden: int = option(128, "width of encoder and decoder", min=8, max=1024, log=True)
+    hidden: int = option(64, "width of encoder and decoder", min=8, max=1024, log=True)
     layers: int = option(3, "hidden layers of encoder and decoder", min=1, max=8)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from lab.viz.common import DATA_COLOR, PALETTE, SAMPLE_COLOR, _layout, curves, empty_figure, position_colors, samples_figure
+from lab.viz.common import DATA_COLOR, PALETTE, _layout, curves, empty_figure, position_colors, samples_figure
 
 _T = np.linspace(0, 2 * np.pi, 60)
 
@@ -22,12 +22,28 @@ def _cov_ellipse(mean: np.ndarray, cov: np.ndarray, k: float) -> tuple[np.ndarra
     return mean[0] + pts[0], mean[1] + pts[1]
 
 
-def latent_figure(views: dict, bounds, title: str = "Latent space: codes coloured by where they come from", height: int = 380) -> go.Figure:
+def _selected(views: dict, select) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(x, mu, std) of the highlighted points: indices `select` into the codes, else the views' own choice."""
+    if select is None:
+        return views["ellipse_x"], views["ellipse_mu"], views.get("ellipse_std")
+    idx = np.asarray(select, dtype=int) % len(views["codes"])
+    std = views.get("code_std")
+    return views["data"][idx], views["codes"][idx], None if std is None else std[idx]
+
+
+def spread_indices(n_codes: int, k: int) -> list[int]:
+    """k indices spread evenly over n_codes codes (the views hold codes of evenly spread training points)."""
+    return [int(i) for i in np.linspace(0, n_codes - 1, k + 2)[1:-1].round()] if k > 0 else []
+
+
+def latent_figure(views: dict, bounds, select=None, title: str = "Latent space: codes coloured by where they come from", height: int = 380) -> go.Figure:
     """Encoded data points mu(x) coloured by their position in data space, posterior ellipses (1 sigma)
-    of the selected points, and the prior's 1-2-3 sigma contours (the AE: the Gaussian fitted to its codes)."""
+    of the selected points (`select`: indices into the codes), and the prior's 1-2-3 sigma contours
+    (for the AE: the Gaussian fitted to its codes, which its sampling draws from)."""
     if not views or "codes" not in views:
         return empty_figure(title, "no codes yet", height)
     codes, colors = views["codes"], position_colors(views["data"], bounds)
+    _, sel_mu, sel_std = _selected(views, select)
     pm, pc = np.asarray(views["prior_mean"]), np.asarray(views["prior_cov"])
     fig = go.Figure()
     if views["latent_dim"] == 1:
@@ -38,8 +54,8 @@ def latent_figure(views: dict, bounds, title: str = "Latent space: codes coloure
         fig.add_trace(go.Scatter(x=z, y=p, mode="lines", line=dict(color="grey", dash="dash"), name="prior"))
         fig.add_trace(go.Scatter(x=z, y=q, mode="lines", line=dict(color=PALETTE[0]), name="aggregate posterior"))
         fig.add_trace(go.Scattergl(x=codes[:, 0], y=jitter, mode="markers", marker=dict(size=4, color=colors), name="codes"))
-        if views.get("ellipse_std") is not None:
-            for i, (m, s) in enumerate(zip(views["ellipse_mu"], views["ellipse_std"])):
+        if sel_std is not None:
+            for m, s in zip(sel_mu, sel_std):
                 zz = np.linspace(m[0] - 3 * s[0], m[0] + 3 * s[0], 60)
                 dens = np.exp(-0.5 * ((zz - m[0]) / s[0]) ** 2) / (s[0] * np.sqrt(2 * np.pi))
                 fig.add_trace(go.Scatter(x=zz, y=dens * top / max(dens.max(), 1e-12) * 0.5, mode="lines", line=dict(color="black", width=1)))
@@ -50,7 +66,7 @@ def latent_figure(views: dict, bounds, title: str = "Latent space: codes coloure
         ex, ey = _cov_ellipse(pm, pc, k)
         fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color="grey", dash="dash", width=1), hoverinfo="skip"))
     fig.add_trace(go.Scattergl(x=codes[:, 0], y=codes[:, 1], mode="markers", marker=dict(size=4, color=colors), name="codes"))
-    emu, estd = views["ellipse_mu"], views.get("ellipse_std")
+    emu, estd = sel_mu, sel_std
     for i in range(len(emu)):
         if estd is not None:
             ex, ey = _ellipse(emu[i], estd[i])
@@ -93,7 +109,7 @@ def manifold_figure(views: dict, bounds, data: np.ndarray | None = None, title: 
     return _layout(fig, title, bounds, height)
 
 
-def reconstruction_figure(views: dict, bounds, n: int = 200, title: str = "Reconstructions: x -> x_hat", height: int = 380) -> go.Figure:
+def reconstruction_figure(views: dict, bounds, select=None, n: int = 200, title: str = "Reconstructions: x -> x_hat", height: int = 380) -> go.Figure:
     """Arrows from each data point x (coloured by position) to its reconstruction, the decoder mean at mu(x)."""
     if not views or "recon" not in views:
         return empty_figure(title, "no codes yet", height)
@@ -104,7 +120,7 @@ def reconstruction_figure(views: dict, bounds, n: int = 200, title: str = "Recon
     fig.add_trace(go.Scatter(x=seg[:, 0], y=seg[:, 1], mode="lines", line=dict(color="rgba(80,80,80,0.5)", width=1), hoverinfo="skip"))
     fig.add_trace(go.Scattergl(x=x[:, 0], y=x[:, 1], mode="markers", marker=dict(size=4, color=position_colors(x, bounds)), name="x"))
     fig.add_trace(go.Scattergl(x=xh[:, 0], y=xh[:, 1], mode="markers", marker=dict(size=4, color="black", symbol="x"), name="x_hat"))
-    ex = views.get("ellipse_x")
+    ex = _selected(views, select)[0]
     if ex is not None and len(ex):
         fig.add_trace(go.Scatter(x=ex[:, 0], y=ex[:, 1], mode="markers", marker=dict(size=10, color="rgba(0,0,0,0)", line=dict(color="black", width=2))))
     return _layout(fig, title, bounds, height)
@@ -128,4 +144,4 @@ def samples_blur_figure(samples: np.ndarray, data: np.ndarray, bounds, blur_gap:
     return samples_figure(samples, title, bounds, data, height)
 
 
-__all__ = ["latent_figure", "aggregate_figure", "manifold_figure", "reconstruction_figure", "elbo_figure", "samples_blur_figure", "SAMPLE_COLOR"]
+__all__ = ["latent_figure", "aggregate_figure", "manifold_figure", "reconstruction_figure", "elbo_figure", "samples_blur_figure", "spread_indices"]

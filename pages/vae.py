@@ -1,0 +1,103 @@
+"""Autoencoder and VAE live: latent codes, posteriors, aggregate vs prior, decoder manifold, reconstructions, ELBO split."""
+
+import dataclasses
+
+import streamlit as st
+
+from lab.ae import Autoencoder
+from lab.runner import RunSpec
+from lab.vae import VAE
+from lab.viz import density_figure
+from lab.viz import vae as vv
+from pages import ui
+
+VAE_MAIN = ["latent_dim", "beta", "decoder_variance", "kl_warmup"]
+MODES = ["VAE", "Autoencoder", "Side by side"]
+
+st.title("Autoencoder and variational autoencoder")
+st.caption("An autoencoder learns a deterministic code z = f(x) and x̂ = g(z) under ‖x − x̂‖²: with a 1D code it traces a "
+           "curve through the data, but decoding z from a Gaussian fitted to the codes is not a generative model. "
+           "A VAE encodes Q(z|x) = N(μ, σ²), samples z = μ + σ ⊙ ε (the reparameterization trick) and maximises "
+           "log P(x) ≥ E_Q[log P(x|z)] − β KL(Q(z|x) ‖ N(0, I)). Raise β to see the posterior collapse onto the prior.")
+ui.url_notes()
+runner = ui.get_runner()
+
+with st.sidebar:
+    ds = ui.dataset_picker("vae")
+    mode = ui.url_default("vae.mode", MODES[0], lambda raw: raw if raw in MODES else (_ for _ in ()).throw(ValueError("not a mode")))
+    mode = st.radio("model", MODES, index=MODES.index(mode), key="vae.mode", horizontal=True)
+    st.markdown("**VAE**")
+    main = ui.config_form(VAE.Config, "vae.vae", only=VAE_MAIN)
+    # the live density grid (64 x 64 points) costs K decoder passes per point: K = 64 keeps it live;
+    # the fit table uses the config default (256), a tighter bound
+    k_field = next(f for f in dataclasses.fields(VAE.Config) if f.name == "iwae_k")
+    live_k = ui.field_widget(k_field, "vae.vae.live_k", 64, label="K importance samples (live bound)")
+    with st.expander("VAE networks and optimiser"):
+        rest = ui.config_form(VAE.Config, "vae.vae", skip=tuple(VAE_MAIN) + ("iwae_k",))
+    vae_cfg = dataclasses.replace(rest, iwae_k=int(live_k), **{k: getattr(main, k) for k in VAE_MAIN})
+    st.markdown("**Autoencoder**")
+    ae_cfg = ui.config_form(Autoencoder.Config, "vae.ae", only=["latent_dim"])
+    with st.expander("autoencoder networks and optimiser"):
+        ae_rest = ui.config_form(Autoencoder.Config, "vae.ae", skip=("latent_dim",))
+    ae_cfg = dataclasses.replace(ae_rest, latent_dim=ae_cfg.latent_dim)
+    budget = ui.budget_widget("vae", 60.0)
+    seed = ui.seed_widget("vae")
+    n_post = st.slider("posterior ellipses (selected points)", 0, 12, 5, key="vae.n_post")
+
+if ds is None:
+    st.info("Choose a dataset, or upload a CSV with two numeric columns.")
+    st.stop()
+
+keys = {"VAE": ["vae"], "Autoencoder": ["ae"], "Side by side": ["ae", "vae"]}[mode]
+cfgs = {"vae": vae_cfg, "ae": ae_cfg}
+ids = [ui.ensure_run(runner, f"vae/{k}", RunSpec(k, ds, cfgs[k], seed=seed, max_seconds=budget)) for k in keys]
+for k in ("ae", "vae"):
+    if k not in keys:
+        runner.remove(f"vae/{k}")
+ui.controls(runner, ids, "vae")
+data = ds.sample(1000, seed)
+bounds = ds.bounds()
+
+
+def panels(snap: dict, slots: list, tag: str) -> None:
+    """The six pictures of one model into six containers."""
+    v, m = snap["views"], snap.get("latest_metrics", {})
+    sel = vv.spread_indices(len(v["codes"]), n_post) if "codes" in v else None
+    title = f"{snap['title']}, step {snap['step']:,}"
+    if snap["density"] is not None:
+        gap = m.get("blur_gap")
+        extra = f" · blur gap {gap:.2f}" if gap is not None else ""
+        fig = density_figure(snap["density"], snap["samples"], f"{title}: IWAE bound, samples{extra}", bounds, data)
+    else:
+        fig = vv.samples_blur_figure(snap["samples"], data, bounds, m.get("blur_gap"), f"{title}: decoded Gaussian codes")
+    slots[0].plotly_chart(fig, key=f"vae.{tag}.samples")
+    slots[1].plotly_chart(vv.latent_figure(v, bounds, sel), key=f"vae.{tag}.latent")
+    slots[2].plotly_chart(vv.aggregate_figure(v), key=f"vae.{tag}.aggregate")
+    slots[3].plotly_chart(vv.manifold_figure(v, bounds, data), key=f"vae.{tag}.manifold")
+    slots[4].plotly_chart(vv.reconstruction_figure(v, bounds, sel), key=f"vae.{tag}.recon")
+    slots[5].plotly_chart(vv.elbo_figure(snap["losses"]), key=f"vae.{tag}.elbo")
+
+
+@ui.live(runner)
+def view():
+    snaps = {k: runner.snapshot(i) for k, i in zip(keys, ids) if i and runner.snapshot(i)}
+    if not snaps:
+        return
+    if len(snaps) == 1:
+        (k, snap), = snaps.items()
+        ui.status(snap)
+        ui.metric_row(snap, [("blur gap (nats)", "blur_gap", ".2f"), ("KL to truth (IWAE)", "kl_to_truth", ".3f"),
+                             ("energy distance", "energy_distance", ".4f")])
+        top, bottom = st.columns(3), st.columns(3)
+        panels(snap, list(top) + list(bottom), k)
+        return
+    cols = st.columns(len(snaps))
+    for col, (k, snap) in zip(cols, snaps.items()):
+        with col:
+            ui.status(snap)
+            ui.metric_row(snap, [("blur gap (nats)", "blur_gap", ".2f"), ("energy distance", "energy_distance", ".4f")])
+        panels(snap, [col] * 6, k)
+
+
+view()
+ui.sync_url()
