@@ -259,15 +259,17 @@ class DiscriminativeClassifier:
 # ---------------------------------------------------------------------------------------------
 
 
-def marginal_log_prob(model: GenerativeModel, v: np.ndarray, keep: int, lo: float, hi: float, n_grid: int = 400) -> np.ndarray:
+def marginal_log_prob(model: GenerativeModel, v: np.ndarray, keep: int, lo: float, hi: float, n_grid: int = 400,
+                      numeric: bool = False) -> np.ndarray:
     """log p(x_keep = v) [m] with the other coordinate integrated out.
 
     A Gaussian mixture marginalises exactly (drop the dimension: sum_k pi_k N(v; mu_k[keep],
     Sigma_k[keep, keep])). Any other density is integrated numerically on a grid of the missing
     coordinate over [lo, hi]: log sum_j p(x_keep = v, x_other = g_j) + log dg (midpoint rule).
+    `numeric` forces the grid even for a GMM (the tests compare the two).
     """
     v = np.asarray(v, dtype=np.float64).reshape(-1)
-    if model.key == "gmm" and "means" in model.views():
+    if model.key == "gmm" and not numeric and "means" in model.views():
         vw = model.views()
         mu, var = vw["means"][:, keep], vw["covariances"][:, keep, keep]
         lp = -0.5 * (v[:, None] - mu[None]) ** 2 / var[None] - 0.5 * np.log(2 * math.pi * var[None])
@@ -370,7 +372,7 @@ def missing_curve(clf, data: LabelledData, missing: int, lo: float, hi: float, s
 
 
 def label_curve(train: LabelledData, test: LabelledData, sizes: list[int], key: str = "gmm", seed: int = 0,
-                max_seconds: float = 2.0) -> dict:
+                max_seconds: float = 2.0, config=None) -> dict:
     """Test accuracy of each classifier trained on `n` labels per class, for n in sizes.
 
     Generative classifiers need fewer labels to reach their (higher) asymptotic error, and
@@ -381,6 +383,6 @@ def label_curve(train: LabelledData, test: LabelledData, sizes: list[int], key: 
         sub = train.scarce(n, seed)
         for kind in ("logistic", "mlp"):
             out[kind].append(accuracy(DiscriminativeClassifier(kind, seed).fit(sub).predict_proba(test.x), test.y))
-        gen = fit_generative(sub, key, seed=seed, max_seconds=max_seconds)
+        gen = fit_generative(sub, key, config, seed=seed, max_seconds=max_seconds)
         out["generative"].append(accuracy(gen.predict_proba(test.x), test.y))
     return out

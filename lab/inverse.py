@@ -92,7 +92,7 @@ def methods_for(model: GenerativeModel) -> list[str]:
 
 
 def latent_inversion(model: GenerativeModel, dim: int, c: float, n: int, generator: torch.Generator, sigma: float = 0.0,
-                     steps: int = 300, lr: float = 0.05) -> tuple[np.ndarray, dict]:
+                     steps: int = 300, lr: float = 0.1) -> tuple[np.ndarray, dict]:
     """Samples by optimising latents (GAN inversion / VAE latent MAP; Bora et al. 2017, "Compressed
     sensing using generative models"):
 
@@ -115,6 +115,7 @@ def latent_inversion(model: GenerativeModel, dim: int, c: float, n: int, generat
         z = model.prior_sample_latent(n, generator).float().clone()
     z.requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / steps)  # decay to 0: Adam settles instead of hovering
     for _ in range(steps):
         x = model.decode(z)
         d = z - mu
@@ -123,6 +124,7 @@ def latent_inversion(model: GenerativeModel, dim: int, c: float, n: int, generat
         (gz,) = torch.autograd.grad(loss, [z])
         z.grad = gz
         opt.step()
+        sched.step()
     with torch.no_grad():
         x = model.scaler.to_x(model.decode(z).float().cpu()).numpy()
     return x, {"residual": float(np.abs(x[:, dim] - c).mean())}
