@@ -386,3 +386,33 @@ def label_curve(train: LabelledData, test: LabelledData, sizes: list[int], key: 
         gen = fit_generative(sub, key, config, seed=seed, max_seconds=max_seconds)
         out["generative"].append(accuracy(gen.predict_proba(test.x), test.y))
     return out
+
+
+def density_families() -> dict[str, str]:
+    """key -> title of every lab family that has a density (it can be a class-conditional p(x|y))."""
+    from lab.base import REGISTRY, get_model_class
+
+    out = {}
+    for k in REGISTRY:
+        try:
+            cls = get_model_class(k)
+        except ImportError:
+            continue
+        if cls.has_log_prob:
+            out[k] = cls.title + (" (bound)" if cls.density_kind == "bound" else "")
+    return out
+
+
+def class_log_prob_grid(gen: GenerativeClassifier, bounds, size: int = 60) -> dict:
+    """log p(x|y) on a grid: {"x", "y", "log_p" [size, size, K]}."""
+    x0, x1, y0, y1 = bounds
+    gx, gy = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
+    xx, yy = np.meshgrid(gx, gy)
+    return {"x": gx, "y": gy, "log_p": gen.class_log_probs(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(size, size, -1)}
+
+
+def scores(classifiers: dict, test: LabelledData, missing: int | None = None) -> dict[str, float]:
+    """name -> test accuracy, with coordinate `missing` hidden when given."""
+    if missing is None:
+        return {k: accuracy(c.predict_proba(test.x), test.y) for k, c in classifiers.items()}
+    return {k: accuracy(c.predict_proba_missing(test.x, missing), test.y) for k, c in classifiers.items()}
