@@ -314,7 +314,7 @@ class DDPM(GenerativeModel):
         the observation (RePaint without resampling, Lugmayr et al. 2022). Approximation: the unknown
         coordinate is denoised as if the noised observation were a draw from the model's own
         p(x_t), which it is only marginally, so the result is biased towards p(x_other) where the
-        condition is unlikely; more steps (default: the full T) reduce the error but never remove it.
+        condition is unlikely; more steps (default: min(T, 250)) reduce the error but never remove it.
         Column `dim` of the output equals `value` exactly.
         """
         if dim not in (0, 1):
@@ -322,7 +322,8 @@ class DDPM(GenerativeModel):
         if generator is None or isinstance(generator, int):
             generator = torch.Generator(device=self.device).manual_seed(self.seed if generator is None else generator)
         v = (float(value) - float(self.scaler.mean[dim])) / float(self.scaler.std[dim])
-        z, _ = self.reverse(int(n), generator, "ddpm", self.config.T if steps is None else steps, known=(dim, v))
+        steps = min(self.config.T, 250) if steps is None else steps  # 250 of 1000: ~4x faster, as good on the toys
+        z, _ = self.reverse(int(n), generator, "ddpm", steps, known=(dim, v))
         x = self.scaler.to_x(z.float().cpu())
         x[:, dim] = float(value)
         return x
