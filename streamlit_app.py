@@ -4,20 +4,20 @@ import os
 
 import streamlit as st
 
-st.set_page_config(page_title="Generative models lab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Generative models lab", page_icon=":material/science:", layout="wide")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAGES = [  # (file, title, icon); the first one that exists is the home page
-    ("pages/compare.py", "Compare", "⚖️"),
-    ("pages/datasets.py", "Datasets", "🗺️"),
-    ("pages/flows.py", "Flows", "🌊"),
-    ("pages/autoregressive.py", "Autoregressive", "➡️"),
-    ("pages/vae.py", "Autoencoder / VAE", "🧬"),
-    ("pages/gan.py", "GAN", "⚔️"),
-    ("pages/diffusion.py", "Diffusion", "🌫️"),
-    ("pages/classifiers.py", "Classifiers", "🏷️"),
-    ("pages/inverse.py", "Inverse problems", "🔁"),
-    ("pages/scoreboard.py", "Scoreboard", "📊"),
+    ("pages/compare.py", "Compare", ":material/balance:"),
+    ("pages/datasets.py", "Datasets", ":material/map:"),
+    ("pages/flows.py", "Flows", ":material/waves:"),
+    ("pages/autoregressive.py", "Autoregressive", ":material/trending_flat:"),
+    ("pages/vae.py", "Autoencoder / VAE", ":material/hub:"),
+    ("pages/gan.py", "GAN", ":material/swords:"),
+    ("pages/diffusion.py", "Diffusion", ":material/blur_on:"),
+    ("pages/classifiers.py", "Classifiers", ":material/label:"),
+    ("pages/inverse.py", "Inverse problems", ":material/sync_alt:"),
+    ("pages/scoreboard.py", "Scoreboard", ":material/leaderboard:"),
 ]
 
 pages = [

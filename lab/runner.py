@@ -316,6 +316,8 @@ class SessionRunner:
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._pending_steps: dict[str, int] = {}
+        self._builds: dict[str, RunSpec] = {}  # run_id -> spec waiting to be built by the thread
+        self._start_after_build: dict[str, bool] = {}
         self._commands: deque[Callable[[], None]] = deque()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -328,21 +330,66 @@ class SessionRunner:
         self.error: str | None = None
 
     # -- commands (any thread) ---------------------------------------------------------------------
-    def add(self, run_id: str, spec: RunSpec) -> None:
-        """Build a run (paused) and take its first snapshot; replaces a run with the same id."""
-        run = Run(spec)
-        run.status = PAUSED
+    def add(self, run_id: str, spec: RunSpec, wait: bool = False) -> None:
+        """Build a run (paused) and take its first snapshot, in the background thread so a page
+        paints at once; replaces a run with the same id. `wait=True` builds in the caller's thread."""
+        if wait:
+            self._build(run_id, spec)
+            self._ensure_thread()
+            return
         with self._lock:
+            self._builds[run_id] = spec
+            self.runs.pop(run_id, None)
+            self._snaps.pop(run_id, None)
+        self._ensure_thread()
+        self._wake.set()
+
+    def _build(self, run_id: str, spec: RunSpec) -> None:
+        try:
+            run = Run(spec)
+        except Exception as e:  # bad settings for this data: a sentence on the page, not a crash
+            with self._lock:
+                self._snaps[run_id] = {"status": "error", "message": f"could not build {spec.key}: {e}", "step": 0,
+                                       "title": spec.key, "steps_per_second": 0.0}
+            return
+        run.status = PAUSED
+        snap = self._snapshot(run_id, run, with_metrics=False)
+        with self._lock:
+            if self._builds.get(run_id) not in (None, spec):
+                return  # superseded while building
+            start = self._start_after_build.pop(run_id, False)
+            if start:
+                run.status = RUNNING
             self.runs[run_id] = run
             self._evaluators.pop(run_id, None)
-            self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=False)
-        self._ensure_thread()
+            self._snaps[run_id] = {**snap, "status": run.status}
+
+    def _build_pending(self) -> None:
+        while True:
+            with self._lock:
+                if not self._builds:
+                    return
+                run_id, spec = next(iter(self._builds.items()))
+            self._build(run_id, spec)
+            with self._lock:
+                if self._builds.get(run_id) is spec:
+                    del self._builds[run_id]
+
+    @property
+    def building(self) -> bool:
+        return bool(self._builds)
 
     def ensure(self, run_id: str, spec: RunSpec) -> str:
         """Make run_id follow spec: rebuild when the model/data/seed/settings changed, change the
         learning rate or budget live otherwise. Returns "new", "rebuilt", "live" or "same"."""
         with self._lock:
             run = self.runs.get(run_id)
+            pending = self._builds.get(run_id)
+        if pending is not None:
+            if pending != spec:
+                self.add(run_id, spec)
+                return "rebuilt"
+            return "same"
         if run is None:
             self.add(run_id, spec)
             return "new"
@@ -391,6 +438,9 @@ class SessionRunner:
 
     def play(self, ids=None) -> None:
         with self._lock:
+            for i in [ids] if isinstance(ids, str) else (ids or list(self._builds)):
+                if i in self._builds:
+                    self._start_after_build[i] = True
             for i in self._ids(ids):
                 r = self.runs[i]
                 if r.status in (READY, PAUSED):
@@ -400,6 +450,7 @@ class SessionRunner:
 
     def pause(self, ids=None) -> None:
         with self._lock:
+            self._start_after_build.clear()
             for i in self._ids(ids):
                 r = self.runs[i]
                 if r.status == RUNNING:
@@ -429,7 +480,7 @@ class SessionRunner:
         with self._lock:
             specs = {i: self.runs[i].spec for i in self._ids(ids)}
         for i, spec in specs.items():
-            self.add(i, spec)
+            self.add(i, spec, wait=True)  # resets are quick to build: the page shows step 0 at once
 
     def set_lr(self, run_id: str, lr: float) -> None:
         with self._lock:
@@ -445,6 +496,11 @@ class SessionRunner:
     @property
     def running(self) -> bool:
         return any(r.status == RUNNING for r in list(self.runs.values()))
+
+    @property
+    def busy(self) -> bool:
+        """Training, building, or single steps still to do: a page keeps polling."""
+        return self.running or bool(self._builds) or bool(self._pending_steps)
 
     @property
     def state(self) -> str:
@@ -487,6 +543,8 @@ class SessionRunner:
                     last_alive = now
                     if not self.alive():
                         break
+                if self._builds:
+                    self._build_pending()
                 with self._lock:
                     work = [i for i, r in self.runs.items() if r.status == RUNNING] + [
                         i for i in self._pending_steps if i in self.runs

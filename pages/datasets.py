@@ -30,7 +30,7 @@ left, right = st.columns(2)
 title = f"{ds.title} — true density" if truth is not None else f"{ds.title} — {len(ds.points):,} points"
 left.plotly_chart(density_figure(truth, None, title, ds.bounds(), data=points), key="datasets.truth")
 if ds.has_density:
-    left.caption(f"Entropy of the true density: {-ds.log_prob(ds.sample(20000, 1)).mean():.3f} nats (Monte Carlo, 20,000 points).")
+    left.caption(f"Entropy of the true density: {ui.entropy(ds):.3f} nats (Monte Carlo, 20,000 points).")
 
 rid = ui.ensure_run(runner, "datasets/gmm", RunSpec("gmm", ds, cfg, seed=seed, n_train=5000, max_steps=500))
 with right:
@@ -42,7 +42,7 @@ def gmm_view():
     snap = runner.snapshot(rid)
     if snap is None:
         return
-    right.plotly_chart(gmm_figure(snap, ds.bounds(), points), key="datasets.gmm_fig")
+    st.plotly_chart(gmm_figure(snap, ds.bounds(), points), key="datasets.gmm_fig")
     ui.status(snap)
     ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"), ("energy distance", "energy_distance", ".4f")])
     hist = {k: v for k, v in snap["metrics"].items() if k in ("test_nll", "kl_to_truth", "val_nll")}

@@ -30,6 +30,20 @@ from lab.data import DATASETS, DataError, Dataset, dataset_fields, load_points_c
 from lab.runner import RunSpec, SessionRunner
 
 LIVE_EVERY = 0.25  # seconds between live figure updates
+
+
+def _use_the_router() -> None:
+    """A direct link (/gan) opened before any session ran the router finds Streamlit still in its old
+    pages-directory mode, which runs the page alone: no router, no wide layout, file names as
+    navigation. Leave that mode and rerun: the router runs and picks the same page (same url path)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_use_the_router()
 _URL_KEYS = "_url_keys"
 _URL_NOTES = "_url_notes"
 
@@ -99,15 +113,17 @@ def url_default(key: str, default: Any, check: Callable[[str], Any]) -> Any:
 
 
 def url_notes() -> None:
-    """Show what the link asked for that could not be used (once per session)."""
-    notes = st.session_state.get(_URL_NOTES)
-    if notes:
-        st.info(" ".join(notes))
-        st.session_state[_URL_NOTES] = []
+    """A place near the top of the page where `sync_url` shows what the link asked for that could
+    not be used (the widgets that find out are drawn later)."""
+    st.session_state["_url_notes_slot"] = st.empty()
 
 
 def sync_url() -> None:
-    """Write every registered widget that differs from its default into the link."""
+    """Write every registered widget that differs from its default into the link (and show notes)."""
+    notes, slot = st.session_state.get(_URL_NOTES), st.session_state.get("_url_notes_slot")
+    if notes:
+        (slot or st).info(" ".join(notes))
+        st.session_state[_URL_NOTES] = []
     keys: dict[str, Any] = st.session_state.get(_URL_KEYS, {})
     want = {}
     for k, default in keys.items():
@@ -139,29 +155,38 @@ def _log_grid(lo: float, hi: float, default: float) -> list[float]:
 
 
 def field_widget(f: dataclasses.Field, key: str, default: Any, label: str | None = None, disabled: bool = False) -> Any:
-    """One widget for one config/dataset field, from its metadata (choices, min, max, log, help)."""
+    """One widget for one config/dataset field, from its metadata (choices, min, max, log, help).
+
+    The widget's value lives in st.session_state[key], seeded from the link or the default, so
+    widgets never get a second, conflicting default."""
     m = f.metadata
     t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
     label = label or f.name.replace("_", " ")
     value = url_default(key, default, lambda raw: validate_value(f, raw))
-    help_ = m.get("help") or None
+    st.session_state.setdefault(key, value)
+    kw = dict(key=key, help=m.get("help") or None, disabled=disabled)
     if m.get("choices"):
         opts = list(m["choices"])
-        return st.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=key, help=help_, disabled=disabled)
+        if st.session_state[key] not in opts:
+            st.session_state[key] = opts[0]
+        return st.selectbox(label, opts, **kw)
     if t == "bool":
-        return st.toggle(label, value=bool(value), key=key, help=help_, disabled=disabled)
+        return st.toggle(label, **kw)
     lo, hi = m.get("min"), m.get("max")
     if t == "float" and m.get("log") and lo and hi:
-        opts = _log_grid(lo, hi, float(value))
-        return st.select_slider(label, opts, value=float(value), key=key, help=help_, format_func=lambda v: f"{v:g}", disabled=disabled)
+        opts = _log_grid(lo, hi, float(st.session_state[key]))
+        return st.select_slider(label, opts, format_func=lambda v: f"{v:g}", **kw)
     if t == "float" and lo is not None and hi is not None:
         step = 10 ** math.floor(math.log10(max(hi - lo, 1e-9)) - 2)
-        return st.slider(label, float(lo), float(hi), float(value), step=float(step), key=key, help=help_, disabled=disabled)
+        st.session_state[key] = float(st.session_state[key])
+        return st.slider(label, float(lo), float(hi), step=float(step), **kw)
     if t == "int":
-        return int(st.number_input(label, min_value=lo, max_value=hi, value=int(value), step=1, key=key, help=help_, disabled=disabled))
+        st.session_state[key] = int(st.session_state[key])
+        return int(st.number_input(label, min_value=lo, max_value=hi, step=1, **kw))
     if t == "float":
-        return float(st.number_input(label, min_value=lo, max_value=hi, value=float(value), key=key, help=help_, disabled=disabled))
-    return st.text_input(label, value=str(value), key=key, help=help_, disabled=disabled)
+        st.session_state[key] = float(st.session_state[key])
+        return float(st.number_input(label, min_value=lo, max_value=hi, **kw))
+    return st.text_input(label, **kw)
 
 
 def config_form(cls: type[Config], prefix: str, only: list[str] | None = None, overrides: dict | None = None, skip: tuple = ()) -> Config:
@@ -186,9 +211,8 @@ def dataset_picker(prefix: str, default: str = "moons", allow_upload: bool = Tru
     """Choose a built-in dataset and its parameters, or upload a CSV. Errors are one sentence."""
     names = list(DATASETS) + (["upload CSV"] if allow_upload else [])
     key = f"{prefix}.data"
-    choice = url_default(key, default, lambda raw: raw if raw in names else (_ for _ in ()).throw(ValueError("not a dataset")))
-    name = st.selectbox("dataset", names, index=names.index(choice) if choice in names else 0, key=key,
-                        format_func=lambda n: DATASETS[n].title if n in DATASETS else "Your points (CSV)")
+    st.session_state.setdefault(key, url_default(key, default, lambda raw: _known(raw, names)))
+    name = st.selectbox("dataset", names, key=key, format_func=lambda n: DATASETS[n].title if n in DATASETS else "Your points (CSV)")
     if name == "upload CSV":
         up = st.file_uploader("CSV with two numeric columns (x, y), header optional", type=["csv", "txt"], key=f"{prefix}.upload")
         if up is None:
@@ -219,6 +243,12 @@ def dataset_picker(prefix: str, default: str = "moons", allow_upload: bool = Tru
         return None
 
 
+def _known(raw: str, names: list[str]) -> str:
+    if raw not in names:
+        raise ValueError(f"there is no dataset '{raw}'")
+    return raw
+
+
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _cached_dataset(name: str, params: tuple) -> Dataset:
     """One object per (name, params): its quadrature cache is built once and shared by sessions."""
@@ -233,6 +263,17 @@ def true_density(name: str, params: tuple, size: int = 96) -> dict:
     gx, gy = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
     xx, yy = np.meshgrid(gx, gy)
     return {"x": gx, "y": gy, "log_prob": ds.log_prob(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(size, size)}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _entropy(name: str, params: tuple) -> float:
+    ds = _cached_dataset(name, params)
+    return float(-ds.log_prob(ds.sample(20_000, 1)).mean())
+
+
+def entropy(ds: Dataset) -> float:
+    """Monte Carlo entropy of a built-in density (20,000 points), cached."""
+    return _entropy(ds.name, tuple(sorted(ds.params().items())))
 
 
 def truth_grid(ds: Dataset, size: int = 96) -> dict | None:
@@ -268,16 +309,16 @@ def seed_widget(prefix: str, default: int = 0) -> int:
 def controls(runner: SessionRunner, ids: list[str], prefix: str) -> None:
     """Play / pause / step / reset for these runs, plus the runner's state."""
     ids = [i for i in ids if i]
-    c = st.columns([1, 1, 1, 1, 3])
-    if c[0].button("▶ Train", key=f"{prefix}.play", use_container_width=True, type="primary"):
+    c = st.columns(4)
+    if c[0].button("Train", icon=":material/play_arrow:", key=f"{prefix}.play", width="stretch", type="primary"):
         runner.play(ids)
-    if c[1].button("⏸ Pause", key=f"{prefix}.pause", use_container_width=True):
+    if c[1].button("Pause", icon=":material/pause:", key=f"{prefix}.pause", width="stretch"):
         runner.pause(ids)
-    if c[2].button("⏭ Step", key=f"{prefix}.step", use_container_width=True, help="one training step"):
+    if c[2].button("Step", icon=":material/skip_next:", key=f"{prefix}.step", width="stretch", help="one training step"):
         runner.step(ids, 1)
-    if c[3].button("↺ Reset", key=f"{prefix}.reset", use_container_width=True, help="back to step 0 (same seed)"):
+    if c[3].button("Reset", icon=":material/replay:", key=f"{prefix}.reset", width="stretch", help="back to step 0 (same seed)"):
         runner.reset(ids)
-    c[4].caption(state_line(runner, ids))
+    st.caption(state_line(runner, ids))
 
 
 def state_line(runner: SessionRunner, ids: list[str]) -> str:
@@ -299,12 +340,12 @@ def live(runner: SessionRunner, every: float = LIVE_EVERY):
 
     def wrap(fn):
         flag = f"_live_was_running.{fn.__qualname__}"
-        running = runner.running or runner.state == "queued"
+        running = runner.busy
 
         @st.fragment(run_every=every if running else None)
         def frag():
             fn()
-            now = runner.running or runner.state == "queued"
+            now = runner.busy
             if st.session_state.get(flag) and not now:
                 st.session_state[flag] = False
                 st.rerun()
@@ -319,7 +360,7 @@ def status(snap: dict | None) -> None:
     """A diverged/stopped run's sentence, where the user will see it."""
     if not snap:
         return
-    if snap["status"] == "diverged":
+    if snap["status"] in ("diverged", "error"):
         st.error(snap["message"])
     elif snap["status"] == "stopped" and snap.get("message"):
         st.warning(snap["message"])

@@ -84,7 +84,7 @@ def test_divergence_stops_with_a_sentence():
 def test_pause_resume_step_stop_reset():
     r = SessionRunner()
     try:
-        r.add("a", spec())
+        r.add("a", spec(), wait=True)
         assert r.snapshot("a")["step"] == 0 and r.snapshot("a")["status"] == "paused"
         r.step("a", 3)
         assert wait_for(lambda: r.snapshot("a")["step"] == 3)
@@ -114,12 +114,14 @@ def test_pause_resume_step_stop_reset():
 def test_live_learning_rate_and_rebuild_on_change():
     r = SessionRunner()
     try:
-        r.add("a", spec())
+        r.add("a", spec(), wait=True)
         model = r.runs["a"].model
         assert r.ensure("a", spec(config=ToyConfig(lr=0.05))) == "live"
         assert r.runs["a"].model is model and model.optimizers[0].param_groups[0]["lr"] == 0.05
         assert r.ensure("a", spec(config=ToyConfig(lr=0.05), seed=4)) == "rebuilt"
-        assert r.runs["a"].model is not model
+        assert r.ensure("a", spec(config=ToyConfig(lr=0.05), seed=4)) == "same"  # still building: no second build
+        assert wait_for(lambda: "a" in r.runs)
+        assert r.runs["a"].model is not model and r.runs["a"].spec.seed == 4
         assert r.ensure("a", spec(config=ToyConfig(lr=0.05), seed=4)) == "same"
     finally:
         r.close()
@@ -128,7 +130,7 @@ def test_live_learning_rate_and_rebuild_on_change():
 def test_snapshots_and_metrics_arrive_while_training():
     r = SessionRunner(snapshot_interval=0.05, metrics_interval=0.2)
     try:
-        r.add("a", spec())
+        r.add("a", spec(), wait=True)
         r.play("a")
         assert wait_for(lambda: r.snapshot("a")["step"] > 0 and "energy_distance" in r.snapshot("a")["latest_metrics"])
         s = r.snapshot("a")
@@ -141,7 +143,7 @@ def test_snapshots_and_metrics_arrive_while_training():
 def test_diverged_run_in_the_runner_shows_status():
     r = SessionRunner()
     try:
-        r.add("a", spec(config=ToyConfig(blow_up_at=5)))
+        r.add("a", spec(config=ToyConfig(blow_up_at=5)), wait=True)
         r.play("a")
         assert wait_for(lambda: r.snapshot("a")["status"] == "diverged")
         assert r.snapshot("a")["message"].startswith("diverged at step 5")
@@ -153,8 +155,8 @@ def test_thread_cap_queues_extra_sessions():
     R.set_trainer_cap(1)
     a, b = SessionRunner(), SessionRunner()
     try:
-        a.add("x", spec())
-        b.add("x", spec())
+        a.add("x", spec(), wait=True)
+        b.add("x", spec(), wait=True)
         a.play()
         assert wait_for(lambda: a.runs["x"].step > 0)
         b.play()
@@ -170,11 +172,25 @@ def test_thread_cap_queues_extra_sessions():
 def test_thread_ends_when_the_session_is_gone():
     alive = {"v": True}
     r = SessionRunner(alive=lambda: alive["v"])
-    r.add("a", spec())
+    r.add("a", spec(), wait=True)
     r.play()
     assert wait_for(lambda: r.thread_alive and r.runs["a"].step > 0)
     alive["v"] = False
     assert wait_for(lambda: not r.thread_alive, timeout=5)
+
+
+def test_add_builds_in_the_background_and_play_waits_for_it():
+    r = SessionRunner()
+    try:
+        r.add("a", spec())
+        r.play("a")  # asked before the build finished: starts when it is built
+        assert wait_for(lambda: "a" in r.runs and r.runs["a"].step > 0)
+        assert not r.building
+        r.add("bad", spec(config=None, n_train=-5))
+        assert wait_for(lambda: (r.snapshot("bad") or {}).get("status") == "error")
+        assert r.snapshot("bad")["message"].startswith("could not build toy")
+    finally:
+        r.close()
 
 
 def test_history_is_bounded_but_spans_the_run():

@@ -81,7 +81,7 @@ def curves(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "", he
     """Line plot of name -> (steps, values), e.g. a run's loss or metric history."""
     fig = go.Figure()
     for i, (name, (x, y)) in enumerate(series.items()):
-        fig.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines", name=name, line=dict(color=PALETTE[i % len(PALETTE)], width=1.5)))
+        fig.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines+markers" if len(x) < 30 else "lines", name=name, line=dict(color=PALETTE[i % len(PALETTE)], width=1.5)))
     if hline is not None:
         fig.add_hline(y=hline, line_dash="dash", line_color="grey", annotation_text=hline_label)
     _layout(fig, title, height=height, square=False)

@@ -1,0 +1,67 @@
+"""Every page under Streamlit's AppTest: it runs without an exception and draws its figures."""
+
+import glob
+import os
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAGES = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "pages", "*.py")) if not p.endswith("ui.py"))
+
+
+def wait_for(pred, timeout: float = 60.0) -> bool:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _app(path: str) -> AppTest:
+    return AppTest.from_file(os.path.join(ROOT, path), default_timeout=180)
+
+
+def test_router_lists_the_pages():
+    at = _app("streamlit_app.py").run()
+    assert not at.exception, at.exception
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs_without_exception(page):
+    at = _app(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, f"{page} has no title"
+
+
+def test_datasets_page_trains_the_gmm_live():
+    at = _app("pages/datasets.py").run()
+    runner = at.session_state["runner"]
+    assert wait_for(lambda: runner.snapshot("datasets/gmm") is not None)  # built in the background
+    at.run()
+    assert len(at.get("plotly_chart")) >= 2  # truth and the GMM
+    at.button(key="datasets.play").click().run()
+    assert wait_for(lambda: runner.snapshot("datasets/gmm")["step"] > 0)
+    at.run()
+    assert not at.exception
+    assert runner.snapshot("datasets/gmm")["step"] > 0
+    assert any("Gaussian mixture (EM): step" in c.value for c in at.caption)
+
+
+def test_datasets_page_reports_a_bad_upload_in_one_sentence():
+    at = _app("pages/datasets.py").run()
+    at.selectbox(key="datasets.data").set_value("upload CSV").run()
+    assert not at.exception
+    assert any("Upload a file" in c.value for c in at.caption)
+
+
+def test_a_link_sets_the_widgets_and_bad_values_are_noted():
+    at = _app("pages/datasets.py")
+    at.query_params["datasets.data"] = "8gaussians"
+    at.query_params["datasets.seed"] = "banana"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="datasets.data").value == "8gaussians"
+    assert any("Ignored datasets.seed='banana'" in i.value for i in at.info)
