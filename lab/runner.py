@@ -324,6 +324,7 @@ class SessionRunner:
         self._has_slot = False
         self.queued = False
         self.snapshot_seconds = 0.0  # time spent on snapshots (overhead accounting)
+        self.snapshot_count = 0
         self.train_wall = 0.0
         self._last_snap: dict[str, float] = {}
         self._last_metrics: dict[str, float] = {}
@@ -624,6 +625,7 @@ class SessionRunner:
                 self._evaluators[run_id] = ev
             self._last_metrics[run_id] = time.monotonic()
         snap = make_snapshot(run, self.n_samples, self.grid, ev)
+        self.snapshot_count += 1
         self._last_snap[run_id] = time.monotonic()
         self.snapshot_seconds += time.perf_counter() - t0
         return snap
