@@ -1,6 +1,6 @@
 """Diffusion and score models at a budget: quality after 15 s on moons and 60 s on 25gaussians, and samplers timed.
 
-    python bench/diffusion.py                 # the full table (about 4 minutes on 2 cores)
+    python bench/diffusion.py                 # the full table (about 6 minutes on 2 busy cores)
     python bench/diffusion.py --scale 0.2     # budgets scaled down, for a quick look
 
 Prints markdown tables: one row per (model, dataset) with energy distance beside its noise floor
@@ -22,7 +22,7 @@ import torch  # noqa: E402
 
 from lab.data import make_dataset  # noqa: E402
 from lab.diffusion import sampler_sweep  # noqa: E402
-from lab.metrics import Evaluator  # noqa: E402
+from lab.metrics import Evaluator, energy_distance  # noqa: E402
 from lab.runner import RunSpec, fit  # noqa: E402
 
 
@@ -40,11 +40,13 @@ def main(argv=None) -> None:
     p.add_argument("--scale", type=float, default=1.0, help="multiply the 15 s / 60 s budgets")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-eval", type=int, default=2500)
+    p.add_argument("--draws", type=int, default=3, help="sample / true draws averaged in the ed_mean / floor_mean columns and the sweep")
     p.add_argument("--steps", default="5,10,20,50,100,250,1000", help="sampler step counts for the sweep")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     print(f"# diffusion bench: {os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}, budgets x{a.scale:g}\n")
-    cols = ["model", "data", "steps", "train_s", "energy_distance", "floor", "blur_gap", "modes", "high_quality", "sample_s_per_1000"]
+    cols = ["model", "data", "steps", "train_s", "energy_distance", "floor", f"ed_mean{a.draws}", f"floor_mean{a.draws}", "blur_gap",
+            "modes", "high_quality", "sample_s_per_1000"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     moons_ddpm = None
@@ -53,11 +55,16 @@ def main(argv=None) -> None:
         for key in a.models.split(","):
             run = fit(RunSpec(key, ds, None, seed=a.seed, max_seconds=seconds * a.scale))
             m = Evaluator(ds, n=a.n_eval, seed=a.seed + 1000)(run.model, n_mode_samples=a.n_eval)
+            # one draw of 2500 moves by about the floor itself (which moon gets how many points): average several
+            truth = ds.sample(a.n_eval, a.seed + 1001)
+            ed = [energy_distance(run.model.sample(a.n_eval, a.seed + 500 + r).double().numpy(), truth) for r in range(a.draws)]
+            fl = [energy_distance(ds.sample(a.n_eval, a.seed + 600 + r), truth) for r in range(a.draws)]
             if key == "ddpm" and data == "moons":
                 moons_ddpm = run.model
             r = {
                 "model": key, "data": data, "steps": run.step, "train_s": run.train_seconds,
-                "energy_distance": m["energy_distance"], "floor": m["energy_distance_floor"], "blur_gap": m.get("blur_gap"),
+                "energy_distance": m["energy_distance"], "floor": m["energy_distance_floor"], f"ed_mean{a.draws}": float(np.mean(ed)),
+                f"floor_mean{a.draws}": float(np.mean(fl)), "blur_gap": m.get("blur_gap"),
                 "modes": f"{m['modes']}/{m['n_modes']}" if "modes" in m else None, "high_quality": m.get("high_quality"),
                 "sample_s_per_1000": m["sample_seconds_per_1000"],
             }
@@ -66,10 +73,11 @@ def main(argv=None) -> None:
         return
     ds = make_dataset("moons", noise=0.05)
     truth = ds.sample(a.n_eval, a.seed + 1001)
-    floor = Evaluator(ds, n=a.n_eval, seed=a.seed + 1000).floor
+    floor = float(np.mean([energy_distance(ds.sample(a.n_eval, a.seed + 600 + r), truth) for r in range(a.draws)]))
     steps = [int(s) for s in a.steps.split(",")]
-    sweep = sampler_sweep(moons_ddpm, truth, steps=steps, n=a.n_eval, seed=a.seed + 7)
-    print(f"\n## moons DDPM: samplers (T = {moons_ddpm.config.T}, {a.n_eval} samples, energy-distance floor {floor:.4g})\n")
+    sweep = sampler_sweep(moons_ddpm, truth, steps=steps, n=a.n_eval, seed=a.seed + 7, repeats=a.draws)
+    print(f"\n## moons DDPM: samplers (T = {moons_ddpm.config.T}, {a.n_eval} samples; energy distance and its floor "
+          f"are means over {a.draws} draws; floor {floor:.4g}; blur gap from the first draw)\n")
     print("| sampler | steps | energy_distance | blur_gap | s_per_1000 |")
     print("|---|---|---|---|---|")
     tlp = float(np.mean(ds.log_prob(truth)))

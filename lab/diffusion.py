@@ -84,6 +84,19 @@ def _energy(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(max(2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean(), 0.0))
 
 
+def throttled(model: GenerativeModel, name: str, compute, every: float = 1.0):
+    """compute() for a view, reused until the weights changed (step_count moved) and `every` seconds passed:
+    the network-heavy views (paths, score field) then cost ~nothing in most live snapshots."""
+    cache = model.__dict__.setdefault("_view_cache", {})
+    hit = cache.get(name)
+    now = time.monotonic()
+    if hit is not None and (hit[0] == model.step_count or now - hit[1] < every):
+        return hit[2]
+    value = compute()
+    cache[name] = (model.step_count, now, value)
+    return value
+
+
 def field_grid(model: GenerativeModel, size: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """A size x size grid over the training data's box (padded 15 %), as (gx, gy) in x and points [size^2, 2] in z."""
     lo = model.scaler.to_x(model.train_z.min(0).values.cpu()).numpy()
@@ -345,9 +358,9 @@ class DDPM(GenerativeModel):
         x_T = self.q_sample(x0, torch.full((n_forward,), cfg.T - 1, device=self.device), eps)
         prior = torch.randn(n_forward, 2, generator=g, device=self.device)
         ab = self.alphas_cumprod.cpu().numpy()
-        with torch.no_grad():
-            _, path = self.reverse(n_particles, g, record=True)
-        tau = self.timesteps(cfg.sample_steps).cpu().numpy()
+        n_steps = min(cfg.sample_steps, 25)  # a picture of the sampler at <= 25 steps keeps views cheap
+        tau = self.timesteps(n_steps).cpu().numpy()
+        paths = throttled(self, f"paths{n_particles}", lambda: np.stack([self.to_x(p) for p in self.reverse(n_particles, g, steps=n_steps, record=True)[1]], 1))
         return {
             "kind": "ddpm",
             "forward": {
@@ -364,10 +377,10 @@ class DDPM(GenerativeModel):
                 "signal": float(np.sqrt(ab[-1])),
             },
             "trajectories": {
-                "paths": np.stack([self.to_x(p) for p in path], 1),  # [particles, steps + 1, 2]
+                "paths": paths,  # [particles, steps + 1, 2]
                 "time": np.concatenate([(tau[::-1] + 1) / cfg.T, [0.0]]),  # t / T, from 1 to 0
             },
-            "score_field": self._score_field(grid),
+            "score_field": throttled(self, f"field{grid}", lambda: self._score_field(grid)),
             "schedule": {"alpha_bar": ab, "beta": self.betas.cpu().numpy()},
         }
 
@@ -398,9 +411,11 @@ class DDPM(GenerativeModel):
 # ---------------------------------------------------------------------------------------------
 
 
-def sampler_sweep(model: DDPM, reference: np.ndarray, steps=(5, 10, 20, 50, 100, 250, 1000), n: int = 1000, seed: int = 0, samplers=("ddpm", "ddim")) -> dict:
-    """For each sampler and step count: energy distance of n samples to `reference` (data coordinates)
-    and the seconds per 1000 samples. Returns {sampler: {"steps": [...], "energy": [...], "seconds": [...]}}."""
+def sampler_sweep(model: DDPM, reference: np.ndarray, steps=(5, 10, 20, 50, 100, 250, 1000), n: int = 1000, seed: int = 0,
+                  samplers=("ddpm", "ddim"), repeats: int = 1) -> dict:
+    """For each sampler and step count: energy distance of n samples to `reference` (data coordinates;
+    the mean over `repeats` sample draws, since one draw's noise is of the order of the floor) and the
+    seconds per 1000 samples (first draw). Returns {sampler: {"steps": [...], "energy": [...], "seconds": [...]}}."""
     ref = torch.as_tensor(np.asarray(reference), dtype=torch.float64)
     out = {}
     for sampler in samplers:
@@ -409,10 +424,14 @@ def sampler_sweep(model: DDPM, reference: np.ndarray, steps=(5, 10, 20, 50, 100,
             k = int(min(k, model.config.T))
             if k in rows["steps"]:
                 continue
-            t0 = time.perf_counter()
-            x = model.sample_with(n, sampler, k, generator=seed)
-            rows["seconds"].append((time.perf_counter() - t0) * 1000 / n)
+            energies = []
+            for r in range(max(repeats, 1)):
+                t0 = time.perf_counter()
+                x = model.sample_with(n, sampler, k, generator=seed + r)
+                if r == 0:
+                    rows["seconds"].append((time.perf_counter() - t0) * 1000 / n)
+                energies.append(_energy(x, ref))
             rows["steps"].append(k)
-            rows["energy"].append(_energy(x, ref))
+            rows["energy"].append(float(np.mean(energies)))
         out[sampler] = rows
     return out

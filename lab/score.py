@@ -9,7 +9,16 @@ import numpy as np
 import torch
 
 from lab.base import Config, GenerativeModel, option
-from lab.diffusion import NoiseConditionalMLP, _energy, ema_update, field_grid, gaussian_kl_to_standard, make_ema_pair, noised_empirical_score
+from lab.diffusion import (
+    NoiseConditionalMLP,
+    _energy,
+    ema_update,
+    field_grid,
+    gaussian_kl_to_standard,
+    make_ema_pair,
+    noised_empirical_score,
+    throttled,
+)
 
 
 @dataclass(frozen=True)
@@ -159,8 +168,7 @@ class ScoreModel(GenerativeModel):
         top = sig[-1]
         x_top = x0 + top * eps
         prior = top * torch.randn(n_forward, 2, generator=g, device=self.device)
-        _, path = self.langevin(n_particles, g, record=True)
-        n_frames = len(path)
+        paths = throttled(self, f"paths{n_particles}", lambda: np.stack([self.to_x(p) for p in self.langevin(n_particles, g, record=True)[1]], 1))
         return {
             "kind": "score",
             "forward": {"points": frames, "labels": ["data"] + [f"sigma = {s:.3g}" for s in sig], "signal": [1.0] + [1.0 / math.sqrt(1 + s * s) for s in sig]},
@@ -173,8 +181,8 @@ class ScoreModel(GenerativeModel):
                 "energy_floor": _energy(torch.randn(n_forward, 2, generator=g), torch.randn(n_forward, 2, generator=g)),
                 "signal": 1.0 / math.sqrt(1 + top * top),
             },
-            "trajectories": {"paths": np.stack([self.to_x(p) for p in path], 1), "time": np.linspace(1.0, 0.0, n_frames)},
-            "score_field": self._score_field(grid),
+            "trajectories": {"paths": paths, "time": np.linspace(1.0, 0.0, paths.shape[1])},
+            "score_field": throttled(self, f"field{grid}", lambda: self._score_field(grid)),
         }
 
     def _score_field(self, size: int) -> dict:
