@@ -27,8 +27,8 @@ def kl_to_standard_normal(mu: torch.Tensor, log_std: torch.Tensor) -> torch.Tens
 
 @dataclass(frozen=True)
 class VAEConfig(Config):
-    lr: float = option(3e-3, "learning rate", min=1e-5, max=1.0, log=True, live=True)
-    batch_size: int = option(256, "points per training step", min=8, max=4096)
+    lr: float = option(5e-3, "learning rate", min=1e-5, max=1.0, log=True, live=True)
+    batch_size: int = option(512, "points per training step", min=8, max=4096)
     latent_dim: int = option(2, "dimension of z (1 squeezes 2D data onto a curve)", choices=[1, 2])
     beta: float = option(1.0, "weight of the KL term (beta-VAE); large values collapse the posterior", min=0.0, max=20.0)
     kl_warmup: int = option(300, "steps over which the KL weight ramps from 0 to beta", min=0, max=100_000)
