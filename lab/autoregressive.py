@@ -146,7 +146,7 @@ class DiscretisedSoftmax:
 
 @dataclass(frozen=True)
 class ARConfig(Config):
-    lr: float = option(5e-3, "learning rate (AdamW)", min=1e-5, max=1.0, log=True, live=True)
+    lr: float = option(1e-2, "learning rate (AdamW)", min=1e-5, max=1.0, log=True, live=True)
     batch_size: int = option(512, "points per training step", min=8, max=4096)
     conditional: str = option("mog", "1D conditional: mixture of Gaussians or discretised softmax over bins", choices=["mog", "softmax"])
     order: str = option("x1-first", "which coordinate is generated first", choices=list(ORDERS))
@@ -340,3 +340,14 @@ class Autoregressive(GenerativeModel):
             "seq_first": pts[:, a].copy(),
             "seq_points": pts,
         }
+
+
+def true_conditional_log_prob(dataset, dim: int, c: float, values: np.ndarray) -> np.ndarray:
+    """log p_true(x_other = values | x_dim = c) for a dataset with a known density: the joint on the
+    line x_dim = c, normalised by its Riemann sum over `values` (an even grid that holds the slice)."""
+    values = np.asarray(values, dtype=np.float64)
+    pts = np.empty((len(values), 2))
+    pts[:, dim], pts[:, 1 - dim] = c, values
+    lp = dataset.log_prob(pts)
+    top = lp.max()
+    return lp - top - np.log(np.exp(lp - top).sum() * (values[1] - values[0]))

@@ -159,7 +159,7 @@ class Planar(nn.Module):
         logdet = torch.log((1 + (uh @ self.w) * (1 - torch.tanh(pre).pow(2))).abs())
         return x, logdet
 
-    def inverse(self, y, iters: int = 40):  # data -> base, numerically
+    def inverse(self, y, iters: int = 30):  # data -> base, numerically
         uh = self.u_hat()
         s = uh @ self.w  # > -1
         c = y @ self.w
@@ -186,13 +186,13 @@ class Planar(nn.Module):
 
 @dataclass(frozen=True)
 class FlowConfig(Config):
-    lr: float = option(5e-3, "learning rate (Adam, decayed by lr_decay over training)", min=1e-5, max=1.0, log=True, live=True)
+    lr: float = option(1e-2, "learning rate (AdamW, halved every lr_decay steps)", min=1e-5, max=1.0, log=True, live=True)
     batch_size: int = option(512, "points per training step", min=8, max=4096)
     variant: str = option("spline", "layer type: rational-quadratic spline coupling, affine coupling (RealNVP) or planar", choices=["spline", "affine", "planar"])
     layers: int = option(4, "flow layers (planar flows need many: try 32)", min=1, max=64)
     hidden: int = option(64, "hidden units of each coupling network", min=4, max=512)
     depth: int = option(2, "hidden layers of each coupling network", min=1, max=6)
-    bins: int = option(12, "spline bins", min=2, max=64)
+    bins: int = option(8, "spline bins", min=2, max=64)
     tail_bound: float = option(4.5, "spline interval [-B, B] in standardised units; identity outside", min=1.0, max=10.0)
     weight_decay: float = option(1e-4, "AdamW weight decay (regularises small data sets)", min=0.0, max=1.0)
     lr_decay: float = option(3000.0, "steps for the learning rate to halve (0: constant)", min=0.0, max=1e6)

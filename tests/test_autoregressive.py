@@ -35,12 +35,16 @@ def _grid(model, n=500, span=9.0):
 
 @pytest.mark.parametrize("setup", SETUPS)
 def test_density_integrates_to_one(models, setup):
+    """Midpoint rule over [-9, 9]^2 in standardised units, with cell edges on the softmax's bin edges
+    (the density is piecewise constant there), mapped to data coordinates."""
     model = models[setup]
-    gx, gy = _grid(model)
-    xx, yy = np.meshgrid(gx, gy)
-    p = model.log_prob(np.stack([xx.ravel(), yy.ravel()], 1)).double().exp().numpy()
-    total = p.sum() * (gx[1] - gx[0]) * (gy[1] - gy[0])
-    assert abs(total - 1) < 0.01, total
+    h = 0.05  # divides the bin width 8/32 = 0.25
+    z = np.arange(-9, 9, h) + h / 2
+    zz = np.stack(np.meshgrid(z, z), -1).reshape(-1, 2)
+    x = zz * model.scaler.std + model.scaler.mean
+    p = model.log_prob(x).double().exp().numpy()
+    total = p.sum() * h * h * np.prod(model.scaler.std)
+    assert abs(total - 1) < 2e-3, total
 
 
 @pytest.mark.parametrize("setup", SETUPS)
@@ -111,3 +115,45 @@ def test_order_changes_the_model():
     assert a.order == (0, 1) and b.order == (1, 0)
     with pytest.raises(ValueError):
         a.sample_conditional(0.0, 10, 0, dim=2)
+
+
+def test_true_conditional_is_normalised():
+    from lab.autoregressive import true_conditional_log_prob
+    from lab.data import make_dataset
+
+    ds = make_dataset("moons")
+    v = np.linspace(-2, 2, 2001)
+    lp = true_conditional_log_prob(ds, 0, 0.0, v)
+    assert abs(np.exp(lp).sum() * (v[1] - v[0]) - 1) < 1e-9
+    assert abs(v[np.argmax(lp)] - 1.0) < 0.05  # at x1 = 0 the outer moon's top, x2 = 1, dominates
+
+
+def test_autoregressive_page_trains_live_and_switches_order():
+    import os
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    at = AppTest.from_file(os.path.join(root, "pages", "autoregressive.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    runner = at.session_state["runner"]
+    t0 = time.time()
+    while runner.snapshot("autoregressive/ar") is None and time.time() - t0 < 30:  # the run is built in the background
+        time.sleep(0.05)
+    at.button(key="autoregressive.play").click().run()
+    while runner.snapshot("autoregressive/ar")["step"] < 5 and time.time() - t0 < 30:
+        time.sleep(0.1)
+    runner.pause()
+    at.slider(key="autoregressive.c").set_value(20).run()
+    at.radio(key="autoregressive.seq_step").set_value(1).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("plotly_chart")) >= 6
+    at.selectbox(key="autoregressive.order").set_value("x2-first").run()
+    assert not at.exception, [e.value for e in at.exception]
+    while time.time() - t0 < 60 and not ("autoregressive/ar" in runner.runs and runner.runs["autoregressive/ar"].model.order == (1, 0)):
+        time.sleep(0.05)
+    assert runner.runs["autoregressive/ar"].model.order == (1, 0)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    runner.close()

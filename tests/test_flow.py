@@ -136,3 +136,33 @@ def test_views_shapes_and_last_layer_is_the_model(models):
 
     ref = multivariate_normal(model.scaler.mean, np.diag(model.scaler.std**2)).logpdf(np.stack([xx.ravel(), yy.ravel()], 1))
     assert np.allclose(v["layer_log_prob"][0].ravel(), ref, atol=1e-4)
+
+
+def test_flows_page_trains_live_and_switches_variant():
+    import os
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    at = AppTest.from_file(os.path.join(root, "pages", "flows.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    runner = at.session_state["runner"]
+    t0 = time.time()
+    while runner.snapshot("flows/flow") is None and time.time() - t0 < 30:  # the run is built in the background
+        time.sleep(0.05)
+    at.button(key="flows.play").click().run()
+    while runner.snapshot("flows/flow")["step"] < 5 and time.time() - t0 < 30:
+        time.sleep(0.1)
+    runner.pause()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("plotly_chart")) >= 8  # model, truth, warp, layers, animation, log-det, two curves
+    at.selectbox(key="flows.variant").set_value("planar").run()
+    assert not at.exception, [e.value for e in at.exception]
+    while time.time() - t0 < 60 and not ("flows/flow" in runner.runs and runner.runs["flows/flow"].model.config.variant == "planar"):
+        time.sleep(0.05)
+    assert runner.runs["flows/flow"].model.config.variant == "planar"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    runner.close()

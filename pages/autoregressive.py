@@ -1,0 +1,73 @@
+"""Autoregressive models live: p(x) = p(x_first) p(x_second | x_first), slices, ordering, sequential sampling."""
+
+import dataclasses
+
+import streamlit as st
+
+from lab.autoregressive import Autoregressive, true_conditional_log_prob
+from lab.runner import RunSpec
+from lab.viz import curves, density_figure
+from lab.viz import autoregressive as av
+from pages import ui
+
+MAIN = ["conditional", "order", "components", "bins"]
+UNUSED = {"mog": ("bins", "bound"), "softmax": ("components",)}
+
+st.title("Autoregressive models")
+st.caption("The 2D PixelRNN / PixelCNN: p(x) = p(x_first) · p(x_second | x_first), each a 1D density — a mixture of "
+           "Gaussians or a softmax over bins. A masked network (MADE) gives every conditional in one parallel pass for "
+           "training; sampling is sequential. Swap the order: with little capacity, one direction can be much easier.")
+ui.url_notes()
+runner = ui.get_runner()
+
+with st.sidebar:
+    ds = ui.dataset_picker("autoregressive")
+    main = ui.config_form(Autoregressive.Config, "autoregressive", only=MAIN)
+    with st.expander("network and optimiser"):
+        rest = ui.config_form(Autoregressive.Config, "autoregressive", skip=tuple(MAIN) + UNUSED[main.conditional])
+    cfg = dataclasses.replace(rest, **{k: getattr(main, k) for k in MAIN})
+    budget = ui.budget_widget("autoregressive", 30.0)
+    seed = ui.seed_widget("autoregressive")
+
+if ds is None:
+    st.info("Choose a dataset, or upload a CSV with two numeric columns.")
+    st.stop()
+
+rid = ui.ensure_run(runner, "autoregressive/ar", RunSpec("ar", ds, cfg, seed=seed, max_seconds=budget))
+ui.controls(runner, [rid], "autoregressive")
+truth = ui.truth_grid(ds)
+data = ds.sample(1000, seed)
+c = st.columns(2)
+where = c[0].slider("slice position c (left → right along the first variable)", 0, 100, 50, key="autoregressive.c")
+step = c[1].radio("sequential sampling", [1, 2], index=1, horizontal=True, key="autoregressive.seq_step",
+                  format_func=lambda s: "step 1: first variable" if s == 1 else "step 2: then the second")
+
+
+@ui.live(runner)
+def view():
+    snap = runner.snapshot(rid) if rid else None
+    if snap is None:
+        return
+    ui.status(snap)
+    v, b = snap["views"], ds.bounds()
+    idx = round(where / 100 * (len(v["slice_c"]) - 1))
+    ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"),
+                         ("energy distance", "energy_distance", ".4f"), ("modes", "modes", "d")])
+    c = st.columns(2)
+    fig = density_figure(snap["density"], snap["samples"], f"Learned density, step {snap['step']:,}", b)
+    c[0].plotly_chart(av.slice_on_density(fig, v, idx), key="autoregressive.fig_model")
+    fig = density_figure(truth, None, "True density", b, data=data if truth is None else None)
+    c[1].plotly_chart(av.slice_on_density(fig, v, idx), key="autoregressive.fig_truth")
+    true_slice = true_conditional_log_prob(ds, v["order"][0], v["slice_c"][idx], v["slice_x"]) if ds.has_density else None
+    c = st.columns(2)
+    c[0].plotly_chart(av.marginal_figure(v, v["slice_c"][idx]), key="autoregressive.fig_marginal")
+    c[1].plotly_chart(av.conditional_figure(v, idx, true_slice), key="autoregressive.fig_conditional")
+    c = st.columns(2)
+    c[0].plotly_chart(av.sequential_figure(v, step, b, data), key="autoregressive.fig_sequential")
+    hist = {k: snap["metrics"][k] for k in ("test_nll", "kl_to_truth", "val_nll") if k in snap["metrics"]}
+    c[1].plotly_chart(curves(hist, "Held-out NLL and KL to truth (nats)"), key="autoregressive.fig_metrics")
+    st.caption(f"Order {cfg.order}: the model samples x{v['order'][0] + 1} first, then x{v['order'][1] + 1} given it.")
+
+
+view()
+ui.sync_url()

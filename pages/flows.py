@@ -1,0 +1,70 @@
+"""Normalizing flows live: the learned density beside the truth, the base grid warped layer by layer, log|det J|."""
+
+import dataclasses
+
+import streamlit as st
+
+from lab.flow import Flow
+from lab.runner import RunSpec
+from lab.viz import curves, density_figure
+from lab.viz import flow as fv
+from pages import ui
+
+MAIN = ["variant", "layers", "hidden", "bins"]
+UNUSED = {"spline": (), "affine": ("bins", "tail_bound"), "planar": ("bins", "tail_bound", "hidden", "depth")}
+
+st.title("Normalizing flows")
+st.caption("An invertible map f carries a standard Gaussian to the data, and the change of variables gives the exact "
+           "likelihood: log p(x) = log N(f⁻¹(x); 0, I) + log |det ∂f⁻¹/∂x|. Coupling layers (spline or affine) invert "
+           "in closed form; planar flows are the classic that shows the limits — each layer only bends the plane "
+           "along one direction, and here their inverse is found numerically (bisection, one scalar per layer).")
+ui.url_notes()
+runner = ui.get_runner()
+
+with st.sidebar:
+    ds = ui.dataset_picker("flows")
+    main = ui.config_form(Flow.Config, "flows", only=MAIN)
+    with st.expander("network and optimiser"):
+        rest = ui.config_form(Flow.Config, "flows", skip=tuple(MAIN) + UNUSED[main.variant])
+    cfg = dataclasses.replace(rest, **{k: getattr(main, k) for k in MAIN})
+    budget = ui.budget_widget("flows", 30.0)
+    seed = ui.seed_widget("flows")
+
+if ds is None:
+    st.info("Choose a dataset, or upload a CSV with two numeric columns.")
+    st.stop()
+
+rid = ui.ensure_run(runner, "flows/flow", RunSpec("flow", ds, cfg, seed=seed, max_seconds=budget))
+ui.controls(runner, [rid], "flows")
+truth = ui.truth_grid(ds)
+data = ds.sample(1000, seed)
+layer_pick = st.slider("layers applied (pictures below: 0 = base Gaussian, right = the model)", 0, 100, 100, 5, key="flows.layer")
+
+
+@ui.live(runner)
+def view():
+    snap = runner.snapshot(rid) if rid else None
+    if snap is None:
+        return
+    ui.status(snap)
+    v, b = snap["views"], ds.bounds()
+    ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"),
+                         ("energy distance", "energy_distance", ".4f"), ("modes", "modes", "d")])
+    c = st.columns(2)
+    c[0].plotly_chart(density_figure(snap["density"], snap["samples"], f"Learned density, step {snap['step']:,}", b), key="flows.fig_model")
+    c[1].plotly_chart(density_figure(truth, None, "True density", b, data=data if truth is None else None), key="flows.fig_truth")
+    idx = round(layer_pick / 100 * (len(v["layers"]) - 1))
+    c = st.columns(2)
+    c[0].plotly_chart(fv.warp_figure(v, idx, b), key="flows.fig_warp")
+    c[1].plotly_chart(fv.layer_density_figure(v, idx, b), key="flows.fig_layers")
+    c = st.columns(2)
+    c[0].plotly_chart(fv.flow_animation_figure(v, b), key="flows.fig_anim")
+    c[1].plotly_chart(fv.log_det_figure(v, b), key="flows.fig_logdet")
+    hist = {k: snap["metrics"][k] for k in ("test_nll", "kl_to_truth", "val_nll") if k in snap["metrics"]}
+    c = st.columns(2)
+    c[0].plotly_chart(curves(hist, "Held-out NLL and KL to truth (nats)"), key="flows.fig_metrics")
+    c[1].plotly_chart(curves({"nll": snap["losses"]["nll"]} if "nll" in snap["losses"] else {}, "Training NLL (batch)"), key="flows.fig_loss")
+
+
+view()
+ui.sync_url()
