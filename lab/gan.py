@@ -20,13 +20,13 @@ LOG4 = math.log(4.0)  # V(D*, G) at the global optimum p_g = p_data is -log 4
 
 @dataclass(frozen=True)
 class GANConfig(Config):
-    lr: float = option(2e-4, "learning rate of both players (Adam; RMSProp for wgan)", min=1e-5, max=1e-2, log=True, live=True)
-    batch_size: int = option(256, "real points per discriminator step (and fake points per generator step)", min=8, max=4096)
-    loss: str = option("wgan-gp", "the game: minimax (saturating), nonsaturating, wgan (weight clipping), wgan-gp (gradient penalty)", choices=LOSSES)
-    d_steps: int = option(5, "k: discriminator (critic) steps per generator step", min=1, max=20)
+    lr: float = option(1e-3, "learning rate of both players (Adam; RMSProp for wgan)", min=1e-5, max=1e-2, log=True, live=True)
+    batch_size: int = option(64, "real points per discriminator step (and fake points per generator step)", min=8, max=4096)
+    loss: str = option("nonsaturating", "the game: minimax (saturating), nonsaturating, wgan (weight clipping), wgan-gp (gradient penalty)", choices=LOSSES)
+    d_steps: int = option(1, "k: discriminator (critic) steps per generator step", min=1, max=20)
     pack: int = option(2, "PacGAN: the discriminator judges packs of this many points at once; 1 = no packing", min=1, max=8)
     latent_dim: int = option(8, "dimension of the Gaussian latent z fed to the generator", min=1, max=64)
-    hidden: int = option(256, "units per hidden layer (both players)", min=16, max=1024)
+    hidden: int = option(128, "units per hidden layer (both players)", min=16, max=1024)
     layers: int = option(3, "hidden layers (both players)", min=1, max=6)
     activation: str = option("relu", "nonlinearity of both players (DCGAN: leaky_relu in D)", choices=["relu", "leaky_relu", "tanh", "silu"])
     batch_norm: bool = option(False, "DCGAN-style batch norm in G's hidden layers (and D's, except with wgan-gp)")
