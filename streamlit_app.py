@@ -24,4 +24,8 @@ pages = [
     st.Page(path, title=title, icon=icon, default=(i == 0), url_path=os.path.splitext(os.path.basename(path))[0])
     for i, (path, title, icon) in enumerate(p for p in PAGES if os.path.exists(os.path.join(HERE, p[0])))
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+from pages import ui  # noqa: E402  (after set_page_config)
+
+ui.lecture_toggle()
+page.run()

@@ -528,5 +528,66 @@ def save_points_csv(path_or_buf, x: np.ndarray, header: str = "x,y") -> None:
     np.savetxt(path_or_buf, np.asarray(x), delimiter=",", header=header, comments="", fmt="%.8g")
 
 
+# ---------------------------------------------------------------------------------------------
+# Points drawn in the browser: selected cells of a grid, compact enough for a link
+# ---------------------------------------------------------------------------------------------
+
+DRAW_GRID = 32  # cells per side
+DRAW_BOUNDS = (-4.0, 4.0, -4.0, 4.0)
+
+
+def cell_centres() -> np.ndarray:
+    """Centres [DRAW_GRID**2, 2] of the drawing grid's cells, row-major (y outer, x inner)."""
+    x0, x1, y0, y1 = DRAW_BOUNDS
+    h = (x1 - x0) / DRAW_GRID
+    c = x0 + h * (np.arange(DRAW_GRID) + 0.5)
+    xx, yy = np.meshgrid(c, c)
+    return np.stack([xx.ravel(), yy.ravel()], 1)
+
+
+def cells_of_points(xy: np.ndarray) -> np.ndarray:
+    """Indices of the cells that contain the given points."""
+    x0, x1, y0, y1 = DRAW_BOUNDS
+    h = (x1 - x0) / DRAW_GRID
+    ij = np.clip(((np.asarray(xy, dtype=float).reshape(-1, 2) - [x0, y0]) / h).astype(int), 0, DRAW_GRID - 1)
+    return np.unique(ij[:, 1] * DRAW_GRID + ij[:, 0])
+
+
+def encode_cells(cells) -> str:
+    """Selected cell indices -> a short URL-safe string (a bitmask, base64)."""
+    import base64
+
+    mask = np.zeros(DRAW_GRID * DRAW_GRID, dtype=bool)
+    mask[np.asarray(list(cells), dtype=int)] = True
+    return base64.urlsafe_b64encode(np.packbits(mask).tobytes()).decode().rstrip("=")
+
+
+def decode_cells(text: str) -> np.ndarray:
+    """The inverse of encode_cells; DataError for anything else."""
+    import base64
+    import binascii
+
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise DataError("The drawn points in the link are not readable.") from None
+    if len(raw) != DRAW_GRID * DRAW_GRID // 8:
+        raise DataError("The drawn points in the link are not readable.")
+    return np.flatnonzero(np.unpackbits(np.frombuffer(raw, dtype=np.uint8)).astype(bool))
+
+
+def points_from_cells(cells, per_cell: int = 40, seed: int = 0) -> PointsDataset:
+    """Uniform points inside each selected cell: the user's drawing as a dataset."""
+    cells = np.asarray(list(cells), dtype=int)
+    if len(cells) == 0:
+        raise DataError("Nothing is drawn yet: select some cells of the grid.")
+    x0, x1, _, _ = DRAW_BOUNDS
+    h = (x1 - x0) / DRAW_GRID
+    rng = np.random.default_rng(seed)
+    centres = cell_centres()[np.repeat(cells, per_cell)]
+    pts = centres + rng.uniform(-h / 2, h / 2, centres.shape)
+    return PointsDataset(points=pts, label=f"drawn ({len(cells)} cells)")
+
+
 def with_params(ds: Dataset, **params) -> Dataset:
     return replace(ds, **params)

@@ -254,17 +254,46 @@ def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Ev
         "steps_per_second": run.steps_per_second,
         "progress": run.progress,
         "lr": m.config.lr,
-        "samples": m.sample(n_samples, run.spec.seed + 12345).numpy(),
+        "samples": None,
         "density": density_grid(m, run.spec.dataset.bounds(), grid),
         "views": m.views(),
         "losses": run.losses.arrays(),
         "time": time.time(),
     }
+    t0 = time.perf_counter()
+    snap["samples"] = m.sample(n_samples, run.spec.seed + 12345).numpy()
+    snap["sample_seconds_per_1000"] = (time.perf_counter() - t0) * 1000 / n_samples
     if evaluator is not None:
         run.metrics.add(run.step, evaluator(m, timing=False, n_mode_samples=1000))
     snap["metrics"] = run.metrics.arrays()
     snap["latest_metrics"] = _latest_metrics(run.metrics)
     return snap
+
+
+SUMMARY_COLUMNS = ["model", "status", "step", "steps/s", "test NLL", "KL to truth", "energy distance", "ED floor",
+                   "blur gap", "modes", "high quality", "ms / 1000 samples", "progress"]
+
+
+def snapshot_summary(label: str, snap: dict) -> dict:
+    """One scoreboard row from a snapshot (numbers as numbers, None where a metric does not apply)."""
+    m = snap.get("latest_metrics", {}) if snap else {}
+    modes = f"{m['modes']}/{m['n_modes']}" if "modes" in m else None
+    t = snap.get("sample_seconds_per_1000") if snap else None
+    return {
+        "model": label,
+        "status": snap.get("status") if snap else "building",
+        "step": snap.get("step", 0) if snap else 0,
+        "steps/s": round(snap.get("steps_per_second", 0.0), 1) if snap else 0.0,
+        "test NLL": m.get("test_nll"),
+        "KL to truth": m.get("kl_to_truth"),
+        "energy distance": m.get("energy_distance"),
+        "ED floor": m.get("energy_distance_floor"),
+        "blur gap": m.get("blur_gap"),
+        "modes": modes,
+        "high quality": m.get("high_quality"),
+        "ms / 1000 samples": None if t is None else 1000 * t,
+        "progress": snap.get("progress", 0.0) if snap else 0.0,
+    }
 
 
 def _latest_metrics(h: History) -> dict[str, float]:
@@ -421,6 +450,20 @@ class SessionRunner:
                     run.status, run.message = PAUSED, ""  # a bigger budget lets a finished run go on
                 changed = "live"
         return changed
+
+    def add_model(self, run_id: str, spec: RunSpec, model: GenerativeModel) -> None:
+        """A run around an already trained model (uploaded weights): paused at step 0, ready to go on."""
+        run = Run(dataclasses.replace(spec, key=model.key, config=model.config))
+        run.model.load_weights(model.weights())
+        run.model.scaler = model.scaler  # the weights were trained in the uploaded model's coordinates
+        run.model.train_z = run.model.scaler.to_z(torch.as_tensor(run.train_x, dtype=torch.float32)).to(run.model.device)
+        run.status, run.message = PAUSED, "loaded from uploaded weights"
+        with self._lock:
+            self._builds.pop(run_id, None)
+            self.runs[run_id] = run
+            self._evaluators.pop(run_id, None)
+            self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
+        self._ensure_thread()
 
     def remove(self, run_id: str) -> None:
         with self._lock:

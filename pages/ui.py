@@ -26,7 +26,18 @@ import numpy as np
 import streamlit as st
 
 from lab.base import Config, ConfigError, validate_value
-from lab.data import DATASETS, DataError, Dataset, dataset_fields, load_points_csv, make_dataset
+from lab.data import (
+    DATASETS,
+    DataError,
+    Dataset,
+    cells_of_points,
+    dataset_fields,
+    decode_cells,
+    encode_cells,
+    load_points_csv,
+    make_dataset,
+    points_from_cells,
+)
 from lab.runner import RunSpec, SessionRunner
 
 LIVE_EVERY = 0.25  # seconds between live figure updates
@@ -209,10 +220,12 @@ def config_form(cls: type[Config], prefix: str, only: list[str] | None = None, o
 
 def dataset_picker(prefix: str, default: str = "moons", allow_upload: bool = True, params: bool = True) -> Dataset | None:
     """Choose a built-in dataset and its parameters, or upload a CSV. Errors are one sentence."""
-    names = list(DATASETS) + (["upload CSV"] if allow_upload else [])
+    names = list(DATASETS) + (["upload CSV", "draw"] if allow_upload else [])
     key = f"{prefix}.data"
     st.session_state.setdefault(key, url_default(key, default, lambda raw: _known(raw, names)))
-    name = st.selectbox("dataset", names, key=key, format_func=lambda n: DATASETS[n].title if n in DATASETS else "Your points (CSV)")
+    name = st.selectbox("dataset", names, key=key, format_func=lambda n: DATASETS[n].title if n in DATASETS else {"draw": "Draw your own"}.get(n, "Your points (CSV)"))
+    if name == "draw":
+        return draw_points(prefix)
     if name == "upload CSV":
         up = st.file_uploader("CSV with two numeric columns (x, y), header optional", type=["csv", "txt"], key=f"{prefix}.upload")
         if up is None:
@@ -241,6 +254,50 @@ def dataset_picker(prefix: str, default: str = "moons", allow_upload: bool = Tru
     except DataError as e:
         st.error(str(e))
         return None
+
+
+def draw_points(prefix: str) -> Dataset | None:
+    """Points drawn in the browser: box- or lasso-select cells of a grid; each cell becomes a blob of
+    points. The selection lives in the link as a bitmask, so a drawing can be shared."""
+    from lab.viz.common import draw_grid_figure
+
+    key = f"{prefix}.cells"
+    enc = url_default(key, "", lambda raw: encode_cells(decode_cells(raw)))
+    st.session_state.setdefault(key, enc)
+    cells = set(decode_cells(st.session_state[key]).tolist()) if st.session_state[key] else set()
+    st.caption("Select cells with the box or lasso tool (drag on the grid); selections add up.")
+    event = st.plotly_chart(draw_grid_figure(sorted(cells)), on_select="rerun", selection_mode=("box", "lasso"), key=f"{prefix}.draw_fig")
+    picked = getattr(getattr(event, "selection", None), "points", None) or []
+    if picked:
+        new = cells | set(cells_of_points(np.array([[p["x"], p["y"]] for p in picked])).tolist())
+        if new != cells:
+            cells = new
+            st.session_state[key] = encode_cells(sorted(cells))
+    if st.button("Clear drawing", key=f"{prefix}.clear_cells"):
+        cells = set()
+        st.session_state[key] = ""
+    if not cells:
+        st.caption("Nothing drawn yet.")
+        return None
+    return points_from_cells(sorted(cells))
+
+
+def multiselect_keys(label: str, options: list[str], key: str) -> list[str]:
+    """A multiselect whose choice lives in the link as a comma-separated list (default: all)."""
+
+    def check(raw: str) -> str:
+        keys = [k for k in raw.split(",") if k]
+        bad = [k for k in keys if k not in options]
+        if bad:
+            raise ValueError(f"unknown {', '.join(bad)}")
+        return ",".join(keys)
+
+    text = url_default(key, ",".join(options), check)
+    ms = f"{key}.ms"
+    st.session_state.setdefault(ms, [k for k in text.split(",") if k in options])
+    picked = st.multiselect(label, options, key=ms)
+    st.session_state[key] = ",".join(picked)
+    return picked
 
 
 def _known(raw: str, names: list[str]) -> str:
@@ -299,6 +356,65 @@ def budget_widget(prefix: str, seconds: float = 30.0) -> float | None:
 def seed_widget(prefix: str, default: int = 0) -> int:
     f = _field("seed", "int", default, min=0, max=2**31 - 1, help="same seed, same data, same model, same samples")
     return int(field_widget(f, f"{prefix}.seed", default))
+
+
+# ---------------------------------------------------------------------------------------------
+# Lecture mode: controls hidden (the sidebar collapsed), figures enlarged
+# ---------------------------------------------------------------------------------------------
+
+
+def lecture_mode() -> bool:
+    return bool(st.session_state.get("lecture", False))
+
+
+def fig_height(normal: int = 360) -> int:
+    return int(normal * 1.6) if lecture_mode() else normal
+
+
+def lecture_toggle() -> None:
+    """The router's switch at the top of every page: in lecture mode the sidebar's controls are
+    hidden (navigation stays), type is larger and pages draw bigger figures."""
+    f = _field("lecture", "bool", False, help="hide the controls and enlarge the figures, for a room")
+    field_widget(f, "lecture", False, label="Lecture mode")
+    if lecture_mode():
+        st.markdown(
+            "<style>[data-testid='stSidebarUserContent']{display:none} html{font-size:19px}</style>",
+            unsafe_allow_html=True,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports (built only when the button is pressed)
+# ---------------------------------------------------------------------------------------------
+
+
+def figure_download(fig, name: str, key: str) -> None:
+    """Interactive HTML of a figure, self-contained (works offline in a lecture hall)."""
+    st.download_button("figure (HTML)", data=lambda: fig.to_html(include_plotlyjs=True, full_html=True), file_name=f"{name}.html",
+                       mime="text/html", key=key, icon=":material/download:", on_click="ignore")
+
+
+def samples_download(samples, name: str, key: str) -> None:
+    def csv() -> str:
+        import io
+
+        buf = io.StringIO()
+        np.savetxt(buf, np.asarray(samples), delimiter=",", header="x,y", comments="", fmt="%.8g")
+        return buf.getvalue()
+
+    st.download_button("samples (CSV)", data=csv, file_name=f"{name}-samples.csv", mime="text/csv", key=key,
+                       icon=":material/download:", on_click="ignore")
+
+
+def weights_download(runner: SessionRunner, run_id: str, name: str, key: str) -> None:
+    from lab.base import model_to_bytes
+
+    def data() -> bytes:
+        run = runner.runs.get(run_id)
+        return model_to_bytes(run.model) if run else b""
+
+    st.download_button("weights (safetensors)", data=data, file_name=f"{name}.safetensors", mime="application/octet-stream",
+                       key=key, icon=":material/download:", on_click="ignore")
 
 
 # ---------------------------------------------------------------------------------------------

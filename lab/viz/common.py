@@ -98,3 +98,19 @@ def position_colors(x: np.ndarray, bounds) -> list[str]:
     v = np.clip((x[:, 1] - bounds[2]) / (bounds[3] - bounds[2]), 0, 1)
     r, g, b = (40 + 200 * u).astype(int), (40 + 180 * v).astype(int), (220 - 180 * u * v).astype(int)
     return [f"rgb({a},{c},{d})" for a, c, d in zip(r, g, b)]
+
+
+def draw_grid_figure(selected: list[int], height: int = 380) -> go.Figure:
+    """The drawing grid: one marker per cell, selected cells filled."""
+    from lab.data import DRAW_BOUNDS, cell_centres
+
+    c = cell_centres()
+    on = np.zeros(len(c), dtype=bool)
+    on[np.asarray(selected, dtype=int)] = True
+    fig = go.Figure(go.Scatter(
+        x=c[:, 0], y=c[:, 1], mode="markers", hoverinfo="none",
+        marker=dict(size=9, symbol="square", color=np.where(on, "#d62728", "#e8e8e8")),
+    ))
+    _layout(fig, "draw: select cells", DRAW_BOUNDS, height)
+    fig.update_layout(dragmode="lasso", uirevision="draw")
+    return fig

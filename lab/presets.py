@@ -1,0 +1,144 @@
+"""Named lecture scenarios: a dataset, two or more runs (the failure and its contrast), a seed, a budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PresetRun:
+    label: str
+    model: str
+    config: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Preset:
+    key: str
+    title: str
+    lesson: str  # one paragraph, shown beside the panels
+    data: str
+    runs: tuple[PresetRun, ...]
+    data_params: dict = field(default_factory=dict)
+    seed: int = 0
+    seconds: float = 40.0
+    watch: str = ""  # the number that shows the lesson (a metric or loss name)
+
+
+PRESETS: dict[str, Preset] = {
+    p.key: p
+    for p in [
+        Preset(
+            key="gan-mode-collapse",
+            title="GAN mode collapse on the ring, and PacGAN's fix",
+            lesson=(
+                "A plain GAN's generator is rewarded for any sample the discriminator believes, so it can "
+                "settle on a few of the eight modes and hop between them while the discriminator chases it. "
+                "PacGAN shows the discriminator packs of samples at once: a pack drawn from one mode looks "
+                "nothing like a pack of real data, so collapse is penalised. Watch the modes captured and the "
+                "per-mode histogram."
+            ),
+            data="8gaussians",
+            runs=(
+                PresetRun("plain GAN (minimax, no packing)", "gan", {"loss": "minimax", "pack": 1, "ema": 0.0}),
+                PresetRun("PacGAN (packs of 4)", "gan", {"loss": "nonsaturating", "pack": 4}),
+            ),
+            watch="modes",
+        ),
+        Preset(
+            key="gan-vanishing-gradients",
+            title="Minimax GAN's vanishing gradients against the non-saturating loss",
+            lesson=(
+                "With a strong discriminator (five D steps per G step) D(G(z)) is near 0, where "
+                "log(1 - D(G(z))) is flat: the minimax generator gets almost no gradient. The non-saturating "
+                "loss -log D(G(z)) is steep exactly there (Goodfellow et al. 2014). Compare the generator's "
+                "gradient norm curves."
+            ),
+            data="8gaussians",
+            runs=(
+                PresetRun("minimax, k = 5", "gan", {"loss": "minimax", "d_steps": 5, "pack": 1}),
+                PresetRun("non-saturating, k = 5", "gan", {"loss": "nonsaturating", "d_steps": 5, "pack": 1}),
+            ),
+            watch="g_grad_norm",
+        ),
+        Preset(
+            key="vae-posterior-collapse",
+            title="VAE posterior collapse at large beta",
+            lesson=(
+                "The ELBO trades reconstruction against KL(Q(z|x) || P(z)). With beta = 8 the KL term wins: "
+                "the encoder ignores x (Q(z|x) = P(z)), the KL term falls to zero and the decoder can only "
+                "output one blurry average. Watch the KL term and the latent space."
+            ),
+            data="moons",
+            runs=(PresetRun("beta = 1", "vae", {"beta": 1.0}), PresetRun("beta = 8", "vae", {"beta": 8.0})),
+            watch="kl",
+        ),
+        Preset(
+            key="flow-filament",
+            title="An affine flow leaves filaments between separated modes",
+            lesson=(
+                "A flow is a continuous bijection of a Gaussian, so it cannot tear the plane: separated modes "
+                "stay joined by thin filaments of density. Affine couplings bend the plane too little to thin "
+                "them; rational-quadratic splines can. Compare the learned densities and the KL."
+            ),
+            data="8gaussians",
+            runs=(
+                PresetRun("affine coupling (RealNVP)", "flow", {"variant": "affine"}),
+                PresetRun("spline coupling (NSF)", "flow", {"variant": "spline"}),
+            ),
+            watch="kl_to_truth",
+        ),
+        Preset(
+            key="diffusion-few-steps",
+            title="Diffusion with too few steps: x_T is not Gaussian",
+            lesson=(
+                "A linear beta schedule (1e-4 to 0.02) reaches alpha_bar_T ~ 0 only after hundreds of steps. "
+                "With T = 10 the forward process stops at x_T ~ 0.9 x_0 plus a little noise, yet sampling "
+                "starts from N(0, I): the reverse chain never saw such inputs and its samples miss the data."
+            ),
+            data="moons",
+            runs=(
+                PresetRun("linear schedule, T = 10", "ddpm", {"schedule": "linear", "T": 10, "sample_steps": 10}),
+                PresetRun("linear schedule, T = 1000", "ddpm", {"schedule": "linear", "T": 1000, "sample_steps": 100}),
+            ),
+            watch="energy_distance",
+        ),
+        Preset(
+            key="ar-ordering",
+            title="Autoregressive ordering matters for a small model",
+            lesson=(
+                "p(x1) p(x2 | x1) and p(x2) p(x1 | x2) are the same density, but a small model with one "
+                "Gaussian per conditional can represent only one of them well: on the spirals, a vertical "
+                "slice and a horizontal slice cut different numbers of arms. Compare the KL of the two orders."
+            ),
+            data="2spirals",
+            runs=(
+                PresetRun("x1 first, 2 Gaussians per conditional", "ar", {"order": "x1-first", "components": 2}),
+                PresetRun("x2 first, 2 Gaussians per conditional", "ar", {"order": "x2-first", "components": 2}),
+            ),
+            watch="kl_to_truth",
+        ),
+        Preset(
+            key="langevin-low-density",
+            title="Plain Langevin fails in low-density regions; annealing fixes it",
+            lesson=(
+                "Denoising score matching at one small sigma learns the score only near the data: in the empty "
+                "space between modes the estimate is wrong, and Langevin chains started there wander or "
+                "stall, and mixing between modes gets the weights wrong. A ladder of noise levels (NCSN) "
+                "learns the score everywhere at large sigma and refines it as sigma shrinks."
+            ),
+            data="25gaussians",
+            runs=(
+                PresetRun("one sigma, plain Langevin", "score", {"noise_levels": "single"}),
+                PresetRun("annealed Langevin (NCSN)", "score", {"noise_levels": "annealed"}),
+            ),
+            watch="modes",
+        ),
+    ]
+}
+
+
+def get_preset(key: str) -> Preset:
+    if key not in PRESETS:
+        raise KeyError(f"there is no preset '{key}'; choose one of {', '.join(PRESETS)}")
+    return PRESETS[key]

@@ -1,0 +1,129 @@
+"""Compare: every family trained live on the same data, same seed, same budget, side by side."""
+
+import pandas as pd
+import streamlit as st
+
+from lab.base import REGISTRY, ConfigError, get_model_class, make_config, model_from_bytes
+from lab.presets import PRESETS
+from lab.runner import SUMMARY_COLUMNS, RunSpec, snapshot_summary
+from lab.viz import density_figure
+from pages import ui
+
+st.title("Compare families")
+ui.url_notes()
+runner = ui.get_runner()
+
+with st.sidebar:
+    names = ["none"] + list(PRESETS)
+    pkey = "compare.preset"
+    st.session_state.setdefault(pkey, ui.url_default(pkey, "none", lambda raw: ui._known(raw, names)))
+    choice = st.selectbox("lecture preset", names, key=pkey, format_func=lambda k: "— free comparison —" if k == "none" else PRESETS[k].title)
+    preset = PRESETS.get(choice)
+    if preset is None:
+        ds = ui.dataset_picker("compare")
+        picked = ui.multiselect_keys("families", list(REGISTRY), "compare.families")
+        runs = [(k, k, {}) for k in picked]
+    else:
+        ds = ui._cached_dataset(preset.data, tuple(sorted(preset.data_params.items())))
+        runs = [(r.label, r.model, r.config) for r in preset.runs]
+    seed = ui.seed_widget("compare", preset.seed if preset else 0)
+    seconds = ui.budget_widget("compare", preset.seconds if preset else 60.0)
+
+if preset is not None:
+    st.info(f"**{preset.title}.** {preset.lesson}")
+if ds is None or not runs:
+    st.info("Choose a dataset (or draw or upload one) and at least one family.")
+    ui.sync_url()
+    st.stop()
+
+ids, labels = [], {}
+for i, (label, key, cfg) in enumerate(runs):
+    try:
+        config = make_config(get_model_class(key).Config, cfg)
+    except ConfigError as e:
+        st.error(f"{label}: {e}")
+        continue
+    rid = ui.ensure_run(runner, f"compare/{i}:{label}", RunSpec(key, ds, config, seed=seed, max_seconds=seconds))
+    if rid:
+        ids.append(rid)
+        labels[rid] = label
+loaded = st.session_state.setdefault("compare.loaded", {})  # run id -> label of uploaded models
+for rid, label in loaded.items():
+    if rid in runner.runs:
+        ids.append(rid)
+        labels[rid] = label
+for stale in [r for r in list(runner.runs) if r.startswith("compare/") and r not in ids]:
+    runner.remove(stale)
+
+ui.controls(runner, ids, "compare")
+truth = ui.truth_grid(ds)
+bounds = ds.bounds()
+per_row = 2 if ui.lecture_mode() else 3
+height = ui.fig_height(300)
+
+
+@ui.live(runner)
+def panels():
+    cells = [("truth", None)] + [(labels[i], i) for i in ids]
+    for row in range(0, len(cells), per_row):
+        cols = st.columns(per_row)
+        for col, (label, rid) in zip(cols, cells[row : row + per_row]):
+            with col:
+                if rid is None:
+                    title = "true density" if truth is not None else f"data ({len(ds.points):,} points)"
+                    st.plotly_chart(density_figure(truth, None, title, bounds, data=ds.sample(1000, seed), height=height), key="compare.truth")
+                    continue
+                snap = runner.snapshot(rid)
+                if snap is None or snap.get("samples") is None:
+                    st.caption(f"{label}: building…")
+                    if snap:
+                        ui.status(snap)
+                    continue
+                title = f"{label} · step {snap['step']:,}"
+                st.plotly_chart(density_figure(snap["density"], snap["samples"], title, bounds, height=height), key=f"compare.fig.{rid}")
+                st.progress(min(1.0, snap["progress"]), text=snap["status"])
+                ui.status(snap)
+    rows = [snapshot_summary(labels[i], runner.snapshot(i)) for i in ids]
+    st.subheader("Scoreboard")
+    st.dataframe(pd.DataFrame(rows, columns=SUMMARY_COLUMNS), hide_index=True, key="compare.scoreboard",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+    st.caption("Measured live on 1,000 fresh points every few seconds; energy distance is next to its noise floor "
+               "(two true samples of the same size). Click a column header to sort.")
+
+
+panels()
+
+with st.expander("Export and import", expanded=False):
+    rows = [snapshot_summary(labels[i], runner.snapshot(i)) for i in ids]
+    table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    c = st.columns(2)
+    c[0].download_button("scoreboard (CSV)", table.to_csv(index=False), "scoreboard.csv", "text/csv", key="compare.dl.csv", on_click="ignore")
+    c[1].download_button("scoreboard (JSON)", table.to_json(orient="records", indent=2), "scoreboard.json", "application/json",
+                         key="compare.dl.json", on_click="ignore")
+    for rid in ids:
+        snap = runner.snapshot(rid)
+        if not snap or snap.get("samples") is None:
+            continue
+        name = labels[rid].split(" ")[0].replace("/", "-")
+        st.markdown(f"**{labels[rid]}**")
+        c = st.columns(3)
+        with c[0]:
+            ui.samples_download(snap["samples"], name, key=f"compare.dl.s.{rid}")
+        with c[1]:
+            ui.figure_download(density_figure(snap["density"], snap["samples"], labels[rid], bounds), name, key=f"compare.dl.f.{rid}")
+        with c[2]:
+            ui.weights_download(runner, rid, name, key=f"compare.dl.w.{rid}")
+    up = st.file_uploader("Restore a model from weights (.safetensors; weights only, nothing is unpickled)", type=["safetensors"],
+                          key="compare.upload_weights")
+    rid = f"compare/loaded:{up.name}" if up is not None else ""
+    if up is not None and rid not in loaded:
+        try:
+            model = model_from_bytes(up.getvalue())
+            runner.add_model(rid, RunSpec(model.key, ds, model.config, seed=seed, max_seconds=seconds), model)
+            loaded[rid] = f"loaded: {up.name}"
+            st.success(f"Restored a {model.title} from {up.name}; it joins the panels as '{loaded[rid]}'.")
+            st.rerun()
+        except (ConfigError, ValueError) as e:
+            st.error(str(e))
+
+ui.sync_url()
