@@ -117,7 +117,7 @@ class VAE(GenerativeModel):
 
     # -- training -------------------------------------------------------------------------------
     def _terms(self, x: torch.Tensor, s: int, gen: torch.Generator):
-        """For x [n, 2] and s samples: log P(x|z) [s, n], log P(z) - log Q(z|x) [s, n], KL [n], z [s, n, d]."""
+        """For x [n, 2] and s draws z ~ Q(z|x): log P(x|z) [s, n], log P(z) - log Q(z|x) [s, n], KL [n], mu [n, d]."""
         mu, log_sigma = self.net.encode(x)
         eps = torch.randn(s, *mu.shape, generator=gen, device=self.device)
         z = mu + log_sigma.exp() * eps  # reparameterization: gradients flow through mu and sigma
