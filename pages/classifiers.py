@@ -97,7 +97,7 @@ view()
 
 st.subheader("A coordinate missing at test time")
 missing = st.radio("hidden coordinate", [1, 0], format_func=lambda d: f"x{d + 1}", horizontal=True, key="classifiers.missing")
-if runner.running:
+if runner.busy:
     st.caption("Shown when training is paused or done (integrating each class density over a grid takes a moment).")
 elif (gen := generative()) is not None:
     clfs = {"generative (marginalised)": gen, "MLP (mean imputed)": disc["mlp"], "logistic (mean imputed)": disc["logistic"]}

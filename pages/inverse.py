@@ -73,7 +73,7 @@ def answers():
 
 @ui.live(runner)
 def view():
-    if runner.running:
+    if runner.busy:
         st.caption("Training… the answers appear when training is paused or done.")
         return
     res = answers()

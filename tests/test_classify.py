@@ -147,3 +147,29 @@ def test_label_curve_runs_and_scores():
     assert set(c) == {"sizes", "logistic", "mlp", "generative"}
     assert all(0 <= a <= 1 for k in ("logistic", "mlp", "generative") for a in c[k])
     assert c["generative"][-1] > 0.9
+
+
+def test_classifiers_page_runs_and_trains():
+    import os
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    at = AppTest.from_file(os.path.join(root, "pages", "classifiers.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.select_slider(key="classifiers.labels").set_value(50).run()
+    at.button(key="classifiers.play").click().run()
+    runner = at.session_state["runner"]
+    t0 = time.time()
+    time.sleep(0.5)
+    while runner.busy and time.time() - t0 < 60:
+        time.sleep(0.2)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    acc = {m.label: m.value for m in at.metric}
+    assert float(acc["test accuracy, generative"].rstrip("%")) > 90  # the GMM per class on the moons halves
+    assert any(k.startswith("accuracy without x2") for k in acc)
+    at.selectbox(key="classifiers.data").set_value("upload").run()
+    assert not at.exception and any("Upload a CSV" in i.value for i in at.info)

@@ -147,3 +147,29 @@ def test_every_family_answers(key):
         assert np.allclose(a.points[:, 0], 0.5, atol=1e-4)
     sc = score(a, truth, 0, 0.5)
     assert sc["energy_distance"] >= 0
+
+
+def test_inverse_page_runs():
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    at = AppTest.from_file(os.path.join(root, "pages", "inverse.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("2 separate values" in i.value for i in at.info)  # moons at x1 = 0.5 by default
+    import time
+
+    at.multiselect(key="inverse.families").set_value(["kde"]).run()
+    runner = at.session_state["runner"]
+    t0 = time.time()
+    while "inverse/kde" not in runner.runs and time.time() - t0 < 30:  # runs are built in the background
+        time.sleep(0.1)
+    at.button(key="inverse.step").click().run()  # one step: KDE scores one bandwidth, then answers
+    while (runner.busy or runner.runs["inverse/kde"].step == 0) and time.time() - t0 < 30:
+        time.sleep(0.1)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    df = at.dataframe[0].value
+    assert set(df["method"]) == {"grid"} and (df["energy distance"] >= 0).all()

@@ -113,3 +113,26 @@ def test_job_cancels():
     while not job.done and time.time() - t0 < 20:
         time.sleep(0.05)
     assert job.done and job.progress < 1.0
+
+
+def test_scoreboard_page_measures_in_the_background():
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    at = AppTest.from_file(os.path.join(root, "pages", "scoreboard.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.multiselect(key="scoreboard.families").set_value(["kde"])
+    at.slider(key="scoreboard.seconds").set_value(1.0)
+    at.slider(key="scoreboard.seeds").set_value(2)
+    at.button(key="scoreboard.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = at.session_state["scoreboard.job"]
+    t0 = time.time()
+    while not job.done and time.time() - t0 < 90:
+        time.sleep(0.2)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert job.progress == 1.0 and len(at.get("plotly_chart")) == 1
