@@ -373,7 +373,7 @@ class DDPM(GenerativeModel):
                 "prior": self.to_x(prior),
                 "kl_gaussian": gaussian_kl_to_standard(x_T),
                 "energy_distance": _energy(x_T, prior),
-                "energy_floor": _energy(torch.randn(n_forward, 2, generator=g), torch.randn(n_forward, 2, generator=g)),
+                "energy_floor": _energy(*torch.randn(2, n_forward, 2, generator=g, device=self.device)),
                 "signal": float(np.sqrt(ab[-1])),
             },
             "trajectories": {
@@ -391,7 +391,7 @@ class DDPM(GenerativeModel):
         key = (size, tuple(ts))
         if key not in self._true_cache:  # the truth does not change while training: compute it once
             centres = self.train_z[:4000]
-            self._true_cache = {key: [noised_empirical_score(pts, centres, math.sqrt(float(self.alphas_cumprod[t])), math.sqrt(1 - float(self.alphas_cumprod[t]))) for t in ts]}
+            self._true_cache = {key: [noised_empirical_score(pts, centres, math.sqrt(float(self.alphas_cumprod[t])), math.sqrt(1 - float(self.alphas_cumprod[t]))).cpu() for t in ts]}
         true = self._true_cache[key]
         std = torch.as_tensor(self.scaler.std, dtype=torch.float32)
         model, error, truth, labels = [], [], [], []

@@ -178,7 +178,7 @@ class ScoreModel(GenerativeModel):
                 "prior": self.to_x(prior),
                 "kl_gaussian": gaussian_kl_to_standard(x_top / top),
                 "energy_distance": _energy(x_top / top, prior / top),
-                "energy_floor": _energy(torch.randn(n_forward, 2, generator=g), torch.randn(n_forward, 2, generator=g)),
+                "energy_floor": _energy(*torch.randn(2, n_forward, 2, generator=g, device=self.device)),
                 "signal": 1.0 / math.sqrt(1 + top * top),
             },
             "trajectories": {"paths": paths, "time": np.linspace(1.0, 0.0, paths.shape[1])},
@@ -193,7 +193,7 @@ class ScoreModel(GenerativeModel):
         key = (size, tuple(sigmas))
         if key not in self._true_cache:
             centres = self.train_z[:4000]
-            self._true_cache = {key: [noised_empirical_score(pts, centres, 1.0, s) for s in sigmas]}
+            self._true_cache = {key: [noised_empirical_score(pts, centres, 1.0, s).cpu() for s in sigmas]}
         std = torch.as_tensor(self.scaler.std, dtype=torch.float32)
         model, truth, error, labels = [], [], [], []
         for s, s_true in zip(sigmas, self._true_cache[key]):

@@ -86,15 +86,15 @@ view()
 
 if key == "ddpm" and rid:
     st.subheader("Quality against the number of sampling steps")
-    st.caption("Ancestral DDPM against deterministic DDIM (η = 0) on the current weights: energy distance of 1000 "
+    st.caption("Ancestral DDPM against deterministic DDIM (η = 0) on the current weights: energy distance of 500 "
                "samples to fresh data, and the seconds each took. Runs once per press (a few seconds).")
     if st.button("compare samplers", key="diffusion.sweep"):
         model = runner.runs[rid].model
         steps = [k for k in (5, 10, 20, 50, 100, 250, 1000) if k <= model.config.T]
         with st.spinner("sampling…"):
             st.session_state["diffusion.sweep_result"] = (
-                sampler_sweep(model, ds.sample(1000, seed + 99), steps=steps, n=1000, seed=seed),
-                energy_distance_floor(ds, 1000, seed) if ds.has_density else None,
+                sampler_sweep(model, ds.sample(500, seed + 99), steps=steps, n=500, seed=seed),
+                energy_distance_floor(ds, 500, seed) if ds.has_density else None,
             )
     sweep, floor = st.session_state.get("diffusion.sweep_result", (None, None))
     st.plotly_chart(dv.steps_figure(sweep, floor), key="diffusion.steps")
