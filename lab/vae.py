@@ -75,7 +75,8 @@ class VAE(GenerativeModel):
 
         log P(x) >= E_Q[log P(x|z)] - beta KL(Q(z|x) || P(z))
 
-    or on the importance-weighted bound (Burda et al. 2016) over `train_samples` draws. `log_prob`
+    or on the importance-weighted bound (Burda et al. 2016) over `train_samples` draws (there beta
+    <= 1 tempers log P(z)/Q(z|x) inside the weights, beta > 1 adds (beta - 1) KL). `log_prob`
     is the IWAE bound with K = `iwae_k`: log 1/K sum_k P(x|z_k) P(z_k) / Q(z_k|x), z_k ~ Q(z|x),
     a lower bound on log P(x) that tightens as K grows; `elbo(x)` is the K = 1 bound's expectation.
 
@@ -135,9 +136,11 @@ class VAE(GenerativeModel):
         recon = -log_px_z.mean()  # -E_Q[log P(x|z)], nats per point
         kl_mean = kl.mean()  # KL(Q(z|x) || P(z)) in closed form
         if cfg.objective == "iwae":
-            # beta tempers log P(z)/Q(z|x) inside the importance weights (beta = 1: the IWAE bound)
-            log_w = log_px_z + beta * log_w_prior
-            loss = -(torch.logsumexp(log_w, 0) - math.log(cfg.train_samples)).mean()
+            # IWAE with the prior ratio tempered by min(beta, 1) (the KL warm-up), plus (beta - 1) KL
+            # beyond 1: with one sample this is the beta-ELBO in expectation; at beta = 1 the IWAE bound
+            log_w = log_px_z + min(beta, 1.0) * log_w_prior
+            iwae = torch.logsumexp(log_w, 0) - math.log(cfg.train_samples)
+            loss = -iwae.mean() + max(beta - 1.0, 0.0) * kl_mean
         else:
             loss = recon + beta * kl_mean
         opt = self.optimizers[0]

@@ -82,6 +82,7 @@ def panels(snap: dict, slots: list, tag: str) -> None:
 def view():
     snaps = {k: runner.snapshot(i) for k, i in zip(keys, ids) if i and runner.snapshot(i)}
     if not snaps:
+        st.caption("building the model…")
         return
     if len(snaps) == 1:
         (k, snap), = snaps.items()
