@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from lab.base import Config, GenerativeModel, get_model_class, make_model
 from lab.data import Dataset, PointsDataset
@@ -579,6 +580,7 @@ class SessionRunner:
 
     def _loop(self) -> None:
         torch.set_num_threads(1)  # tiny networks: one intra-op thread per trainer is fastest
+        threadpool_limits(1)  # and one BLAS/OpenMP thread: oversubscribed cores slow scikit-learn ~20x
         last_alive = 0.0
         try:
             while not self._closed:

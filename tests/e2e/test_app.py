@@ -1,0 +1,94 @@
+"""The app as a person uses it: Compare page train/pause, a shared link, CSV upload, a download."""
+
+import re
+import time
+
+from tests.e2e.test_browser import assert_no_exception, shot
+
+PANEL_TITLES = "els => els.map(e => e.textContent)"
+
+
+def panel_steps(page) -> dict[str, int]:
+    """Steps shown in the Compare panels' titles ('gmm · step 12')."""
+    out = {}
+    for t in page.eval_on_selector_all(".js-plotly-plot .gtitle", PANEL_TITLES):
+        m = re.match(r"(.+) · step ([\d,]+)", t or "")
+        if m:
+            out[m.group(1)] = int(m.group(2).replace(",", ""))
+    return out
+
+
+def wait_until(pred, timeout=90.0, every=0.25):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        v = pred()
+        if v:
+            return v
+        time.sleep(every)
+    return None
+
+
+def test_compare_trains_and_pauses(app_url, page):
+    page.goto(app_url + "/?compare.families=gmm,flow&compare.seconds=0")
+    page.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
+    assert wait_until(lambda: len(panel_steps(page)) == 2), "panels did not appear"
+    page.get_by_role("button", name=re.compile("Train")).click()
+    assert wait_until(lambda: panel_steps(page).get("flow", 0) > 0), "flow did not train"
+    page.get_by_role("button", name=re.compile("Pause")).click()
+    time.sleep(1.5)
+    a = panel_steps(page)
+    time.sleep(1.5)
+    assert panel_steps(page) == a  # paused: the figures stop moving
+    shot(page, "compare-paused")
+    assert_no_exception(page)
+
+
+def test_a_shared_link_restores_the_settings(app_url, page):
+    page.goto(app_url + "/?compare.families=kde,gmm&compare.seed=7&compare.data=8gaussians&compare.seconds=12")
+    page.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
+    sidebar = page.locator("section[data-testid='stSidebar']")
+    sidebar.get_by_role("spinbutton", name="seed").wait_for(timeout=60_000)
+    selects = sidebar.locator("[data-testid='stSelectbox']").evaluate_all("els => els.map(e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value + ' ' + (i.getAttribute('aria-label') || '')).join(' '))")
+    assert any("8 Gaussians (ring)" in s for s in selects), selects
+    assert sidebar.get_by_role("spinbutton", name="seed").input_value() == "7"
+    chosen = sidebar.locator("[data-testid='stMultiSelect']").first.evaluate("e => e.textContent")
+    assert "kde" in chosen and "gmm" in chosen and "flow" not in chosen and "vae" not in chosen, chosen
+    # the settings went back into the address bar: the link is shareable as it stands
+    assert "compare.seed=7" in page.url and "compare.data=8gaussians" in page.url
+    assert_no_exception(page)
+
+
+def test_a_bad_value_in_a_link_is_a_note_not_an_error(app_url, page):
+    page.goto(app_url + "/?compare.families=gmm&compare.seed=banana")
+    page.get_by_text(re.compile("Ignored compare.seed='banana'")).wait_for(timeout=60_000)
+    assert_no_exception(page)
+
+
+def test_upload_a_good_and_a_bad_csv(app_url, page, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("x,y\n" + "\n".join(f"{i / 10},{(i % 7) / 3}" for i in range(200)))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n3,nan\n")
+    page.goto(app_url + "/datasets?datasets.data=upload%20CSV")
+    page.get_by_role("heading", name="Datasets").wait_for(timeout=60_000)
+    page.locator("input[type='file']").first.set_input_files(str(bad))
+    page.get_by_text("Row 3 has a missing or infinite value (NaN or inf).").wait_for(timeout=30_000)
+    page.locator("input[type='file']").first.set_input_files(str(good))
+    page.get_by_text("200 points from good.csv").wait_for(timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
+    shot(page, "datasets-upload")
+    assert_no_exception(page)
+
+
+def test_download_samples_csv(app_url, page):
+    page.goto(app_url + "/?compare.families=gmm")
+    page.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
+    assert wait_until(lambda: len(panel_steps(page)) == 1)
+    page.reload()  # the export list is drawn on a full run, after the first snapshot exists
+    page.get_by_text("Export and import").click()
+    with page.expect_download(timeout=30_000) as dl:
+        page.get_by_role("button", name=re.compile("samples \\(CSV\\)")).first.click()
+    path = dl.value.path()
+    lines = open(path).read().splitlines()
+    assert lines[0] == "x,y" and len(lines) == 1001
+    assert_no_exception(page)
