@@ -258,6 +258,15 @@ class GenerativeModel:
                 g["lr"] = float(lr)
         self.config = dataclasses.replace(self.config, lr=float(lr))
 
+    def apply_live(self, values: dict[str, Any]) -> None:
+        """Change fields marked live=True while training runs (no rebuild): the learning rate goes to
+        the optimisers, the rest (sampler settings...) into the config the family reads."""
+        if "lr" in values:
+            self.set_lr(values["lr"])
+        rest = {k: v for k, v in values.items() if k != "lr"}
+        if rest:
+            self.config = dataclasses.replace(self.config, **rest)
+
     def parameters(self):
         return [] if self.net is None else list(self.net.parameters())
 

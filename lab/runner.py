@@ -425,8 +425,14 @@ class SessionRunner:
             self.add(run_id, spec)
             return "new"
         old = run.spec
-        cfg_old = old.config if old.config is not None else run.model.Config()
+        cfg_old = run.model.config
         cfg_new = spec.config if spec.config is not None else run.model.Config()
+        live = {f.name for f in dataclasses.fields(cfg_new) if f.metadata.get("live")} if type(cfg_old) is type(cfg_new) else set()
+        changed_fields = (
+            {f.name for f in dataclasses.fields(cfg_new) if getattr(cfg_old, f.name) != getattr(cfg_new, f.name)}
+            if type(cfg_old) is type(cfg_new)
+            else {"<family>"}
+        )
         same_model = (
             old.key == spec.key
             and old.dataset == spec.dataset
@@ -434,19 +440,18 @@ class SessionRunner:
             and old.n_train == spec.n_train
             and old.device == spec.device
             and old.early_stopping == spec.early_stopping
-            and type(cfg_old) is type(cfg_new)
-            and dataclasses.replace(cfg_old, lr=cfg_new.lr) == cfg_new
+            and changed_fields <= live
         )
         if not same_model:
             self.add(run_id, spec)
             return "rebuilt"
         changed = "same"
         with self._lock:
-            if cfg_new.lr != run.model.config.lr:
-                run.set_lr(cfg_new.lr)
+            if changed_fields:  # live fields: the learning rate, sampler settings... no retraining
+                run.model.apply_live({k: getattr(cfg_new, k) for k in changed_fields})
                 changed = "live"
-            if (old.max_steps, old.max_seconds) != (spec.max_steps, spec.max_seconds):
-                run.spec = dataclasses.replace(old, max_steps=spec.max_steps, max_seconds=spec.max_seconds, config=cfg_new)
+            if (old.max_steps, old.max_seconds) != (spec.max_steps, spec.max_seconds) or changed_fields:
+                run.spec = dataclasses.replace(old, max_steps=spec.max_steps, max_seconds=spec.max_seconds, config=run.model.config)
                 if run.status == DONE and run.budget_left() and not run.model.converged:
                     run.status, run.message = PAUSED, ""  # a bigger budget lets a finished run go on
                 changed = "live"

@@ -127,6 +127,31 @@ def test_live_learning_rate_and_rebuild_on_change():
         r.close()
 
 
+def test_sampler_settings_change_live_without_retraining():
+    from lab.data import make_dataset
+
+    r = SessionRunner()
+    try:
+        ds = make_dataset("moons")
+        base = RunSpec("ddpm", ds, make_config_ddpm(), n_train=500)
+        r.add("d", base, wait=True)
+        r.step("d", 5)
+        assert wait_for(lambda: r.runs["d"].step == 5)
+        model = r.runs["d"].model
+        assert r.ensure("d", RunSpec("ddpm", ds, make_config_ddpm(sampler="ddim", sample_steps=7), n_train=500)) == "live"
+        assert r.runs["d"].model is model and r.runs["d"].step == 5
+        assert model.config.sampler == "ddim" and model.config.sample_steps == 7
+        assert r.ensure("d", RunSpec("ddpm", ds, make_config_ddpm(sampler="ddim", sample_steps=7, T=50), n_train=500)) == "rebuilt"
+    finally:
+        r.close()
+
+
+def make_config_ddpm(**kw):
+    from lab.base import get_model_class, make_config
+
+    return make_config(get_model_class("ddpm").Config, kw)
+
+
 def test_snapshots_and_metrics_arrive_while_training():
     r = SessionRunner(snapshot_interval=0.05, metrics_interval=0.2)
     try:
