@@ -1,0 +1,41 @@
+"""Lecture presets: valid settings, and the Compare page shows each one (lesson + one panel per run)."""
+
+import os
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lab.base import get_model_class, make_config
+from lab.data import DATASETS
+from lab.presets import PRESETS, get_preset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_at_least_six_presets_each_with_a_lesson_and_a_contrast():
+    assert len(PRESETS) >= 6
+    for p in PRESETS.values():
+        assert p.data in DATASETS and len(p.runs) >= 2 and len(p.lesson) > 100
+        for r in p.runs:
+            make_config(get_model_class(r.model).Config, r.config)  # raises on a bad field or value
+    with pytest.raises(KeyError, match="no preset"):
+        get_preset("nope")
+
+
+@pytest.mark.parametrize("key", list(PRESETS))
+def test_compare_page_shows_the_preset(key):
+    at = AppTest.from_file(os.path.join(ROOT, "pages", "compare.py"), default_timeout=180)
+    at.query_params["compare.preset"] = key
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    preset = PRESETS[key]
+    assert any(preset.title in i.value for i in at.info)
+    runner = at.session_state["runner"]
+    t0 = time.time()
+    while runner.building and time.time() - t0 < 180:
+        time.sleep(0.2)
+    at.run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == len(preset.runs) + 1  # truth + one panel per run
+    runner.close()
