@@ -212,7 +212,7 @@ class FlowConfig(Config):
     lr_decay: float = option(1000.0, "steps for the learning rate to halve (0: constant)", min=0.0, max=1e6)
     min_lr_ratio: float = option(0.05, "the decayed learning rate never goes below lr times this", min=0.0, max=1.0)
     noise: float = option(0.3, "noise regularisation: std of the noise added to training points at step 0 for 300 points, in standardised units (scaled by sqrt(300 / n) for n points)", min=0.0, max=2.0)
-    noise_half_life: float = option(200.0, "steps for the training noise to halve", min=1.0, max=1e6)
+    noise_half_life: float = option(100.0, "steps for the training noise to halve", min=1.0, max=1e6)
     ema: float = option(0.995, "decay of the weight average the model uses (0: the raw weights)", min=0.0, max=0.9999)
 
 
