@@ -9,6 +9,8 @@ brackets, and ✓ / ✗ where the measurement agrees / disagrees (rules in lab/s
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 import time
@@ -29,6 +31,7 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--n-eval", type=int, default=2000)
     p.add_argument("--n-train", type=int, default=20000)
+    p.add_argument("--json", default="", help="also write every measurement here (to re-derive the table)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     keys = a.models.split(",")
@@ -43,6 +46,9 @@ def main(argv=None) -> None:
                 m = measure(k, data, s, a.seconds, a.n_eval, a.n_train)
                 ms.append(m)
                 print(f"  {k:5s} {data:11s} seed {s}: {m.steps} steps, {m.error or m.status}", file=sys.stderr, flush=True)
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump([dataclasses.asdict(m) for m in ms], fh, indent=1, default=float)
     rows = table(aggregate(ms, a.data, a.modes_data))
     print(markdown(rows))
     print()

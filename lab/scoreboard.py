@@ -23,7 +23,7 @@ COLUMNS: dict[str, str] = {
     "energy": "energy distance",
     "blur": "blur gap (nats)",
     "modes": "modes found",
-    "spread": "seed spread (CV of energy)",
+    "spread": "seed spread (std of energy)",
 }
 
 # what each column's number means, for the page
@@ -35,7 +35,7 @@ COLUMN_HELP: dict[str, str] = {
     "energy": "energy distance between model samples and fresh true samples (median over seeds); lower is better",
     "blur": "mean true log-density of data minus that of samples: large when samples fall between the data",
     "modes": "modes with at least one high-quality sample on the modes dataset (mean over seeds)",
-    "spread": "std / mean of the energy distance across seeds, plus runs that diverged: large means unstable",
+    "spread": "std of the energy distance across seeds (a diverged seed counts as 1.0), plus runs that diverged: large means unstable",
 }
 
 FAMILY_TITLES: dict[str, str] = {"gan": "GAN", "vae": "VAE", "flow": "Flow", "ddpm": "Diffusion (DDPM)",
@@ -168,7 +168,9 @@ class _Cancelled(Exception):
 
 def aggregate(measurements: list[Measurement], main: str = "moons", modes_dataset: str = "8gaussians") -> dict[str, dict]:
     """key -> {column: value}: medians over seeds on `main`, mode coverage on `modes_dataset`,
-    and the spread of the energy distance across seeds (std / mean) as stability."""
+    and the spread of the energy distance across seeds (its std) as stability. The std, not std / mean:
+    every family is scored against the same true sample, so the numbers are comparable, and a
+    relative spread would call a near-perfect family "unstable" for its evaluation noise."""
     from lab.base import get_model_class
 
     out: dict[str, dict] = {}
@@ -192,15 +194,15 @@ def aggregate(measurements: list[Measurement], main: str = "moons", modes_datase
         row["kl"], row["energy"], row["blur"] = med("kl_to_truth"), med("energy_distance"), med("blur_gap")
         e = [m.metrics["energy_distance"] for m in ok]
         if len(e) >= 2:
-            row["spread"] = float(np.std(e) / max(np.mean(e), 1e-12))
+            row["spread"] = float(np.std(e))
         row["diverged"] = sum(m.diverged for m in on_main)
         row["seeds"] = len(on_main)
         on_modes = [m for m in measurements if m.key == k and m.dataset == modes_dataset and not m.error and m.metrics]
         if on_modes:
             row["modes"] = float(np.mean([m.metrics["modes"] for m in on_modes]))
             row["n_modes"] = int(on_modes[0].metrics["n_modes"])
-        if any(m.diverged for m in measurements if m.key == k) and row["spread"] is not None:
-            row["spread"] = max(row["spread"], 1.0)  # a diverged seed is instability, whatever the others did
+        if any(m.diverged for m in measurements if m.key == k):
+            row["spread"] = max(row["spread"] or 0.0, 1.0)  # a diverged seed is instability (1.0 is far above any trained model)
         row["errors"] = sorted({m.error for m in measurements if m.key == k and m.error})
         out[k] = row
     return out
