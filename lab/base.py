@@ -243,6 +243,11 @@ class GenerativeModel:
                 out.append(self._log_prob_z(self.scaler.to_z(chunk).to(self.device)).float().cpu())
         return torch.cat(out) + self.scaler.log_det
 
+    def display_log_prob(self, x: np.ndarray) -> torch.Tensor:
+        """log p(x) for the live density heatmap (thousands of grid points a few times a second).
+        Exact families return log_prob; a costly bound may use a cheaper, looser estimate."""
+        return self.log_prob(x)
+
     def to_z(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Data coordinates -> the model's standardised coordinates, on its device."""
         return self.scaler.to_z(torch.as_tensor(np.asarray(x), dtype=torch.float32)).to(self.device)
