@@ -11,6 +11,7 @@ from pages import ui
 st.title("Datasets")
 st.caption("Every built-in density is known exactly, so the lab can measure how far each model is from the truth.")
 ui.url_notes()
+ui.lecture_notes("gmm", "kde")
 runner = ui.get_runner()
 
 with st.sidebar:

@@ -30,6 +30,7 @@ st.caption("Forward: x₀ → x₁ → … → x_T ≈ N(0, I), q(x_t | x₀) = 
            "(NCSN) learns ∇ₓ log p_σ for a ladder of σ and samples by annealed Langevin; one small σ alone shows why "
            "plain Langevin fails in the low-density space between modes. Good samples, slow sampling: measured below.")
 ui.url_notes()
+ui.lecture_notes("ddpm", "score")
 runner = ui.get_runner()
 
 with st.sidebar:

@@ -493,3 +493,17 @@ def metric_row(snap: dict | None, keys: list[tuple[str, str, str]]) -> None:
     for col, (label, k, fmt) in zip(cols, keys):
         v = m.get(k)
         col.metric(label, "—" if v is None else format(v, fmt))
+
+
+def lecture_notes(*keys: str) -> None:
+    """The lecture's formulas for these families (open by default in lecture mode)."""
+    from lab.lectures import NOTES
+
+    with st.expander("The formulas from the lecture", expanded=lecture_mode()):
+        for key in keys:
+            title, items = NOTES[key]
+            st.markdown(f"**{title}**")
+            for text, latex in items:
+                st.markdown(text)
+                if latex:
+                    st.latex(latex)

@@ -20,6 +20,7 @@ st.caption("An autoencoder learns a deterministic code z = f(x) and x̂ = g(z) u
            "A VAE encodes Q(z|x) = N(μ, σ²), samples z = μ + σ ⊙ ε (the reparameterization trick) and maximises "
            "log P(x) ≥ E_Q[log P(x|z)] − β KL(Q(z|x) ‖ N(0, I)). Raise β to see the posterior collapse onto the prior.")
 ui.url_notes()
+ui.lecture_notes("ae", "vae")
 runner = ui.get_runner()
 
 with st.sidebar:

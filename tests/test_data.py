@@ -114,3 +114,18 @@ def test_points_from_array():
         points_from_array(np.zeros((5, 3)))
     with pytest.raises(DataError, match="Point 2"):
         points_from_array([[0, 0], [np.nan, 1]])
+
+
+def test_drawn_cells_round_trip_through_a_link():
+    from lab.data import DRAW_GRID, cells_of_points, decode_cells, encode_cells, points_from_cells
+
+    cells = [0, 7, 100, DRAW_GRID * DRAW_GRID - 1]
+    text = encode_cells(cells)
+    assert decode_cells(text).tolist() == cells and len(text) < 200
+    ds = points_from_cells(cells, per_cell=10, seed=1)
+    assert ds.points.shape == (40, 2)
+    assert cells_of_points(ds.points).tolist() == cells  # every point lies in its own cell
+    with pytest.raises(DataError, match="not readable"):
+        decode_cells("!!")
+    with pytest.raises(DataError, match="Nothing is drawn"):
+        points_from_cells([])

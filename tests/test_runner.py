@@ -234,3 +234,17 @@ def test_early_stopping_restores_the_best_weights():
     assert run.best_step <= run.step
     val = float(-run.model.log_prob(run.val_x).mean())
     assert val <= run.best_val + 1e-6
+
+
+def test_uploaded_weights_become_a_run(tmp_path):
+    from lab.base import model_from_bytes, model_to_bytes
+
+    trained = fit(spec(max_steps=200))
+    model = model_from_bytes(model_to_bytes(trained.model))
+    r = SessionRunner()
+    try:
+        r.add_model("up", spec(), model)
+        assert r.runs["up"].status == "paused" and r.snapshot("up")["message"] == "loaded from uploaded weights"
+        assert torch.allclose(r.runs["up"].model.sample(20, 1), trained.model.sample(20, 1))
+    finally:
+        r.close()
