@@ -192,7 +192,7 @@ class GAN(GenerativeModel):
         G = self.net["G"]
         n = self._n(len(batch))
         real = batch[:n] if len(batch) >= n else self._real(n)
-        gp = torch.zeros(())
+        gp = torch.zeros((), device=self.device)
         for i in range(cfg.d_steps):
             if i > 0:
                 real = self._real(n)

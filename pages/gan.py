@@ -17,7 +17,8 @@ MAX_SEEDS = 8
 st.title("Generative adversarial network")
 st.caption("min_G max_D E log D(x) + E log(1 − D(G(z))). For a fixed G the best D is D* = p_data / (p_data + p_g); "
            "at the optimum p_g = p_data, D* = ½ everywhere and V = −log 4. Try minimax vs non-saturating, WGAN(-GP), "
-           "and PacGAN packing (pack = 1 is plain D) on the 8 or 25 Gaussians, under several seeds.")
+           "and PacGAN packing (pack = 1 is plain D) on the 8 or 25 Gaussians, under several seeds. "
+           "Samples come from an EMA of G's weights (ema = 0: the raw G).")
 ui.url_notes()
 runner = ui.get_runner()
 
@@ -58,7 +59,7 @@ def view():
         return
     ui.status(snap)
     v, s = snap["views"], snap["samples"]
-    ui.metric_row(snap, [("modes captured", "modes", "d"), ("high quality", "high_quality", ".1%"), ("energy distance", "energy_distance", ".4f")])
+    ui.metric_row(snap, [("modes captured", "modes", ".0f"), ("high quality", "high_quality", ".1%"), ("energy distance", "energy_distance", ".4f")])
     c = st.columns(3)
     c[0].plotly_chart(density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), key="gan.samples")
     c[1].plotly_chart(gv.discriminator_figure(v, s), key="gan.d")
@@ -66,7 +67,7 @@ def view():
     if ds.has_density and "x" in v:
         lp = truth_on(ds.name, tuple(sorted(ds.params().items())), tuple(v["bounds"]), len(v["x"]))
         xx, yy = np.meshgrid(v["x"], v["y"])
-        dstar = gv.optimal_discriminator(lp, gv.kde_log_prob(np.stack([xx.ravel(), yy.ravel()], 1), s[:500]).reshape(lp.shape))
+        dstar = gv.optimal_discriminator(lp, gv.kde_log_prob(np.stack([xx.ravel(), yy.ravel()], 1), s[:300]).reshape(lp.shape))
     c[2].plotly_chart(gv.optimal_figure(dstar, v.get("x"), v.get("y"), s, v.get("bounds")), key="gan.dstar")
     c = st.columns(3)
     c[0].plotly_chart(gv.push_figure(v, data), key="gan.push")
