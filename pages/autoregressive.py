@@ -18,6 +18,7 @@ st.caption("The 2D PixelRNN / PixelCNN: p(x) = p(x_first) · p(x_second | x_firs
            "Gaussians or a softmax over bins. A masked network (MADE) gives every conditional in one parallel pass for "
            "training; sampling is sequential. Swap the order: with little capacity, one direction can be much easier.")
 ui.url_notes()
+ui.lecture_notes("ar")
 runner = ui.get_runner()
 
 with st.sidebar:

@@ -19,6 +19,7 @@ st.caption("An invertible map f carries a standard Gaussian to the data, and the
            "in closed form; planar flows are the classic that shows the limits — each layer only bends the plane "
            "along one direction, and here their inverse is found numerically (bisection, one scalar per layer).")
 ui.url_notes()
+ui.lecture_notes("flow")
 runner = ui.get_runner()
 
 with st.sidebar:
