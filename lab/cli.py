@@ -175,6 +175,10 @@ def cmd_train(args) -> int:
     os.makedirs(args.out, exist_ok=True)
 
     torch.manual_seed(args.seed)
+    torch.set_num_threads(1)  # small networks train fastest on one intra-op thread, as in the app
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # and scikit-learn's OpenMP/BLAS must not oversubscribe the cores
     bar = Progress()
     run = fit(spec, progress=bar)
     bar.close()
