@@ -79,12 +79,11 @@ def view():
         return
     ui.status(runner.snapshot(ids[0]))
     left, right = st.columns(2)
-    left.plotly_chart(cv.posterior_figure(C.proba_grid(disc["mlp"], bounds, 60), train.x, train.y, train.classes,
-                                          "Discriminative: MLP P(y|x)", bounds), key="classifiers.disc")
-    right.plotly_chart(cv.posterior_figure(C.proba_grid(gen, bounds, 60), train.x, train.y, train.classes,
-                                           f"Generative: Bayes' rule over {families[key]}", bounds), key="classifiers.gen")
-    left.plotly_chart(cv.posterior_figure(C.proba_grid(disc["logistic"], bounds, 60), train.x, train.y, train.classes,
-                                          "Discriminative: logistic regression (linear boundary)", bounds), key="classifiers.log")
+    for col, clf, name, title in [(left, disc["mlp"], "disc", "Discriminative: MLP P(y|x)"),
+                                  (right, gen, "gen", f"Generative: Bayes' rule over {families[key]}"),
+                                  (left, disc["logistic"], "log", "Discriminative: logistic regression (linear boundary)")]:
+        col.plotly_chart(cv.posterior_figure(C.proba_grid(clf, bounds, 60), train.x, train.y, train.classes, title, bounds),
+                         key=f"classifiers.{name}")
     g = C.class_log_prob_grid(gen, bounds, 60)
     right.plotly_chart(cv.class_density_figure(g["log_p"], g["x"], g["y"], train.x, train.y, train.classes,
                                                "Learned class-conditionals p(x|y)", bounds), key="classifiers.dens")
