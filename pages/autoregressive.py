@@ -39,7 +39,9 @@ ui.controls(runner, [rid], "autoregressive")
 truth = ui.truth_grid(ds)
 data = ds.sample(1000, seed)
 c = st.columns(2)
+ui.linked("autoregressive.c", 50, lo=0, hi=100)
 where = c[0].slider("slice position c (left → right along the first variable)", 0, 100, 50, key="autoregressive.c")
+ui.linked("autoregressive.seq_step", 2, choices=[1, 2])
 step = c[1].radio("sequential sampling", [1, 2], index=1, horizontal=True, key="autoregressive.seq_step",
                   format_func=lambda s: "step 1: first variable" if s == 1 else "step 2: then the second")
 

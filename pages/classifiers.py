@@ -18,11 +18,15 @@ runner = ui.get_runner()
 families = C.density_families()
 
 with st.sidebar:
+    ui.linked("classifiers.data", list(C.LABELLED)[0], choices=list(C.LABELLED) + ["upload"])
     src = st.selectbox("labelled data", list(C.LABELLED) + ["upload"], key="classifiers.data",
                        format_func=lambda n: f"{n}: {C.LABELLED[n]}" if n in C.LABELLED else "your CSV (x, y, label)")
+    ui.linked("classifiers.k", 2, choices=[2, 3])
     n_classes = st.radio("classes", [2, 3], horizontal=True, key="classifiers.k") if "gaussians" in src else 2
+    ui.linked("classifiers.labels", 1000, choices=[3, 5, 10, 20, 50, 100, 300, 1000])
     per_class = st.select_slider("labelled points per class", [3, 5, 10, 20, 50, 100, 300, 1000], 1000, key="classifiers.labels",
                                  help="few labels: the scarce-label regime")
+    ui.linked("classifiers.family", list(families)[0], choices=list(families))
     key = st.selectbox("family for p(x|y)", list(families), format_func=families.get, key="classifiers.family")
     budget = ui.budget_widget("classifiers", 10.0)
     seed = ui.seed_widget("classifiers")
@@ -95,6 +99,7 @@ def view():
 view()
 
 st.subheader("A coordinate missing at test time")
+ui.linked("classifiers.missing", 1, choices=[1, 0])
 missing = st.radio("hidden coordinate", [1, 0], format_func=lambda d: f"x{d + 1}", horizontal=True, key="classifiers.missing")
 if runner.busy:
     st.caption("Shown when training is paused or done (integrating each class density over a grid takes a moment).")

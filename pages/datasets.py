@@ -16,6 +16,7 @@ runner = ui.get_runner()
 
 with st.sidebar:
     ds = ui.dataset_picker("datasets")
+    ui.linked("datasets.n_show", 1500, lo=200, hi=5000)
     n_show = st.slider("points shown", 200, 5000, 1500, step=100, key="datasets.n_show")
     st.subheader("Gaussian mixture (EM)")
     cfg = ui.config_form(GMM.Config, "datasets.gmm", only=["n_components", "bic", "covariance_type"])

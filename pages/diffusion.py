@@ -55,7 +55,9 @@ ui.controls(runner, [rid], "diffusion")
 truth = ui.truth_grid(ds)
 data = ds.sample(1000, seed)
 c = st.columns(2)
+ui.linked("diffusion.t", 20, lo=0, hi=100)
 frame = c[0].slider("forward process: t / T (σ up the ladder for the score model)", 0, 100, 20, 5, key="diffusion.t")
+ui.linked("diffusion.level", 1, choices=list(range(5)))
 level = c[1].select_slider("score field: noise level (small → large)", list(range(5)), 1, key="diffusion.level")
 
 

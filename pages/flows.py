@@ -39,6 +39,7 @@ rid = ui.ensure_run(runner, "flows/flow", RunSpec("flow", ds, cfg, seed=seed, ma
 ui.controls(runner, [rid], "flows")
 truth = ui.truth_grid(ds)
 data = ds.sample(1000, seed)
+ui.linked("flows.layer", 100, lo=0, hi=100)
 layer_pick = st.slider("layers applied (pictures below: 0 = base Gaussian, right = the model)", 0, 100, 100, 5, key="flows.layer")
 
 

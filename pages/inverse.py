@@ -24,8 +24,10 @@ for k in REGISTRY:
 
 with st.sidebar:
     ds = ui.dataset_picker("inverse", allow_upload=False)
+    ui.linked("inverse.families", [k for k in ("ar", "flow", "vae", "gan", "ddpm") if k in FAMILIES], choices=list(FAMILIES))
     keys = st.multiselect("families", list(FAMILIES), [k for k in ("ar", "flow", "vae", "gan", "ddpm") if k in FAMILIES],
                           format_func=FAMILIES.get, key="inverse.families")
+    ui.linked("inverse.methods", ["autoregressive", "inpaint", "grid", "latent"], choices=list(I.METHODS))
     methods = st.multiselect("methods (each family uses those it supports)", list(I.METHODS), ["autoregressive", "inpaint", "grid", "latent"],
                              key="inverse.methods", help="\n\n".join(f"**{m}**: {t}" for m, t in I.METHODS.items()))
     budget = ui.budget_widget("inverse", 20.0)
@@ -35,9 +37,12 @@ if ds is None:
 
 b = ds.bounds()
 c1, c2, c3 = st.columns([1, 3, 2])
+ui.linked("inverse.dim", 0, choices=[0, 1])
 dim = c1.radio("observe", [0, 1], format_func=lambda d: f"x{d + 1}", key="inverse.dim")
 lo, hi = (b[0], b[1]) if dim == 0 else (b[2], b[3])
+ui.linked(f"inverse.c{dim}", float(round((lo + hi) / 2, 2)), lo=float(lo), hi=float(hi))
 c = c2.slider(f"observed value c of x{dim + 1}", float(lo), float(hi), float(round((lo + hi) / 2, 2)), 0.01, key=f"inverse.c{dim}")
+ui.linked("inverse.sigma", 0.0, lo=0.0, hi=0.5)
 sigma = c3.slider("measurement noise σ", 0.0, 0.5, 0.0, 0.01, key="inverse.sigma",
                   help="0: x = c exactly. Above 0: the reading is c = x + N(0, σ²).")
 

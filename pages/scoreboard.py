@@ -17,11 +17,16 @@ ui.url_notes()
 usable = {k: why for k, why in S.available(list(REGISTRY)).items() if not why}
 
 with st.sidebar:
+    ui.linked("scoreboard.families", [k for k in S.LECTURE_KEYS + ["gmm"] if k in usable], choices=list(usable))
     keys = st.multiselect("families", list(usable), [k for k in S.LECTURE_KEYS + ["gmm"] if k in usable],
                           format_func=lambda k: S.FAMILY_TITLES.get(k, k), key="scoreboard.families")
+    ui.linked("scoreboard.data", [n for n in DATASETS if n not in ("8gaussians", "25gaussians")][0], choices=[n for n in DATASETS if n not in ("8gaussians", "25gaussians")])
     main = st.selectbox("dataset", [n for n in DATASETS if n not in ("8gaussians", "25gaussians")], key="scoreboard.data")
+    ui.linked("scoreboard.modes", "8gaussians", choices=["8gaussians", "25gaussians"])
     modes = st.selectbox("dataset for mode coverage", ["8gaussians", "25gaussians"], key="scoreboard.modes")
+    ui.linked("scoreboard.seconds", 3.0, lo=1.0, hi=60.0)
     seconds = st.slider("training budget per run (s)", 1.0, 60.0, 3.0, 0.5, key="scoreboard.seconds")
+    ui.linked("scoreboard.seeds", 5, lo=2, hi=10)
     seeds = st.slider("seeds (stability = spread across them)", 2, 10, 5, key="scoreboard.seeds")
 
 job: S.ScoreboardJob | None = st.session_state.get("scoreboard.job")

@@ -123,6 +123,38 @@ def url_default(key: str, default: Any, check: Callable[[str], Any]) -> Any:
     return st.session_state.get(key, default)
 
 
+def linked(key: str, default: Any, choices: list | None = None, lo: float | None = None, hi: float | None = None) -> None:
+    """Put a plain widget (created next, with this key) into the link: seed it from the link and
+    have `sync_url` write it back. The link's text is cast to the default's type (a list is
+    comma-separated) and checked against choices / [lo, hi]; a bad value is ignored with a note."""
+
+    def cast(raw: str, like: Any) -> Any:
+        if isinstance(like, bool):
+            if raw.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+                return raw.lower() in ("true", "1", "yes", "on")
+            raise ValueError("not true or false")
+        return type(like)(raw) if isinstance(like, (int, float)) else raw
+
+    def check(raw: str) -> Any:
+        if isinstance(default, (list, tuple)):
+            like = default[0] if default else (choices[0] if choices else "")
+            vals = [cast(r, like) for r in raw.split(",") if r != ""]
+            bad = [v for v in vals if choices is not None and v not in choices]
+            if bad:
+                raise ValueError(f"not one of the choices: {', '.join(map(str, bad))}")
+            return vals
+        v = cast(raw, default)
+        if choices is not None and v not in choices:
+            raise ValueError("not one of the choices")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"outside [{lo}, {hi}]")
+        return v
+
+    value = url_default(key, default, check)
+    if key not in st.session_state and value != default:
+        st.session_state[key] = value
+
+
 def url_notes() -> None:
     """A place near the top of the page where `sync_url` shows what the link asked for that could
     not be used (the widgets that find out are drawn later)."""
@@ -147,6 +179,8 @@ def sync_url() -> None:
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(_fmt(x) for x in v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):

@@ -43,6 +43,7 @@ with st.sidebar:
     ae_cfg = dataclasses.replace(ae_rest, latent_dim=ae_cfg.latent_dim)
     budget = ui.budget_widget("vae", 60.0)
     seed = ui.seed_widget("vae")
+    ui.linked("vae.n_post", 5, lo=0, hi=12)
     n_post = st.slider("posterior ellipses (selected points)", 0, 12, 5, key="vae.n_post")
 
 if ds is None:

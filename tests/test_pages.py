@@ -65,3 +65,29 @@ def test_a_link_sets_the_widgets_and_bad_values_are_noted():
     assert not at.exception
     assert at.selectbox(key="datasets.data").value == "8gaussians"
     assert any("Ignored datasets.seed='banana'" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize(
+    "page, key, raw, expected",
+    [
+        ("pages/flows.py", "flows.layer", "40", 40),
+        ("pages/diffusion.py", "diffusion.t", "70", 70),
+        ("pages/inverse.py", "inverse.families", "ar,gmm", ["ar", "gmm"]),
+        ("pages/scoreboard.py", "scoreboard.seeds", "3", 3),
+    ],
+)
+def test_plain_widgets_follow_the_link(page, key, raw, expected):
+    at = _app(page)
+    at.query_params[key] = raw
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state[key] == expected
+
+
+def test_a_bad_plain_widget_value_is_a_note():
+    at = _app("pages/flows.py")
+    at.query_params["flows.layer"] = "900"
+    at.run()
+    assert not at.exception
+    assert any("Ignored flows.layer='900'" in i.value for i in at.info)
+    assert at.session_state["flows.layer"] == 100
