@@ -331,7 +331,7 @@ class SessionRunner:
         alive: Callable[[], bool] | None = None,
         snapshot_interval: float = 0.2,
         metrics_interval: float = 2.0,
-        overhead: float = 0.1,
+        overhead: float = 0.07,
         grid: int = 64,
         n_samples: int = 1000,
     ):

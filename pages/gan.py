@@ -20,6 +20,7 @@ st.caption("min_G max_D E log D(x) + E log(1 − D(G(z))). For a fixed G the bes
            "and PacGAN packing (pack = 1 is plain D) on the 8 or 25 Gaussians, under several seeds. "
            "Samples come from an EMA of G's weights (ema = 0: the raw G).")
 ui.url_notes()
+ui.lecture_notes("gan")
 runner = ui.get_runner()
 
 with st.sidebar:
@@ -30,6 +31,7 @@ with st.sidebar:
     cfg = dataclasses.replace(rest, **{k: getattr(main, k) for k in MAIN})
     budget = ui.budget_widget("gan", 60.0)
     seed = ui.seed_widget("gan")
+    ui.linked("gan.n_seeds", 1, lo=1, hi=MAX_SEEDS)
     n_seeds = int(st.number_input("seeds (the same setup under seed, seed+1, ...)", 1, MAX_SEEDS, 1, key="gan.n_seeds"))
 
 if ds is None:
