@@ -1,0 +1,113 @@
+"""Responsiveness in a real browser (Playwright + Debian's Chromium): first paint of every page,
+figure updates per second with six families training on the Compare page, and how fast a widget
+answers while they train.
+
+    python bench/browser_responsiveness.py [--families flow,ar,vae,gan,ddpm,gmm] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+PAGES = ["compare", "datasets", "flows", "autoregressive", "vae", "gan", "diffusion", "classifiers", "inverse", "scoreboard"]
+
+COUNTER = """
+() => {
+  window.__updates = {};
+  const seen = {};
+  setInterval(() => {
+    document.querySelectorAll('.js-plotly-plot .gtitle').forEach((t, i) => {
+      const s = t.textContent;
+      if (seen[i] !== s) { seen[i] = s; window.__updates[i] = (window.__updates[i] || 0) + 1; }
+    });
+  }, 20);
+}
+"""
+
+
+def serve() -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("streamlit did not start")
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--families", default="flow,ar,vae,gan,ddpm,gmm")
+    p.add_argument("--seconds", type=float, default=10.0)
+    a = p.parse_args()
+    proc, url = serve()
+    rows = []
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            # 1. first paint: navigation start -> the page's title is on screen (fresh session each)
+            for name in PAGES + ["compare"]:
+                ctx = b.new_context(viewport={"width": 1400, "height": 1000})
+                pg = ctx.new_page()
+                t0 = time.perf_counter()
+                pg.goto(f"{url}/{name}")
+                pg.locator("h1").first.wait_for(timeout=60_000)
+                rows.append((f"first paint, /{name}", f"{time.perf_counter() - t0:.2f} s", "< 3 s"))
+                ctx.close()
+            # 2. six families training: panel updates per second and a widget's answer time
+            ctx = b.new_context(viewport={"width": 1400, "height": 1000})
+            pg = ctx.new_page()
+            fams = a.families.split(",")
+            pg.goto(f"{url}/?compare.families={a.families}&compare.seconds=0")
+            pg.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
+            t0 = time.time()
+            while time.time() - t0 < 180:
+                titles = pg.eval_on_selector_all(".js-plotly-plot .gtitle", "els => els.map(e => e.textContent)")
+                if sum(bool(re.search(r" · step ", t or "")) for t in titles) == len(fams):
+                    break
+                time.sleep(0.5)
+            pg.get_by_role("button", name=re.compile("Train")).click()
+            time.sleep(3)
+            pg.evaluate(COUNTER)
+            time.sleep(a.seconds)
+            ups = pg.evaluate("() => window.__updates")
+            panel = [v / a.seconds for k, v in ups.items() if int(k) > 0]  # 0 is the truth panel
+            rows.append((f"panel updates per second ({len(fams)} families training)",
+                         f"mean {sum(panel) / max(len(panel), 1):.2f}, min {min(panel or [0]):.2f}", ">= 4"))
+            rows.append(("page refreshes per second (any panel changed)", f"{max(panel or [0]):.2f}", ""))
+            t0 = time.perf_counter()
+            pg.get_by_role("button", name=re.compile("Pause")).click()
+            pg.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · paused")).first.wait_for(timeout=30_000)
+            rows.append(("widget answer while training (Pause -> 'paused' shown)", f"{time.perf_counter() - t0:.2f} s", "< 0.5 s"))
+            steps = pg.eval_on_selector_all(".js-plotly-plot .gtitle", "els => els.map(e => e.textContent)")
+            rows.append(("panels after the bench", "; ".join(t for t in steps if " · step " in (t or "")), ""))
+            b.close()
+    finally:
+        proc.terminate()
+    print(f"# browser responsiveness, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}\n")
+    print("| measure | value | target |\n|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} |")
+
+
+if __name__ == "__main__":
+    main()
