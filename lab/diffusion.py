@@ -58,6 +58,22 @@ def ema_update(pair: nn.ModuleDict, decay: float) -> None:
     torch._foreach_lerp_(list(pair["ema"].parameters()), list(pair["model"].parameters()), 1.0 - decay)
 
 
+def warmup_ema_step(model: GenerativeModel, loss: torch.Tensor) -> None:
+    """One optimiser step for a model with `config.lr/warmup/ema_decay`, `optimizers`, `step_count`
+    and an EMA pair in `net`: linear warm-up from the live learning rate (set_lr changes config.lr),
+    then the EMA update, its decay ramped up as (1 + k) / (10 + k) so it does not remember the init."""
+    cfg = model.config
+    opt = model.optimizers[0]
+    for g in opt.param_groups:
+        g["lr"] = cfg.lr * min(1.0, (model.step_count + 1) / max(cfg.warmup, 1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    model.step_count += 1
+    if cfg.ema_decay > 0:
+        ema_update(model.net, min(cfg.ema_decay, (1 + model.step_count) / (10 + model.step_count)))
+
+
 def noised_empirical_score(x: torch.Tensor, centres: torch.Tensor, scale: float, sigma: float) -> torch.Tensor:
     """Exact score of p(x) = mean_i N(x; scale * c_i, sigma^2 I): the noised empirical density.
 
@@ -219,17 +235,7 @@ class DDPM(GenerativeModel):
             ab = self.alpha_bar(t).float()[:, None]
             v = ab.sqrt() * eps - (1 - ab).sqrt() * batch
             loss = ((self.net["model"](x_t, t.float()) - v) ** 2).sum(1).mean()
-        opt = self.optimizers[0]
-        # linear warm-up from the live learning rate (set_lr changes config.lr)
-        for g in opt.param_groups:
-            g["lr"] = cfg.lr * min(1.0, (self.step_count + 1) / max(cfg.warmup, 1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        self.step_count += 1
-        if cfg.ema_decay > 0:
-            # early on the average would remember the random init: ramp the decay up (1 + k) / (10 + k)
-            ema_update(self.net, min(cfg.ema_decay, (1 + self.step_count) / (10 + self.step_count)))
+        warmup_ema_step(self, loss)
         return {"loss": float(loss.detach())}
 
     # -- reverse process -----------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import dataclasses
 import math
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -312,6 +314,22 @@ MAX_TRAINERS = int(os.environ.get("LAB_MAX_TRAINERS", os.cpu_count() or 1))
 _SLOTS = threading.BoundedSemaphore(MAX_TRAINERS)  # process-wide: training threads <= cores
 
 
+def trainer_slots() -> threading.BoundedSemaphore:
+    """The process-wide cap on training threads; any background trainer takes a slot while it works."""
+    return _SLOTS
+
+
+# Threads still inside torch when the interpreter finalises abort the process ("terminate called
+# without an active exception"): stop every runner first.
+_LIVE_RUNNERS: "weakref.WeakSet[SessionRunner]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_runners() -> None:
+    for r in list(_LIVE_RUNNERS):
+        r.close()
+
+
 def set_trainer_cap(n: int) -> None:
     """Replace the process-wide cap (tests use it; the app keeps the core count)."""
     global _SLOTS, MAX_TRAINERS
@@ -361,6 +379,7 @@ class SessionRunner:
         self._last_snap: dict[str, float] = {}
         self._last_metrics: dict[str, float] = {}
         self.error: str | None = None
+        _LIVE_RUNNERS.add(self)
 
     # -- commands (any thread) ---------------------------------------------------------------------
     def add(self, run_id: str, spec: RunSpec, wait: bool = False) -> None:

@@ -12,12 +12,12 @@ from lab.base import Config, GenerativeModel, option
 from lab.diffusion import (
     NoiseConditionalMLP,
     _energy,
-    ema_update,
     field_grid,
     gaussian_kl_to_standard,
     make_ema_pair,
     noised_empirical_score,
     throttled,
+    warmup_ema_step,
 )
 
 
@@ -81,7 +81,6 @@ class ScoreModel(GenerativeModel):
         return net(x, self._condition(sigma)) / sigma[:, None]
 
     def train_step(self, batch):
-        cfg = self.config
         n = len(batch)
         idx = torch.randint(0, len(self.sigmas), (n,), generator=self.gen, device=self.device)
         sigma = self.sigmas.to(self.device)[idx].float()
@@ -89,15 +88,7 @@ class ScoreModel(GenerativeModel):
         # sigma * s_theta(x~, sigma) = f_theta(x~, sigma) should equal -eps
         f = self.net["model"](batch + sigma[:, None] * eps, self._condition(sigma))
         loss = 0.5 * ((f + eps) ** 2).sum(1).mean()
-        opt = self.optimizers[0]
-        for g in opt.param_groups:
-            g["lr"] = cfg.lr * min(1.0, (self.step_count + 1) / max(cfg.warmup, 1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        self.step_count += 1
-        if cfg.ema_decay > 0:
-            ema_update(self.net, min(cfg.ema_decay, (1 + self.step_count) / (10 + self.step_count)))
+        warmup_ema_step(self, loss)
         return {"loss": float(loss.detach())}
 
     @torch.no_grad()

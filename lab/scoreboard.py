@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -274,6 +276,15 @@ def markdown(rows: list[dict]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+_LIVE_JOBS: "weakref.WeakSet[ScoreboardJob]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_jobs() -> None:  # a job inside torch at interpreter exit would abort the process
+    for job in list(_LIVE_JOBS):
+        job.cancel(wait=2.0)
+
+
 class ScoreboardJob:
     """Measures every (dataset, family, seed) in its own daemon thread, one run at a time, taking a
     slot of the runner's process-wide trainer cap for each run. Read `progress`, `current`,
@@ -298,6 +309,7 @@ class ScoreboardJob:
 
     def start(self) -> "ScoreboardJob":
         self._thread.start()
+        _LIVE_JOBS.add(self)
         return self
 
     def _loop(self) -> None:
@@ -311,7 +323,7 @@ class ScoreboardJob:
                 if self._stop.is_set():
                     break
                 self.current = f"{FAMILY_TITLES.get(key, key)} on {data}, seed {seed}"
-                slots = runner._SLOTS  # the cap shared with every session's trainer thread
+                slots = runner.trainer_slots()  # the cap shared with every session's trainer thread
                 while not slots.acquire(timeout=0.2):
                     if self._stop.is_set():
                         return
@@ -329,8 +341,10 @@ class ScoreboardJob:
             self.current = ""
             self.finished_at = time.time()
 
-    def cancel(self) -> None:
+    def cancel(self, wait: float = 0.0) -> None:
         self._stop.set()
+        if wait and self._thread.is_alive():
+            self._thread.join(timeout=wait)
 
     @property
     def done(self) -> bool:

