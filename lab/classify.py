@@ -95,16 +95,8 @@ def labelled_dataset(name: str, n: int = 2000, seed: int = 0, n_classes: int = 2
     ds = make_dataset(name, **params)
     rng = np.random.default_rng(seed)
     if isinstance(ds, CurveDataset):
-        # CurveDataset._sample_unit with the piece index kept: which piece is the label
-        pieces = ds._pieces()
-        w = np.array([p[0] for p in pieces])
-        which = rng.choice(len(pieces), size=n, p=w / w.sum())
-        x = np.empty((n, 2))
-        for k, (_, curve, lo, hi, t_sampler) in enumerate(pieces):
-            idx = np.flatnonzero(which == k)
-            t = t_sampler(len(idx), rng) if t_sampler is not None else rng.uniform(lo, hi, len(idx))
-            x[idx] = curve(t)
-        x = (x + ds.noise * rng.standard_normal((n, 2))) * ds.scale
+        x, which = ds.sample_pieces(n, rng)  # the curve piece each point came from is its label
+        x = x * ds.scale
         names = ["upper moon", "lower moon"] if name == "moons" else ["outer circle", "inner circle"]
         return LabelledData(x, which.astype(int), names, ds.title, ds.bounds(), ds)
     assert isinstance(ds, MixtureDataset)

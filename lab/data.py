@@ -100,6 +100,10 @@ class CurveDataset(Dataset):
         raise NotImplementedError
 
     def _sample_unit(self, n, rng):
+        return self.sample_pieces(n, rng)[0]
+
+    def sample_pieces(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Points before `scale` [n, 2] and the curve piece each came from [n] (a label: which moon)."""
         pieces = self._pieces()
         w = np.array([p[0] for p in pieces])
         which = rng.choice(len(pieces), size=n, p=w / w.sum())
@@ -108,7 +112,7 @@ class CurveDataset(Dataset):
             idx = np.flatnonzero(which == k)
             t = t_sampler(len(idx), rng) if t_sampler is not None else rng.uniform(lo, hi, len(idx))
             out[idx] = curve(t)
-        return out + self.noise * rng.standard_normal((n, 2))
+        return out + self.noise * rng.standard_normal((n, 2)), which
 
     def _quadrature(self):
         """Cached nodes [K, 2], log-weights [K] and a KD-tree of the nodes for the mixture along the curve."""
