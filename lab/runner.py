@@ -84,6 +84,7 @@ class RunSpec:
     early_stopping: bool = True
     val_fraction: float = 0.1
     device: str = "cpu"
+    views: bool = True  # snapshots carry the family's own pictures (the Compare page needs none)
 
 
 class Run:
@@ -259,7 +260,7 @@ def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Ev
         "lr": m.config.lr,
         "samples": None,
         "density": density_grid(m, run.spec.dataset.bounds(), grid),
-        "views": m.views(),
+        "views": m.views() if run.spec.views else {},
         "losses": run.losses.arrays(),
         "time": time.time(),
     }

@@ -43,7 +43,7 @@ for i, (label, key, cfg) in enumerate(runs):
     except ConfigError as e:
         st.error(f"{label}: {e}")
         continue
-    rid = ui.ensure_run(runner, f"compare/{i}:{label}", RunSpec(key, ds, config, seed=seed, max_seconds=seconds))
+    rid = ui.ensure_run(runner, f"compare/{i}:{label}", RunSpec(key, ds, config, seed=seed, max_seconds=seconds, views=False))
     if rid:
         ids.append(rid)
         labels[rid] = label
