@@ -107,11 +107,12 @@ PRESETS: dict[str, Preset] = {
             key="ar-ordering",
             title="Autoregressive ordering matters for a small model",
             lesson=(
-                "p(x1) p(x2 | x1) and p(x2) p(x1 | x2) are the same density, but a small model with one "
-                "Gaussian per conditional can represent only one of them well: on the spirals, a vertical "
-                "slice and a horizontal slice cut different numbers of arms. Compare the KL of the two orders."
+                "p(x1) p(x2 | x1) and p(x2) p(x1 | x2) are the same density, but a small model can represent "
+                "only one of them well. On the moons, a vertical line meets at most two arcs, so p(x2 | x1) "
+                "has at most two modes and two Gaussians per conditional suffice; a horizontal line can meet "
+                "four arc crossings, which two Gaussians cannot. Compare the KL of the two orders."
             ),
-            data="2spirals",
+            data="moons",
             runs=(
                 PresetRun("x1 first, 2 Gaussians per conditional", "ar", {"order": "x1-first", "components": 2}),
                 PresetRun("x2 first, 2 Gaussians per conditional", "ar", {"order": "x2-first", "components": 2}),
