@@ -253,9 +253,12 @@ def cmd_sample(args) -> int:
 def cmd_score(args) -> int:
     from lab.data import load_points_csv
 
+    from lab.base import REGISTRY, get_model_class
+
     model = _load_run(args.run)
     if not model.has_log_prob:
-        raise UsageError(f"The {model.key} model has no density, so it cannot score points (try flow, ar, gmm, kde, vae or ddpm).")
+        with_density = ", ".join(k for k in REGISTRY if get_model_class(k).has_log_prob)
+        raise UsageError(f"The {model.key} model has no density, so it cannot score points (models with one: {with_density}).")
     pts = load_points_csv(args.points).points
     lp = model.log_prob(pts).double().numpy()
     _write_csv(args.out, "log_prob", lp.reshape(-1, 1))

@@ -171,6 +171,16 @@ def test_score_without_density_and_corrupt_weights(tmp_path, capsys):
     assert "not a safetensors weights file" in capsys.readouterr().err
 
 
+def test_score_a_model_without_density_exits_2(tmp_path, capsys):
+    run = tmp_path / "gan"
+    assert main(["train", "--model", "gan", "--data", "8gaussians", "--steps", "3", "--n-train", "500", "--out", str(run)]) == 0
+    pts = write(tmp_path / "p.csv", mixture(10, 0))
+    capsys.readouterr()
+    assert main(["score", "--run", str(run), "--points", pts, "--out", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "The gan model has no density" in err and "gan," not in err and "flow" in err
+
+
 def test_one_line_in_a_real_subprocess(tmp_path):
     p = tmp_path / "bad.csv"
     p.write_text("1,2\n3,oops\n")
