@@ -25,7 +25,11 @@ pages = [
     for i, (path, title, icon) in enumerate(p for p in PAGES if os.path.exists(os.path.join(HERE, p[0])))
 ]
 page = st.navigation(pages)
-from pages import ui  # noqa: E402  (after set_page_config)
+top = st.container()  # the lecture-mode switch goes here, drawn after the page so that the page's
+try:                  # title paints before torch and scikit-learn are imported (first paint)
+    page.run()
+finally:
+    from pages import ui
 
-ui.lecture_toggle()
-page.run()
+    with top:
+        ui.lecture_toggle()

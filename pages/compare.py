@@ -1,15 +1,16 @@
 """Compare: every family trained live on the same data, same seed, same budget, side by side."""
 
-import pandas as pd
 import streamlit as st
 
-from lab.base import REGISTRY, ConfigError, get_model_class, make_config, model_from_bytes
-from lab.presets import PRESETS
-from lab.runner import SUMMARY_COLUMNS, RunSpec, snapshot_summary
-from lab.viz import density_figure
-from pages import ui
+st.title("Compare families")  # before the heavy imports: the home page paints while torch loads
 
-st.title("Compare families")
+import pandas as pd  # noqa: E402
+
+from lab.base import REGISTRY, ConfigError, get_model_class, make_config, model_from_bytes  # noqa: E402
+from lab.presets import PRESETS  # noqa: E402
+from lab.runner import SUMMARY_COLUMNS, RunSpec, snapshot_summary  # noqa: E402
+from lab.viz import density_figure  # noqa: E402
+from pages import ui  # noqa: E402
 ui.url_notes()
 runner = ui.get_runner()
 
