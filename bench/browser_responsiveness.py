@@ -73,6 +73,7 @@ def main() -> None:
                 pg.locator("h1").first.wait_for(timeout=60_000)
                 rows.append((f"first paint, /{name}", f"{time.perf_counter() - t0:.2f} s", "< 3 s"))
                 ctx.close()
+            time.sleep(5)  # let the closed sessions' threads notice they are gone
             # 2. six families training: panel updates per second and a widget's answer time
             ctx = b.new_context(viewport={"width": 1400, "height": 1000})
             pg = ctx.new_page()

@@ -376,6 +376,7 @@ class SessionRunner:
         self.snapshot_count = 0
         self._train_since_snap = 0.0  # training wall time since the last live snapshot
         self._last_snap_cost = 0.0
+        self._pictures_since_metrics: dict[str, int] = {}
         self.train_wall = 0.0
         self._last_snap: dict[str, float] = {}
         self._last_metrics: dict[str, float] = {}
@@ -419,6 +420,8 @@ class SessionRunner:
 
     def _build_pending(self) -> None:
         while True:
+            if self._closed or not self.alive():  # a closed tab must not go on building nine models
+                return
             with self._lock:
                 if not self._builds:
                     return
@@ -667,6 +670,9 @@ class SessionRunner:
                     run.advance(1)
                 if run.finished:
                     self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
+            # the lock is not fair: pause between slices so a page waiting for it (play, pause,
+            # a changed setting) gets it at once instead of after the whole round
+            time.sleep(0.0005)
         spent = time.perf_counter() - t_round
         self.train_wall += spent
         self._train_since_snap += spent
@@ -686,7 +692,11 @@ class SessionRunner:
             run_id, run = min(running, key=lambda ir: self._last_snap.get(ir[0], 0.0))
             if now - self._last_snap.get(run_id, 0.0) < self.snapshot_interval:
                 return
-            with_metrics = now - self._last_metrics.get(run_id, 0.0) >= self.metrics_interval
+            # pictures first: a run's metrics (costlier) come only after a picture-only snapshot of it, so
+            # every panel moves soon after Train even when six families share the budget
+            fresh = self._pictures_since_metrics.get(run_id, 0) >= 1
+            with_metrics = fresh and now - self._last_metrics.get(run_id, 0.0) >= self.metrics_interval
+            self._pictures_since_metrics[run_id] = 0 if with_metrics else self._pictures_since_metrics.get(run_id, 0) + 1
             t0 = time.perf_counter()
             self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=with_metrics)
             self._last_snap_cost = time.perf_counter() - t0
@@ -702,10 +712,12 @@ class SessionRunner:
                 if ds.has_density:  # runs on the same data and seed share one reference sample
                     key = (id(ds), run.spec.seed)
                     ev = next((e for e in self._evaluators.values() if (id(e.dataset), e.seed) == key), None)
-                ev = ev or Evaluator(ds, n=1000, seed=run.spec.seed, test_points=None if ds.has_density else run.test_points)
+                ev = ev or Evaluator(ds, n=500, seed=run.spec.seed, test_points=None if ds.has_density else run.test_points)
                 self._evaluators[run_id] = ev
             self._last_metrics[run_id] = time.monotonic()
-        snap = make_snapshot(run, self.n_samples, self.grid, ev)
+        # many panels are small panels: with more than two runs, cheaper pictures keep every panel moving
+        many = len(self.runs) > 2
+        snap = make_snapshot(run, self.n_samples // 2 if many else self.n_samples, self.grid * 5 // 8 if many else self.grid, ev)
         self.snapshot_count += 1
         self._last_snap[run_id] = time.monotonic()
         self.snapshot_seconds += time.perf_counter() - t0

@@ -72,7 +72,9 @@ def panels():
             with col:
                 if rid is None:
                     title = "true density" if truth is not None else f"data ({len(ds.points):,} points)"
-                    st.plotly_chart(density_figure(truth, None, title, bounds, data=ds.sample(1000, seed), height=height), key="compare.truth")
+                    fig = ui.cached_figure("compare.truth", (id(ds), seed, height),
+                                           lambda: density_figure(truth, None, title, bounds, data=ds.sample(1000, seed), height=height))
+                    st.plotly_chart(fig, key="compare.truth")
                     continue
                 snap = runner.snapshot(rid)
                 if snap is None or snap.get("samples") is None:
@@ -81,14 +83,16 @@ def panels():
                         ui.status(snap)
                     continue
                 title = f"{label} · step {snap['step']:,}"
-                st.plotly_chart(density_figure(snap["density"], snap["samples"], title, bounds, height=height), key=f"compare.fig.{rid}")
+                fig = ui.cached_figure(f"compare.fig.{rid}", (snap["time"], height),
+                                       lambda: density_figure(snap["density"], snap["samples"], title, bounds, height=height))
+                st.plotly_chart(fig, key=f"compare.fig.{rid}")
                 st.progress(min(1.0, snap["progress"]), text=snap["status"])
                 ui.status(snap)
     rows = [snapshot_summary(labels[i], runner.snapshot(i)) for i in ids]
     st.subheader("Scoreboard")
     st.dataframe(pd.DataFrame(rows, columns=SUMMARY_COLUMNS), hide_index=True, key="compare.scoreboard",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
-    st.caption("Measured live on 1,000 fresh points every few seconds; energy distance is next to its noise floor "
+    st.caption("Measured live on 500 fresh true points every few seconds; energy distance is next to its noise floor "
                "(two true samples of the same size). Click a column header to sort.")
 
 

@@ -506,6 +506,17 @@ def live(runner: SessionRunner, every: float = LIVE_EVERY):
     return wrap
 
 
+def cached_figure(key: str, version, build):
+    """The figure built for this version (a snapshot's time), built again only when it changes:
+    a live page redraws every 0.25 s, and building plotly figures holds the GIL that training needs."""
+    cache = st.session_state.setdefault("_figures", {})
+    hit = cache.get(key)
+    if hit is None or hit[0] != version:
+        hit = (version, build())
+        cache[key] = hit
+    return hit[1]
+
+
 def status(snap: dict | None) -> None:
     """A diverged/stopped run's sentence, where the user will see it."""
     if not snap:
