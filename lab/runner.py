@@ -350,7 +350,7 @@ class SessionRunner:
         alive: Callable[[], bool] | None = None,
         snapshot_interval: float = 0.2,
         metrics_interval: float = 4.0,
-        overhead: float = 0.07,
+        overhead: float = 0.05,
         grid: int = 64,
         n_samples: int = 1000,
     ):
@@ -672,7 +672,7 @@ class SessionRunner:
                     self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
             # the lock is not fair: pause between slices so a page waiting for it (play, pause,
             # a changed setting) gets it at once instead of after the whole round
-            time.sleep(0.0005)
+            time.sleep(0.0002)
         spent = time.perf_counter() - t_round
         self.train_wall += spent
         self._train_since_snap += spent
