@@ -214,7 +214,7 @@ def field_widget(f: dataclasses.Field, key: str, default: Any, label: str | None
         opts = list(m["choices"])
         if st.session_state[key] not in opts:
             st.session_state[key] = opts[0]
-        return st.selectbox(label, opts, **kw)
+        return st.selectbox(label, opts, index=opts.index(st.session_state[key]), **kw)
     if t == "bool":
         return st.toggle(label, **kw)
     lo, hi = m.get("min"), m.get("max")
@@ -257,7 +257,9 @@ def dataset_picker(prefix: str, default: str = "moons", allow_upload: bool = Tru
     names = list(DATASETS) + (["upload CSV", "draw"] if allow_upload else [])
     key = f"{prefix}.data"
     st.session_state.setdefault(key, url_default(key, default, lambda raw: _known(raw, names)))
-    name = st.selectbox("dataset", names, key=key, format_func=lambda n: DATASETS[n].title if n in DATASETS else {"draw": "Draw your own"}.get(n, "Your points (CSV)"))
+    # index= repeats the state's value: without it the browser sometimes showed the default label
+    name = st.selectbox("dataset", names, index=names.index(st.session_state[key]) if st.session_state[key] in names else 0, key=key,
+                        format_func=lambda n: DATASETS[n].title if n in DATASETS else {"draw": "Draw your own"}.get(n, "Your points (CSV)"))
     if name == "draw":
         return draw_points(prefix)
     if name == "upload CSV":
@@ -327,9 +329,9 @@ def multiselect_keys(label: str, options: list[str], key: str) -> list[str]:
         return ",".join(keys)
 
     text = url_default(key, ",".join(options), check)
-    ms = f"{key}.ms"
-    st.session_state.setdefault(ms, [k for k in text.split(",") if k in options])
-    picked = st.multiselect(label, options, key=ms)
+    # the choice itself lives in st.session_state[key] (a plain key Streamlit never cleans up);
+    # the widget starts from it whenever its own state is new
+    picked = st.multiselect(label, options, default=[k for k in text.split(",") if k in options], key=f"{key}.ms")
     st.session_state[key] = ",".join(picked)
     return picked
 
