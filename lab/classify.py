@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -14,7 +13,6 @@ from scipy.special import logsumexp
 
 from lab.base import GenerativeModel
 from lab.data import (
-    MAX_BYTES,
     MAX_ROWS,
     CurveDataset,
     DataError,
@@ -22,6 +20,7 @@ from lab.data import (
     _parse_float,
     make_dataset,
     points_from_array,
+    read_text,
 )
 
 MAX_CLASSES = 8
@@ -174,24 +173,8 @@ def parse_labelled_csv(text: str, title: str = "Your points") -> LabelledData:
 
 def load_labelled_csv(source, title: str | None = None) -> LabelledData:
     """Load x, y, label rows from a path, bytes or a file-like object; every problem is a DataError."""
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.isfile(path):
-            raise DataError(f"There is no file at {path}.")
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-        title = title or os.path.basename(path)
-    else:
-        raw = source.read() if hasattr(source, "read") else source
-    if len(raw) > MAX_BYTES:
-        raise DataError("The file is larger than 50 MB, the limit.")
-    try:
-        text = raw.decode("utf-8-sig") if isinstance(raw, (bytes, bytearray)) else str(raw)
-    except UnicodeDecodeError:
-        raise DataError("The file is not text (it is not UTF-8); save it as CSV.") from None
-    if "\x00" in text:
-        raise DataError("The file is not text (it contains binary data); save it as CSV.")
-    return parse_labelled_csv(text, title or "Your points")
+    text, name = read_text(source)
+    return parse_labelled_csv(text, title or name or "Your points")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -503,8 +503,11 @@ def _first_nonblank(lines: list[str]) -> int:
     return 0
 
 
-def load_points_csv(source, label: str | None = None) -> PointsDataset:
-    """Load points from a path, bytes or a file-like object, with every check in DataError."""
+def read_text(source) -> tuple[str, str | None]:
+    """The text of a path, bytes or a file-like object, and the file's name (None without a path).
+
+    Missing files, more than 50 MB, non-UTF-8 and binary content are each a one-sentence DataError."""
+    name = None
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.isfile(path):
@@ -513,7 +516,7 @@ def load_points_csv(source, label: str | None = None) -> PointsDataset:
             raise DataError(f"The file is {os.path.getsize(path) / 2**20:.0f} MB; the limit is 50 MB.")
         with open(path, "rb") as fh:
             raw = fh.read()
-        label = label or os.path.basename(path)
+        name = os.path.basename(path)
     else:
         raw = source.read() if hasattr(source, "read") else source
         if len(raw) > MAX_BYTES:
@@ -524,7 +527,13 @@ def load_points_csv(source, label: str | None = None) -> PointsDataset:
         raise DataError("The file is not text (it is not UTF-8); save it as CSV.") from None
     if "\x00" in text:
         raise DataError("The file is not text (it contains binary data); save it as CSV.")
-    return parse_points_csv(text, label=label or "points")
+    return text, name
+
+
+def load_points_csv(source, label: str | None = None) -> PointsDataset:
+    """Load points from a path, bytes or a file-like object, with every check in DataError."""
+    text, name = read_text(source)
+    return parse_points_csv(text, label=label or name or "points")
 
 
 def save_points_csv(path_or_buf, x: np.ndarray, header: str = "x,y") -> None:
