@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from lab.base import Config, GenerativeModel, option
+from lab.metrics import energy_distance_unbiased
 from lab.nn import MLP, sinusoidal_embedding
 
 # ---------------------------------------------------------------------------------------------
@@ -420,24 +421,30 @@ class DDPM(GenerativeModel):
 def sampler_sweep(model: DDPM, reference: np.ndarray, steps=(5, 10, 20, 50, 100, 250, 1000), n: int = 1000, seed: int = 0,
                   samplers=("ddpm", "ddim"), repeats: int = 1) -> dict:
     """For each sampler and step count: energy distance of n samples to `reference` (data coordinates;
-    the mean over `repeats` sample draws, since one draw's noise is of the order of the floor) and the
-    seconds per 1000 samples (first draw). Returns {sampler: {"steps": [...], "energy": [...], "seconds": [...]}}."""
-    ref = torch.as_tensor(np.asarray(reference), dtype=torch.float64)
+    the mean over `repeats` sample draws, since one draw's noise is of the order of the floor), the same as an
+    unbiased U-statistic (no floor), and the seconds per 1000 samples (first draw).
+    Returns {sampler: {"steps": [...], "energy": [...], "energy_unbiased": [...], "seconds": [...]}}."""
+    # a list of references: draw r is compared with reference r (independent true samples, so the
+    # mean over draws also averages the reference's own sampling noise)
+    refs = [torch.as_tensor(np.asarray(r), dtype=torch.float64) for r in (reference if isinstance(reference, (list, tuple)) else [reference])]
     out = {}
     for sampler in samplers:
-        rows = {"steps": [], "energy": [], "seconds": []}
+        rows = {"steps": [], "energy": [], "energy_unbiased": [], "seconds": []}
         for k in steps:
             k = int(min(k, model.config.T))
             if k in rows["steps"]:
                 continue
-            energies = []
+            energies, unbiased = [], []
             for r in range(max(repeats, 1)):
                 t0 = time.perf_counter()
                 x = model.sample_with(n, sampler, k, generator=seed + r)
                 if r == 0:
                     rows["seconds"].append((time.perf_counter() - t0) * 1000 / n)
+                ref = refs[r % len(refs)]
                 energies.append(_energy(x, ref))
+                unbiased.append(energy_distance_unbiased(x.double().cpu().numpy(), ref.numpy()))
             rows["steps"].append(k)
             rows["energy"].append(float(np.mean(energies)))
+            rows["energy_unbiased"].append(float(np.mean(unbiased)))
         out[sampler] = rows
     return out

@@ -246,7 +246,10 @@ def density_grid(model: GenerativeModel, bounds, size: int = 64) -> dict[str, np
     return {"x": gx, "y": gy, "log_prob": lp}
 
 
-def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Evaluator | None = None) -> dict[str, Any]:
+def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Evaluator | None = None,
+                  density: dict | None = None) -> dict[str, Any]:
+    """The run as plain arrays for a page; `density` reuses an earlier density grid (the costly part of a
+    picture for flows, VAEs and KDE) instead of computing a new one."""
     m = run.model
     snap: dict[str, Any] = {
         "key": run.spec.key,
@@ -259,7 +262,7 @@ def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Ev
         "progress": run.progress,
         "lr": m.config.lr,
         "samples": None,
-        "density": density_grid(m, run.spec.dataset.bounds(), grid),
+        "density": density if density is not None else density_grid(m, run.spec.dataset.bounds(), grid),
         "views": m.views() if run.spec.views else {},
         "losses": run.losses.arrays(),
         "time": time.time(),
@@ -351,13 +354,19 @@ class SessionRunner:
         snapshot_interval: float = 0.2,
         metrics_interval: float = 4.0,
         overhead: float = 0.05,
+        overhead_many: float = 0.10,
+        density_interval: float = 1.0,
         grid: int = 64,
         n_samples: int = 1000,
     ):
         self.alive = alive or (lambda: True)
         self.snapshot_interval = snapshot_interval
         self.metrics_interval = metrics_interval
-        self.overhead = overhead
+        # live pictures may cost this fraction of training time: more with more than two runs, where
+        # every panel still has to move several times a second (Compare page, six families)
+        self.overhead, self.overhead_many = overhead, overhead_many
+        self.density_interval = density_interval  # a live picture recomputes its density grid at most this often
+        self._last_density: dict[str, float] = {}
         self.grid, self.n_samples = grid, n_samples
         self.runs: dict[str, Run] = {}
         self._snaps: dict[str, dict] = {}
@@ -687,7 +696,8 @@ class SessionRunner:
                 return
             # budget: the training since the last snapshot pays for the next one at `overhead` (10 %),
             # so training slows by at most ~10 % however costly a family's snapshot is
-            if self._train_since_snap * self.overhead < self._last_snap_cost:
+            overhead = self.overhead_many if len(running) > 2 else self.overhead
+            if self._train_since_snap * overhead < self._last_snap_cost:
                 return
             run_id, run = min(running, key=lambda ir: self._last_snap.get(ir[0], 0.0))
             if now - self._last_snap.get(run_id, 0.0) < self.snapshot_interval:
@@ -717,7 +727,15 @@ class SessionRunner:
             self._last_metrics[run_id] = time.monotonic()
         # many panels are small panels: with more than two runs, cheaper pictures keep every panel moving
         many = len(self.runs) > 2
-        snap = make_snapshot(run, self.n_samples // 2 if many else self.n_samples, self.grid * 5 // 8 if many else self.grid, ev)
+        # between metrics, a running run's picture keeps its density grid up to density_interval old: the
+        # samples move every picture, the (costlier) density about once a second
+        now = time.monotonic()
+        prev = self._snaps.get(run_id, {}).get("density")
+        fresh_density = with_metrics or run.status != RUNNING or prev is None or now - self._last_density.get(run_id, 0.0) >= self.density_interval
+        if fresh_density:
+            self._last_density[run_id] = now
+        snap = make_snapshot(run, self.n_samples // 2 if many else self.n_samples, self.grid * 5 // 8 if many else self.grid, ev,
+                             density=None if fresh_density else prev)
         self.snapshot_count += 1
         self._last_snap[run_id] = time.monotonic()
         self.snapshot_seconds += time.perf_counter() - t0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lab.data import make_dataset
-from lab.metrics import Evaluator, energy_distance, energy_distance_floor, mode_coverage, wasserstein2
+from lab.metrics import Evaluator, energy_distance, energy_distance_floor, energy_distance_unbiased, mode_coverage, wasserstein2
 
 
 def test_energy_distance_floor_is_below_a_shifted_sample():
@@ -22,6 +22,23 @@ def test_energy_distance_reference():
     x, y = rng.normal(size=(30, 2)), rng.normal(size=(20, 2)) + 1
     d = lambda a, b: np.mean([[np.linalg.norm(p - q) for q in b] for p in a])
     assert np.isclose(energy_distance(x, y), 2 * d(x, y) - d(x, x) - d(y, y))
+
+
+def test_unbiased_energy_distance_reference_and_no_floor():
+    """U-statistic against a double loop that skips i == j; over many pairs of samples of one density its
+    mean is ~0 while the V-statistic's mean sits at its 1/n floor; a real shift is still seen."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(20, 2)) + 1
+    d = lambda a, b: np.mean([[np.linalg.norm(p - q) for q in b] for p in a])
+    du = lambda a: np.mean([np.linalg.norm(a[i] - a[j]) for i in range(len(a)) for j in range(len(a)) if i != j])
+    assert np.isclose(energy_distance_unbiased(x, y), 2 * d(x, y) - du(x) - du(y))
+    ds = make_dataset("moons")
+    v = [energy_distance(ds.sample(300, 2 * i), ds.sample(300, 2 * i + 1)) for i in range(40)]
+    u = [energy_distance_unbiased(ds.sample(300, 2 * i), ds.sample(300, 2 * i + 1)) for i in range(40)]
+    se = np.std(u) / np.sqrt(len(u))
+    assert abs(np.mean(u)) < 3 * se < np.mean(v)
+    x = ds.sample(300, 99)
+    assert energy_distance_unbiased(x, x + [0.3, 0.0]) > 10 * np.std(u)
 
 
 def test_wasserstein2_on_a_shift_and_a_permutation():

@@ -160,6 +160,30 @@ def test_snapshots_and_metrics_arrive_while_training():
         r.close()
 
 
+def test_live_pictures_move_samples_every_time_and_the_density_at_most_every_interval():
+    r = SessionRunner(snapshot_interval=0.02, metrics_interval=1e9, density_interval=1e9, overhead=1.0)
+    try:
+        r.add("a", spec(), wait=True)
+        first = r.snapshot("a")
+        r.play("a")
+        assert wait_for(lambda: r.snapshot_count >= 8)
+        assert wait_for(lambda: r.snapshot("a")["step"] > 0)
+        live = [r.snapshot("a")]
+        assert wait_for(lambda: r.snapshot("a")["step"] > live[0]["step"])
+        live.append(r.snapshot("a"))
+        # the samples of two live pictures differ; their density grid is one and the same (held back)
+        assert not np.array_equal(live[0]["samples"], live[1]["samples"])
+        assert live[1]["density"] is live[0]["density"]
+        r.pause("a")
+        r.step("a", 1)  # a paused run's picture is always fresh: its density is computed for its own weights
+        assert wait_for(lambda: r.snapshot("a")["status"] == "paused" and r.snapshot("a")["step"] > live[1]["step"])
+        done = r.snapshot("a")
+        assert done["density"] is not live[1]["density"]
+        assert not np.allclose(done["density"]["log_prob"], first["density"]["log_prob"])
+    finally:
+        r.close()
+
+
 def test_diverged_run_in_the_runner_shows_status():
     r = SessionRunner()
     try:

@@ -17,7 +17,7 @@ def _layout(fig: go.Figure, title: str, bounds=None, height: int = 360, square: 
         height=height,
         showlegend=False,
         plot_bgcolor="white",
-        uirevision=title,  # keeps zoom/pan across live updates
+        uirevision=str(bounds) if bounds is not None else title,  # keeps zoom/pan across live updates
     )
     if bounds is not None:
         fig.update_xaxes(range=[bounds[0], bounds[1]], showgrid=False, zeroline=False)
@@ -36,6 +36,44 @@ def empty_figure(title: str = "", message: str = "", height: int = 360) -> go.Fi
     return _layout(fig, title, height=height, square=False)
 
 
+def _layout_dict(title: str, bounds=None, height: int = 360, square: bool = True) -> dict:
+    """The layout `_layout` sets, as a plain dict (for `fast_figure`)."""
+    layout = {
+        "title": {"text": title, "x": 0.02, "font": {"size": 14}},
+        "margin": {"l": 10, "r": 10, "t": 36, "b": 10},
+        "height": height,
+        "showlegend": False,
+        "plot_bgcolor": "white",
+        # zoom/pan survive live updates: the revision changes only with the window, not with the title's step count
+        "uirevision": str(bounds),
+        "xaxis": {}, "yaxis": {},
+    }
+    if bounds is not None:
+        layout["xaxis"] = {"range": [bounds[0], bounds[1]], "showgrid": False, "zeroline": False}
+        layout["yaxis"] = {"range": [bounds[2], bounds[3]], "showgrid": False, "zeroline": False}
+    if square:
+        layout["yaxis"].update(scaleanchor="x", scaleratio=1)
+    return layout
+
+
+_TEMPLATE: dict | None = None
+# plotly.py's "Blues" spelled out: plotly.js has its own, different scale under that name
+_BLUES = [list(c) for c in go.Heatmap(colorscale="Blues").colorscale]
+
+
+def fast_figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain trace and layout dicts, skipping plotly's per-property validation.
+
+    Validation costs ~40 ms per density panel and a live page redraws several panels 4-5 times a second
+    (it holds the GIL the trainer needs); this path costs ~3 ms. Only for specs written in this module:
+    tests validate each one by rebuilding it with `go.Figure(fig.to_dict())`.
+    """
+    global _TEMPLATE
+    if _TEMPLATE is None:  # the default template a validated figure carries, so both look the same
+        _TEMPLATE = go.Figure().to_dict()["layout"]["template"]
+    return go.Figure(data=data, layout={"template": _TEMPLATE, **layout}, _validate=False)
+
+
 def density_figure(
     density: dict | None,
     samples: np.ndarray | None = None,
@@ -49,23 +87,21 @@ def density_figure(
     """Heatmap of exp(log p) on a grid (density = {"x", "y", "log_prob"}), samples on top.
 
     The colour scale shows p itself, clipped to [max p * e^-floor, max p], so a model's filaments and
-    holes stay visible next to the truth.
+    holes stay visible next to the truth. Built with `fast_figure`: this is the live panel.
     """
-    fig = go.Figure()
+    traces = []
     if density is not None:
         lp = np.asarray(density["log_prob"], dtype=float)
         top = np.nanmax(np.where(np.isfinite(lp), lp, -np.inf)) if np.isfinite(lp).any() else 0.0
-        p = np.exp(np.clip(lp, top - floor, top) - top)
-        fig.add_trace(
-            go.Heatmap(x=density["x"], y=density["y"], z=p, colorscale="Blues", showscale=False, hoverinfo="skip", zsmooth="best")
-        )
-    if data is not None and len(data):
-        d = np.asarray(data)[:max_points]
-        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR), name="data"))
-    if samples is not None and len(samples):
-        s = np.asarray(samples)[:max_points]
-        fig.add_trace(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=3, color=SAMPLE_COLOR), name="samples"))
-    return _layout(fig, title, bounds, height)
+        p = np.exp(np.clip(np.nan_to_num(lp, nan=-np.inf), top - floor, top) - top)
+        traces.append({"type": "heatmap", "x": np.asarray(density["x"]), "y": np.asarray(density["y"]), "z": p,
+                       "colorscale": _BLUES, "showscale": False, "hoverinfo": "skip", "zsmooth": "best"})
+    for pts, name, color in ((data, "data", DATA_COLOR), (samples, "samples", SAMPLE_COLOR)):
+        if pts is not None and len(pts):
+            d = np.asarray(pts)[:max_points]
+            traces.append({"type": "scattergl", "x": d[:, 0], "y": d[:, 1], "mode": "markers",
+                           "marker": {"size": 3, "color": color}, "name": name})
+    return fast_figure(traces, _layout_dict(title, bounds, height))
 
 
 def samples_figure(samples: np.ndarray, title: str = "", bounds=None, data: np.ndarray | None = None, height: int = 360, colors=None) -> go.Figure:
