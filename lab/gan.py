@@ -35,6 +35,8 @@ class GANConfig(Config):
     beta1: float = option(0.5, "Adam beta1 (DCGAN: 0.5)", min=0.0, max=0.99)
     beta2: float = option(0.9, "Adam beta2 (WGAN-GP: 0.9)", min=0.0, max=0.9999)
     ema: float = option(0.99, "samples come from an exponential moving average of G's weights with this decay; 0 = the raw G", min=0.0, max=0.9999)
+    r1_gamma: float = option(0.0, "gamma of the R1 penalty gamma/2 E ||grad D(x)||^2 on real data (Mescheder et al. 2018); 0 = off", min=0.0, max=100.0)
+    lr_half_life: int = option(0, "the learning rate halves every this many G steps (step decay, lr 0.5^(t / half-life)); 0 = constant", min=0, max=1_000_000)
 
 
 def _mlp(in_dim: int, out_dim: int, hidden: int, layers: int, act: str, batch_norm: bool, skip_first_norm: bool = False) -> nn.Sequential:
@@ -67,6 +69,11 @@ class GAN(GenerativeModel):
                             instead of clipping (Gulrajani et al. 2017)
     pack = m > 1            PacGAN (Lin et al. 2018): D sees m samples concatenated, all real or all
                             fake, so a generator that collapses is easy to spot from a single pack.
+    r1_gamma = gamma > 0    adds gamma/2 E_data ||grad_x D(x)||^2 to D's loss (Mescheder et al. 2018): D is
+                            kept flat on the data, which damps the rotation of the two players around the
+                            equilibrium; with it the GAN converges locally, without it it can circle forever.
+    lr_half_life = h > 0    both learning rates are lr 0.5^(t / h) after t steps: late steps refine positions
+                            instead of jittering around them.
     ema = beta > 0          samples, decode and the manifold use G_ema, theta_ema <- beta theta_ema +
                             (1 - beta) theta after every G step (Yazici et al. 2019): the average of
                             the oscillating iterates sits nearer the equilibrium, so clusters are tighter.
@@ -106,6 +113,7 @@ class GAN(GenerativeModel):
             self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
             self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         self.optimizers = [self.opt_g, self.opt_d]
+        self.steps_done = 0  # G steps so far: the clock of lr_half_life
         # plot window for views(): the training data's box, padded, in z
         z = self.train_z.cpu()
         lo, hi = z.min(0).values, z.max(0).values
@@ -192,17 +200,29 @@ class GAN(GenerativeModel):
         G = self.net["G"]
         n = self._n(len(batch))
         real = batch[:n] if len(batch) >= n else self._real(n)
-        gp = torch.zeros((), device=self.device)
+        if cfg.lr_half_life > 0:
+            lr = cfg.lr * 0.5 ** (self.steps_done / cfg.lr_half_life)
+            for opt in self.optimizers:
+                for g in opt.param_groups:
+                    g["lr"] = lr
+        gp = r1 = torch.zeros((), device=self.device)
         for i in range(cfg.d_steps):
             if i > 0:
                 real = self._real(n)
             with torch.no_grad():
                 fake = G(self.prior_sample_latent(n))
-            d_real, d_fake = self._d(real), self._d(fake)
+            real_packs = self._pack(real)
+            if cfg.r1_gamma > 0:
+                real_packs = real_packs.detach().requires_grad_(True)
+            d_real, d_fake = self.net["D"](real_packs).squeeze(-1), self._d(fake)
             loss_d = self._d_loss(d_real, d_fake)
             if cfg.loss == "wgan-gp":
                 gp = self._gradient_penalty(real, fake)
                 loss_d = loss_d + cfg.gp_weight * gp
+            if cfg.r1_gamma > 0:
+                (grad,) = torch.autograd.grad(d_real.sum(), real_packs, create_graph=True)
+                r1 = grad.pow(2).sum(1).mean()  # ||grad D||^2 per pack, averaged
+                loss_d = loss_d + 0.5 * cfg.r1_gamma * r1
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
@@ -219,9 +239,12 @@ class GAN(GenerativeModel):
         self.opt_g.step()
         if "G_ema" in self.net:
             self._update_ema()
+        self.steps_done += 1
         out = {"d_loss": float(loss_d.detach()), "g_loss": float(loss_g.detach()), "value": value, "g_grad_norm": float(g_norm)}
         if cfg.loss == "wgan-gp":
             out["gradient_penalty"] = float(gp.detach())
+        if cfg.r1_gamma > 0:
+            out["r1"] = float(r1.detach())
         return out
 
     @torch.no_grad()

@@ -63,7 +63,7 @@ per_row = 2 if ui.lecture_mode() else 3
 height = ui.fig_height(300)
 
 
-@ui.live(runner)
+@ui.live(runner, every=ui.COMPARE_EVERY)
 def panels():
     cells = [("truth", None)] + [(labels[i], i) for i in ids]
     for row in range(0, len(cells), per_row):

@@ -40,7 +40,11 @@ from lab.data import (
 )
 from lab.runner import RunSpec, SessionRunner
 
-LIVE_EVERY = 0.2  # seconds between live figure updates (at most 5 a second: the Compare page aims at >= 4)
+# seconds between live figure updates: family pages draw 6-10 figures per update (~15 ms of plotly each,
+# holding the GIL the trainer needs) and get a picture snapshot about twice a second, so 0.5 s; the
+# Compare page draws light panels (fast figures) and aims at >= 4 updates a second
+LIVE_EVERY = 0.5
+COMPARE_EVERY = 0.2
 
 
 def _use_the_router() -> None:
@@ -510,7 +514,7 @@ def live(runner: SessionRunner, every: float = LIVE_EVERY):
 
 def cached_figure(key: str, version, build):
     """The figure built for this version (a snapshot's time), built again only when it changes:
-    a live page redraws every 0.25 s, and building plotly figures holds the GIL that training needs."""
+    a live page redraws several times a second, and building plotly figures holds the GIL that training needs."""
     cache = st.session_state.setdefault("_figures", {})
     hit = cache.get(key)
     if hit is None or hit[0] != version:
