@@ -179,9 +179,29 @@ class Planar(nn.Module):
         return u, logdet
 
 
-def noise_std(noise: float, half_life: float, step: int, n: int) -> float:
-    """sigma_t = noise * sqrt(300 / n) * 2^(-step / half_life): more data needs less smoothing."""
-    return noise * math.sqrt(300 / max(n, 1)) * 0.5 ** (step / half_life)
+def loo_bandwidth(z: torch.Tensor, max_points: int = 500, seed: int = 0) -> float:
+    """The bandwidth h of a Gaussian KDE of the points z [n, 2] that maximises the leave-one-out
+    log-likelihood  1/n sum_i log 1/(n-1) sum_{j != i} N(z_i; z_j, h^2 I)  over a log grid.
+
+    Beyond max_points it is fitted on a random subset and shrunk by (m / n)^(1/6), the rate at which
+    the optimal bandwidth falls with the number of points in 2D. 0 for fewer than 10 points.
+    """
+    n = len(z)
+    if n < 10:
+        return 0.0
+    z = z.detach().double().cpu()
+    if n > max_points:
+        z = z[torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_points]]
+    m = len(z)
+    d2 = torch.cdist(z, z).pow(2).fill_diagonal_(math.inf)  # [m, m], a point never explains itself
+    hs = torch.logspace(-3, 0.5, 48, dtype=torch.float64)
+    ll = [float(torch.logsumexp(-0.5 * d2 / h**2, 1).mean() - 2 * math.log(h)) for h in hs]
+    return float(hs[int(np.argmax(ll))]) * (m / n) ** (1 / 6)
+
+
+def noise_std(noise: float, half_life: float, step: int, n: int, floor: float = 0.0) -> float:
+    """sigma_t = max(floor, noise * sqrt(300 / n) * 2^(-step / half_life)): more data needs less smoothing."""
+    return max(floor, noise * math.sqrt(300 / max(n, 1)) * 0.5 ** (step / half_life))
 
 
 def _noisy(z: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
@@ -213,6 +233,7 @@ class FlowConfig(Config):
     min_lr_ratio: float = option(0.05, "the decayed learning rate never goes below lr times this", min=0.0, max=1.0)
     noise: float = option(0.3, "noise regularisation: std of the noise added to training points at step 0 for 300 points, in standardised units (scaled by sqrt(300 / n) for n points)", min=0.0, max=2.0)
     noise_half_life: float = option(100.0, "steps for the training noise to halve", min=1.0, max=1e6)
+    noise_floor: float = option(0.5, "the training noise never falls below this times the leave-one-out KDE bandwidth of the training points, scaled by sqrt(300 / n) for n points (0: anneal to no noise)", min=0.0, max=4.0)
     ema: float = option(0.995, "decay of the weight average the model uses (0: the raw weights)", min=0.0, max=0.9999)
 
 
@@ -246,6 +267,8 @@ class Flow(GenerativeModel):
         self.opt = torch.optim.AdamW(flow.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         self.optimizers = [self.opt]
         self.steps = 0
+        n = len(self.train_z)
+        self.noise_floor = cfg.noise_floor * math.sqrt(min(1.0, 300 / n)) * loo_bandwidth(self.train_z, seed=self.seed) if cfg.noise_floor > 0 else 0.0
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -279,7 +302,7 @@ class Flow(GenerativeModel):
         scale = 1.0 if cfg.lr_decay <= 0 else max(cfg.min_lr_ratio, 0.5 ** (self.steps / cfg.lr_decay))
         for g in self.opt.param_groups:
             g["lr"] = cfg.lr * scale
-        batch = _noisy(batch, noise_std(cfg.noise, cfg.noise_half_life, self.steps, len(self.train_z)), self.gen)
+        batch = _noisy(batch, noise_std(cfg.noise, cfg.noise_half_life, self.steps, len(self.train_z), self.noise_floor), self.gen)
         loss = -self._log_prob_z(batch, layers=self.net["flow"]).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
