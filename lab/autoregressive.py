@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lab.base import Config, GenerativeModel, option
-from lab.flow import noise_std
+from lab.flow import loo_bandwidth, noise_std
 
 LOG_2PI = math.log(2 * math.pi)
 ORDERS = {"x1-first": (0, 1), "x2-first": (1, 0)}
@@ -159,6 +159,7 @@ class ARConfig(Config):
     weight_decay: float = option(1e-4, "AdamW weight decay (regularises small data sets)", min=0.0, max=1.0)
     noise: float = option(0.3, "noise regularisation: std of the noise added to training points at step 0 for 300 points, in standardised units (scaled by sqrt(300 / n) for n points)", min=0.0, max=2.0)
     noise_half_life: float = option(200.0, "steps for the training noise to halve", min=1.0, max=1e6)
+    noise_floor: float = option(0.5, "the training noise never falls below this times the leave-one-out KDE bandwidth of the training points, scaled by sqrt(300 / n) for n points (0: anneal to no noise)", min=0.0, max=4.0)
     ema: float = option(0.995, "decay of the weight average the model uses (0: the raw weights)", min=0.0, max=0.9999)
 
 
@@ -192,6 +193,8 @@ class Autoregressive(GenerativeModel):
         self.opt = torch.optim.AdamW(made.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         self.optimizers = [self.opt]
         self.steps = 0
+        n = len(self.train_z)
+        self.noise_floor = cfg.noise_floor * math.sqrt(min(1.0, 300 / n)) * loo_bandwidth(self.train_z, seed=self.seed) if cfg.noise_floor > 0 else 0.0
 
     @property
     def made(self) -> MADE:
@@ -210,7 +213,7 @@ class Autoregressive(GenerativeModel):
 
     def train_step(self, batch):
         cfg = self.config
-        sigma = noise_std(cfg.noise, cfg.noise_half_life, self.steps, len(self.train_z))
+        sigma = noise_std(cfg.noise, cfg.noise_half_life, self.steps, len(self.train_z), self.noise_floor)
         if sigma > 0:  # noise regularisation, annealed (see lab.flow._noisy)
             batch = batch + sigma * torch.randn(batch.shape, generator=self.gen, device=batch.device, dtype=batch.dtype)
         lp_a, lp_b = self._log_probs(batch, self.net["made"])

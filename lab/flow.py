@@ -226,7 +226,7 @@ class FlowConfig(Config):
     layers: int = option(4, "flow layers (planar flows need many: try 32)", min=1, max=64)
     hidden: int = option(64, "hidden units of each coupling network", min=4, max=512)
     depth: int = option(2, "hidden layers of each coupling network", min=1, max=6)
-    bins: int = option(8, "spline bins", min=2, max=64)
+    bins: int = option(16, "spline bins", min=2, max=64)
     tail_bound: float = option(4.5, "spline interval [-B, B] in standardised units; identity outside", min=1.0, max=10.0)
     weight_decay: float = option(1e-4, "AdamW weight decay (regularises small data sets)", min=0.0, max=1.0)
     lr_decay: float = option(1000.0, "steps for the learning rate to halve (0: constant)", min=0.0, max=1e6)
