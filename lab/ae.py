@@ -129,7 +129,7 @@ def _mixture_on_grid(axes: list[np.ndarray], mean: np.ndarray, std: np.ndarray) 
     return f[1].T @ f[0] / len(mean)
 
 
-def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: int = 11, grid: int = 48) -> dict:
+def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: int = 11, grid: int = 48, prior_log_density=None) -> dict:
     """Everything a latent-space page draws, as numpy arrays.
 
     Data-space arrays are in data coordinates; latent arrays in latent units.
@@ -138,6 +138,8 @@ def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: in
       ellipse_x [m, 2], ellipse_mu [m, d], ellipse_std       posteriors of a few selected points (`points`, data coords)
       manifold_lines: list of {"axis", "value", "x" [p, 2]}  decoded latent grid lines (d = 2) or the curve (d = 1)
       aggregate: {"axes", "q", "prior"}                      aggregate posterior and prior (the AE's fitted Gaussian) on a latent grid
+    `prior` = (mean, cov) places the grids; `prior_log_density(z [m, d] tensor) -> [m]` gives the prior's
+    density on the grid where it is not that Gaussian (the VampPrior).
     """
     d = model.latent_dim
     dev = model.device
@@ -186,8 +188,11 @@ def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: in
     # a deterministic code has no spread; give it a small kernel (2 % of the window) so it can be drawn
     kern = np.full_like(mu_np, 0.02 * float(np.max(hi - lo))) if std_np is None else std_np
     q = _mixture_on_grid(axes, mu_np, kern)
-    diff = (pts - pmean) @ np.linalg.inv(pcov)
-    prior_d = np.exp(-0.5 * (diff * (pts - pmean)).sum(1)) / np.sqrt((2 * np.pi) ** d * np.linalg.det(pcov))
+    if prior_log_density is not None:
+        prior_d = np.exp(prior_log_density(torch.as_tensor(pts, dtype=torch.float32, device=dev)))
+    else:
+        diff = (pts - pmean) @ np.linalg.inv(pcov)
+        prior_d = np.exp(-0.5 * (diff * (pts - pmean)).sum(1)) / np.sqrt((2 * np.pi) ** d * np.linalg.det(pcov))
     shape = (g,) if d == 1 else (g, g)
 
     return {

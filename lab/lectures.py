@@ -20,6 +20,9 @@ NOTES: dict[str, tuple[str, list[tuple[str, str]]]] = {
         ("The evidence lower bound (ELBO), maximised over encoder Q and decoder P:", r"\log P(x) \ge \mathbb{E}_{Q(z|x)}[\log P(x|z)] - \mathrm{KL}\big(Q(z|x)\,\|\,P(z)\big)"),
         ("The reparameterization trick makes the sample differentiable:", r"z = \mu_\phi(x) + \sigma_\phi(x) \odot \varepsilon,\quad \varepsilon \sim \mathcal{N}(0, I)"),
         ("The density shown is the importance-weighted bound (tight as K grows):", r"\log P(x) \ge \mathbb{E}\Big[\log \frac{1}{K}\sum_{k=1}^{K} \frac{P(x|z_k)P(z_k)}{Q(z_k|x)}\Big]"),
+        ("With P(z) = N(0, I), prior draws that fall in the holes of the aggregate posterior decode off the data (blurry samples). "
+         "The default prior is the VampPrior, a mixture of the encoder's posteriors at K learned pseudo-inputs, which has no holes:",
+         r"P(z) = \frac{1}{K}\sum_{k=1}^{K} Q(z \mid u_k)"),
     ]),
     "gan": ("Generative adversarial network", [
         ("The minimax game:", r"\min_G \max_D V(D,G) = \mathbb{E}_{x\sim p_{data}}[\log D(x)] + \mathbb{E}_{z}[\log(1 - D(G(z)))]"),

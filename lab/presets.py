@@ -70,8 +70,22 @@ PRESETS: dict[str, Preset] = {
                 "output one blurry average. Watch the KL term and the latent space."
             ),
             data="moons",
-            runs=(PresetRun("beta = 1", "vae", {"beta": 1.0}), PresetRun("beta = 8", "vae", {"beta": 8.0})),
+            runs=(PresetRun("beta = 1", "vae", {"beta": 1.0, "prior": "standard"}),
+                  PresetRun("beta = 8", "vae", {"beta": 8.0, "prior": "standard"})),
             watch="kl",
+        ),
+        Preset(
+            key="vae-prior-holes",
+            title="VAE samples from the prior's holes, and a learned prior",
+            lesson=(
+                "With P(z) = N(0, I) the codes of two moons do not fill the prior: between them the aggregate "
+                "posterior has holes, and prior draws that land there decode between the moons, so the samples "
+                "are blurry (the blur gap counts it in nats). A VampPrior, a mixture of the encoder's posteriors "
+                "at learned pseudo-inputs, puts P(z) where the codes are. Watch the blur gap and the samples between the moons."
+            ),
+            data="moons",
+            runs=(PresetRun("prior N(0, I)", "vae", {"prior": "standard"}), PresetRun("VampPrior", "vae", {"prior": "vamp"})),
+            watch="blur_gap",
         ),
         Preset(
             key="flow-filament",

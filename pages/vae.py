@@ -11,14 +11,16 @@ from lab.viz import density_figure
 from lab.viz import vae as vv
 from pages import ui
 
-VAE_MAIN = ["latent_dim", "beta", "decoder_variance", "kl_warmup"]
+VAE_MAIN = ["latent_dim", "beta", "prior", "decoder_variance", "kl_warmup"]
 MODES = ["VAE", "Autoencoder", "Side by side"]
 
 st.title("Autoencoder and variational autoencoder")
 st.caption("An autoencoder learns a deterministic code z = f(x) and x̂ = g(z) under ‖x − x̂‖²: with a 1D code it traces a "
            "curve through the data, but decoding z from a Gaussian fitted to the codes is not a generative model. "
            "A VAE encodes Q(z|x) = N(μ, σ²), samples z = μ + σ ⊙ ε (the reparameterization trick) and maximises "
-           "log P(x) ≥ E_Q[log P(x|z)] − β KL(Q(z|x) ‖ N(0, I)). Raise β to see the posterior collapse onto the prior.")
+           "log P(x) ≥ E_Q[log P(x|z)] − β KL(Q(z|x) ‖ P(z)). Raise β to see the posterior collapse onto the prior. "
+           "P(z) is the lecture's N(0, I) with prior = standard (see the holes in the aggregate posterior and the blur gap they cause), "
+           "or by default a VampPrior learned from the codes.")
 ui.url_notes()
 ui.lecture_notes("ae", "vae")
 runner = ui.get_runner()

@@ -31,15 +31,16 @@ def _grid_log_marginal(model, x: np.ndarray, n: int) -> torch.Tensor:
     zg = t[:, None] if d == 1 else torch.stack(torch.meshgrid(t, t, indexing="ij"), -1).reshape(-1, 2)
     with torch.no_grad():
         mean, log_std = model.net.decode(zg)
-        log_pz = gaussian_log_prob(zg, torch.zeros_like(zg), torch.zeros_like(zg))
+        log_pz = model.log_prior(zg)  # N(0, I) or the VampPrior's mixture
         out = [torch.logsumexp(gaussian_log_prob(xi, mean, log_std) + log_pz, 0) for xi in model.to_z(x)]
     return torch.stack(out) + d * math.log(float(t[1] - t[0])) + model.scaler.log_det
 
 
 @pytest.mark.parametrize("latent_dim", [1, 2])
-def test_iwae_bound_against_grid_integral(moons, latent_dim):
+@pytest.mark.parametrize("prior", ["standard", "vamp"])
+def test_iwae_bound_against_grid_integral(moons, latent_dim, prior):
     """The IWAE bound tightens with K towards the true marginal of the trained model, never clearly above it."""
-    cfg = {"latent_dim": latent_dim, "decoder_variance": "fixed", "decoder_std": 0.3, "hidden": 32, "layers": 2}
+    cfg = {"latent_dim": latent_dim, "decoder_variance": "fixed", "decoder_std": 0.3, "hidden": 32, "layers": 2, "prior": prior}
     model = make_model("vae", moons, cfg, seed=0)
     _train(model, 200)
     x = moons[:100]
@@ -53,7 +54,7 @@ def test_iwae_bound_against_grid_integral(moons, latent_dim):
 
 def test_iwae_k1_mean_is_the_elbo(moons):
     """E_Q[log P(x|z) + log P(z) - log Q(z|x)] = E_Q[log P(x|z)] - KL(Q || P) with the KL in closed form."""
-    model = make_model("vae", moons, seed=1)
+    model = make_model("vae", moons, {"prior": "standard"}, seed=1)
     _train(model, 30)
     z = model.train_z[:5]
     with torch.no_grad():
@@ -62,6 +63,28 @@ def test_iwae_k1_mean_is_the_elbo(moons):
     closed = log_px_z.mean(0) - kl
     assert torch.allclose(mc, closed, atol=0.05)
     assert torch.allclose(-log_w_prior.mean(0), kl, atol=0.05)
+
+
+def test_vampprior_is_a_normalised_density_that_its_sampler_follows(moons):
+    """P(z) = 1/K sum_k Q(z|u_k): exp(log_prior) integrates to 1 on a grid, prior draws have the mixture's
+    moments and the mean log-density the grid's -entropy; the pseudo-inputs are trained (they move)."""
+    model = make_model("vae", moons, {"prior": "vamp", "pseudo_inputs": 16, "hidden": 32}, seed=0)
+    start = model.net.pseudo.detach().clone()
+    _train(model, 100)
+    assert not torch.allclose(model.net.pseudo, start)
+    t = torch.linspace(-8, 8, 401)
+    zg = torch.stack(torch.meshgrid(t, t, indexing="ij"), -1).reshape(-1, 2)
+    with torch.no_grad():
+        lp = model.log_prior(zg).double()
+    cell = float(t[1] - t[0]) ** 2
+    p = lp.exp()
+    assert float(p.sum() * cell) == pytest.approx(1.0, abs=0.01)
+    z = model.prior_sample_latent(40000, torch.Generator().manual_seed(0))
+    mean, cov = model.prior_moments()
+    assert np.allclose(z.mean(0).numpy(), mean, atol=0.03)
+    assert np.allclose(np.cov(z.numpy().T), cov, atol=0.05)
+    with torch.no_grad():
+        assert float(model.log_prior(z).mean()) == pytest.approx(float((p * lp).sum() * cell), abs=0.03)
 
 
 def test_kl_closed_form_matches_torch_distributions():
@@ -83,12 +106,14 @@ def test_losses_split_and_log_prob_is_deterministic(moons):
     assert torch.equal(model.log_prob(moons[:30]), model.log_prob(moons[:30]))
 
 
-def test_large_beta_collapses_the_posterior(moons):
+@pytest.mark.parametrize("prior", ["standard", "vamp"])
+def test_large_beta_collapses_the_posterior(moons, prior):
     """beta = 20 makes KL(Q(z|x) || P(z)) the dominant cost: Q(z|x) collapses onto the prior (KL -> 0)."""
     for objective in ("elbo", "iwae"):
         kl = {}
         for beta in (1.0, 20.0):
-            model = make_model("vae", moons, {"beta": beta, "objective": objective, "kl_warmup": 50, "train_samples": 2}, seed=0)
+            cfg = {"beta": beta, "objective": objective, "kl_warmup": 50, "train_samples": 2, "prior": prior}
+            model = make_model("vae", moons, cfg, seed=0)
             kl[beta] = _train(model, 300)["kl"]
         assert kl[20.0] < 0.15 < 1.0 < kl[1.0], (objective, kl)
 

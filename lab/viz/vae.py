@@ -39,7 +39,8 @@ def spread_indices(n_codes: int, k: int) -> list[int]:
 def latent_figure(views: dict, bounds, select=None, title: str = "Latent space: codes coloured by where they come from", height: int = 380) -> go.Figure:
     """Encoded data points mu(x) coloured by their position in data space, posterior ellipses (1 sigma)
     of the selected points (`select`: indices into the codes), and the prior's 1-2-3 sigma contours
-    (for the AE: the Gaussian fitted to its codes, which its sampling draws from)."""
+    (for the AE: the Gaussian fitted to its codes, which its sampling draws from; for a VampPrior the
+    centres of its components instead)."""
     if not views or "codes" not in views:
         return empty_figure(title, "no codes yet", height)
     codes, colors = views["codes"], position_colors(views["data"], bounds)
@@ -62,9 +63,14 @@ def latent_figure(views: dict, bounds, select=None, title: str = "Latent space: 
         _layout(fig, title, height=height, square=False)
         fig.update_xaxes(title="z")
         return fig
-    for k in (1, 2, 3):
-        ex, ey = _cov_ellipse(pm, pc, k)
-        fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color="grey", dash="dash", width=1), hoverinfo="skip"))
+    comps = views.get("prior_components")
+    if comps is not None:  # a VampPrior is no ellipse: mark where its components sit, mu(u_k)
+        fig.add_trace(go.Scatter(x=comps[:, 0], y=comps[:, 1], mode="markers", name="prior components mu(u_k)",
+                                 marker=dict(size=7, color="rgba(0,0,0,0)", line=dict(color="grey", width=1.5), symbol="diamond")))
+    else:
+        for k in (1, 2, 3):
+            ex, ey = _cov_ellipse(pm, pc, k)
+            fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color="grey", dash="dash", width=1), hoverinfo="skip"))
     fig.add_trace(go.Scattergl(x=codes[:, 0], y=codes[:, 1], mode="markers", marker=dict(size=4, color=colors), name="codes"))
     emu, estd = sel_mu, sel_std
     for i in range(len(emu)):
