@@ -356,6 +356,7 @@ class SessionRunner:
         overhead: float = 0.05,
         overhead_many: float = 0.10,
         density_interval: float = 1.0,
+        picture_seconds: float = 0.008,
         grid: int = 64,
         n_samples: int = 1000,
     ):
@@ -367,6 +368,10 @@ class SessionRunner:
         self.overhead, self.overhead_many = overhead, overhead_many
         self.density_interval = density_interval  # a live picture recomputes its density grid at most this often
         self._last_density: dict[str, float] = {}
+        # with more than two runs, a live picture draws at most about this long: a slow sampler (50-step
+        # diffusion, Langevin) then shows fewer points rather than holding every other panel back
+        self.picture_seconds = picture_seconds
+        self._seconds_per_sample: dict[str, float] = {}
         self.grid, self.n_samples = grid, n_samples
         self.runs: dict[str, Run] = {}
         self._snaps: dict[str, dict] = {}
@@ -734,8 +739,16 @@ class SessionRunner:
         fresh_density = with_metrics or run.status != RUNNING or prev is None or now - self._last_density.get(run_id, 0.0) >= self.density_interval
         if fresh_density:
             self._last_density[run_id] = now
-        snap = make_snapshot(run, self.n_samples // 2 if many else self.n_samples, self.grid * 5 // 8 if many else self.grid, ev,
-                             density=None if fresh_density else prev)
+        n = self.n_samples // 2 if many else self.n_samples
+        per = self._seconds_per_sample.get(run_id)
+        if many and not with_metrics and run.status == RUNNING and per:
+            n = int(min(n, max(128, self.picture_seconds / per)))
+        snap = make_snapshot(run, n, self.grid * 5 // 8 if many else self.grid, ev, density=None if fresh_density else prev)
+        if snap["samples"] is not None and len(snap["samples"]):
+            self._seconds_per_sample[run_id] = snap["sample_seconds_per_1000"] / 1000
+        old = self._snaps.get(run_id, {})
+        if n < self.n_samples // 2 and "sample_seconds_per_1000" in old:  # the scoreboard's speed: from full-size draws only
+            snap["sample_seconds_per_1000"] = old["sample_seconds_per_1000"]
         self.snapshot_count += 1
         self._last_snap[run_id] = time.monotonic()
         self.snapshot_seconds += time.perf_counter() - t0

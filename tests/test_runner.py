@@ -17,6 +17,7 @@ from lab.runner import History, Run, RunSpec, SessionRunner, fit
 @dataclasses.dataclass(frozen=True)
 class ToyConfig(Config):
     blow_up_at: int = option(0, "step at which the loss becomes nan (0: never)", min=0, max=10**9)
+    sample_delay: float = option(0.0, "seconds of sleep per sample drawn (a slow sampler)", min=0.0, max=1.0)
 
 
 class Toy(GenerativeModel):
@@ -43,6 +44,7 @@ class Toy(GenerativeModel):
         return {"loss": loss.item()}
 
     def _sample_z(self, n, generator):
+        time.sleep(self.config.sample_delay * n)
         return self._mean().detach() + torch.randn(n, 2, generator=generator)
 
     def _log_prob_z(self, z):
@@ -180,6 +182,24 @@ def test_live_pictures_move_samples_every_time_and_the_density_at_most_every_int
         done = r.snapshot("a")
         assert done["density"] is not live[1]["density"]
         assert not np.allclose(done["density"]["log_prob"], first["density"]["log_prob"])
+    finally:
+        r.close()
+
+
+def test_with_many_panels_a_slow_sampler_draws_smaller_pictures():
+    r = SessionRunner(snapshot_interval=0.01, metrics_interval=1e9, overhead_many=1.0, picture_seconds=0.005)
+    try:
+        r.add("slow", spec(config=ToyConfig(lr=0.01, sample_delay=1e-4)), wait=True)  # 500 samples: 50 ms
+        for i in ("a", "b"):
+            r.add(i, spec(), wait=True)
+        r.play()
+        assert wait_for(lambda: len(r.snapshot("slow")["samples"]) == 128, timeout=20)
+        assert wait_for(lambda: all(len(r.snapshot(i)["samples"]) == 500 and r.snapshot(i)["step"] > 0 for i in "ab"))
+        # the scoreboard's sampling speed still comes from a full-size draw (~0.1 ms per sample here)
+        assert r.snapshot("slow")["sample_seconds_per_1000"] == pytest.approx(0.1, rel=0.5)
+        r.pause()
+        r.step("slow", 1)  # a paused run's picture is full size again
+        assert wait_for(lambda: r.snapshot("slow")["status"] == "paused" and len(r.snapshot("slow")["samples"]) == 500)
     finally:
         r.close()
 
