@@ -123,9 +123,14 @@ class Evaluator:
             self.floor = energy_distance(self.truth[:half], self.truth[half:]) if half >= 2 else None
         self.modes = getattr(dataset, "modes", None)
 
-    def __call__(self, model, timing: bool = True, w2: bool = False, n_mode_samples: int = 2500) -> dict:
+    def draw(self, model) -> np.ndarray:
+        """The evaluator's own sample of the model: n points, always the same seed [n, 2] float64."""
+        return model.sample(self.n, torch.Generator().manual_seed(self.seed + 7)).double().numpy()
+
+    def __call__(self, model, timing: bool = True, w2: bool = False, n_mode_samples: int = 2500, samples: np.ndarray | None = None) -> dict:
+        """Every metric for `model`; `samples` = an earlier `draw(model)` of this model, to reuse."""
         out: dict[str, float | int | None] = {}
-        samples = model.sample(self.n, torch.Generator().manual_seed(self.seed + 7)).double().numpy()
+        samples = self.draw(model) if samples is None else np.asarray(samples, dtype=np.float64)
         finite = np.isfinite(samples).all(1)
         out["finite_fraction"] = float(finite.mean())
         samples = samples[finite] if finite.sum() >= 2 else np.zeros((2, 2))
