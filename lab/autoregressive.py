@@ -158,8 +158,8 @@ class ARConfig(Config):
     depth: int = option(2, "hidden layers of the masked network", min=1, max=6)
     weight_decay: float = option(1e-4, "AdamW weight decay (regularises small data sets)", min=0.0, max=1.0)
     noise: float = option(0.3, "noise regularisation: std of the noise added to training points at step 0 for 300 points, in standardised units (scaled by sqrt(300 / n) for n points)", min=0.0, max=2.0)
-    noise_half_life: float = option(200.0, "steps for the training noise to halve", min=1.0, max=1e6)
-    noise_floor: float = option(0.5, "the training noise never falls below this times the leave-one-out KDE bandwidth of the training points, scaled by sqrt(300 / n) for n points (0: anneal to no noise)", min=0.0, max=4.0)
+    noise_half_life: float = option(100.0, "steps for the training noise to halve", min=1.0, max=1e6)
+    noise_floor: float = option(0.75, "the training noise never falls below this times the leave-one-out KDE bandwidth of the training points, scaled by sqrt(300 / n) for n points (0: anneal to no noise)", min=0.0, max=4.0)
     ema: float = option(0.995, "decay of the weight average the model uses (0: the raw weights)", min=0.0, max=0.9999)
 
 

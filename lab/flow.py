@@ -41,28 +41,26 @@ def rq_spline(
 
     Returns (y, log|dy/dx|), or with inverse=True (x, log|dx/dy|) by solving the quadratic in theta.
     """
-    K = w_raw.shape[-1]
+    n, K = w_raw.shape
     inside = (x >= -bound) & (x <= bound)
     xc = x.clamp(-bound, bound)  # outside values are computed on the edge, then replaced
 
-    def knots(raw):
-        frac = min_bin + (1 - min_bin * K) * torch.softmax(raw, dim=-1)  # [n, K], sums to 1
-        cum = F.pad(torch.cumsum(frac, dim=-1), (1, 0))  # [n, K+1], 0 .. 1
-        cum = 2 * bound * cum - bound
-        cum = torch.cat([torch.full_like(cum[:, :1], -bound), cum[:, 1:-1], torch.full_like(cum[:, :1], bound)], dim=-1)
-        return cum, cum[:, 1:] - cum[:, :-1]
-
-    cw, widths = knots(w_raw)
-    ch, heights = knots(h_raw)
+    # knots of x (widths) and y (heights) together: [n, 2, K+1] from -B to B, each bin at least min_bin
+    frac = min_bin + (1 - min_bin * K) * torch.softmax(torch.stack([w_raw, h_raw], 1), dim=-1)  # [n, 2, K], rows sum to 1
+    interior = 2 * bound * torch.cumsum(frac[..., :-1], dim=-1) - bound  # [n, 2, K-1]
+    end = interior.new_full((n, 2, 1), bound)
+    knots = torch.cat([-end, interior, end], dim=-1)
     # boundary derivatives are 1 so the spline joins the identity tails smoothly
     ones = torch.ones_like(d_raw[:, :1])
     derivs = torch.cat([ones, min_deriv + F.softplus(d_raw), ones], dim=-1)  # [n, K+1]
 
-    edges = ch if inverse else cw
+    edges = knots[:, 1 if inverse else 0]
     idx = (torch.searchsorted(edges[:, 1:-1].contiguous(), xc[:, None].contiguous(), right=True)[:, 0]).clamp(0, K - 1)
-    g = lambda t: t.gather(-1, idx[:, None])[:, 0]  # noqa: E731  (value of bin idx per row)
-    x_k, w_k, y_k, h_k = g(cw), g(widths), g(ch), g(heights)
-    d_k, d_k1 = g(derivs[:, :-1]), g(derivs[:, 1:])
+    # one gather for the bin's two ends: (x_k, x_k+1), (y_k, y_k+1), (d_k, d_k+1), each [n]
+    table = torch.cat([knots, derivs[:, None]], dim=1)  # [n, 3, K+1]
+    ends = table.gather(-1, torch.stack([idx, idx + 1], -1)[:, None].expand(n, 3, 2))  # [n, 3, 2]
+    (x_k, x_k1), (y_k, y_k1), (d_k, d_k1) = [e.unbind(-1) for e in ends.unbind(1)]
+    w_k, h_k = x_k1 - x_k, y_k1 - y_k
     s_k = h_k / w_k
 
     if not inverse:
@@ -232,8 +230,8 @@ class FlowConfig(Config):
     lr_decay: float = option(1000.0, "steps for the learning rate to halve (0: constant)", min=0.0, max=1e6)
     min_lr_ratio: float = option(0.05, "the decayed learning rate never goes below lr times this", min=0.0, max=1.0)
     noise: float = option(0.3, "noise regularisation: std of the noise added to training points at step 0 for 300 points, in standardised units (scaled by sqrt(300 / n) for n points)", min=0.0, max=2.0)
-    noise_half_life: float = option(100.0, "steps for the training noise to halve", min=1.0, max=1e6)
-    noise_floor: float = option(0.5, "the training noise never falls below this times the leave-one-out KDE bandwidth of the training points, scaled by sqrt(300 / n) for n points (0: anneal to no noise)", min=0.0, max=4.0)
+    noise_half_life: float = option(40.0, "steps for the training noise to halve", min=1.0, max=1e6)
+    noise_floor: float = option(0.75, "the training noise never falls below this times the leave-one-out KDE bandwidth of the training points, scaled by sqrt(300 / n) for n points (0: anneal to no noise)", min=0.0, max=4.0)
     ema: float = option(0.995, "decay of the weight average the model uses (0: the raw weights)", min=0.0, max=0.9999)
 
 
