@@ -203,9 +203,13 @@ def noise_std(noise: float, half_life: float, step: int, n: int, floor: float = 
 
 
 def _noisy(z: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
-    """Noise regularisation (Rothfuss et al. 2019): fit the data convolved with N(0, sigma^2 I). With
-    sigma annealed to 0 and the runner's early stopping on held-out NLL, training passes through a
-    range of smoothings and keeps the one that generalises best (what KDE's bandwidth choice does)."""
+    """Noise regularisation (Rothfuss et al. 2019): fit the data convolved with N(0, sigma^2 I).
+
+    sigma starts large (a coarse fit first, which also finds separated modes sooner) and halves every
+    noise_half_life steps down to a floor: a fraction of the training points' leave-one-out KDE
+    bandwidth, the smoothing that data of this size supports. The floor shrinks as n grows, both
+    through that bandwidth (~ n^(-1/6)) and a factor sqrt(300 / n), so big data trains nearly
+    noise-free; the runner's early stopping on held-out NLL does the rest."""
     if sigma <= 0:
         return z
     return z + sigma * torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)

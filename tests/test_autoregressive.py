@@ -157,3 +157,35 @@ def test_autoregressive_page_trains_live_and_switches_order():
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     runner.close()
+
+
+def test_training_noise_floor_vanishes_with_data():
+    """The noise regularisation keeps a floor on small data and nearly none on big data."""
+    from lab.data import make_dataset
+    from lab.flow import noise_std
+
+    x = make_dataset("moons").sample(20_000, seed=0)
+    small, big = make_model("ar", x[:300], seed=0), make_model("ar", x, seed=0)
+    assert small.noise_floor > 0.02  # moons' leave-one-out bandwidth is ~0.07 standardised units at 300 points
+    assert big.noise_floor < 0.1 * small.noise_floor
+    cfg = small.config
+    assert noise_std(cfg.noise, cfg.noise_half_life, 10**6, 300, small.noise_floor) == small.noise_floor
+    assert noise_std(cfg.noise, cfg.noise_half_life, 0, 300, small.noise_floor) == pytest.approx(cfg.noise)
+    assert make_model("ar", x[:300], {"noise_floor": 0.0}, seed=0).noise_floor == 0.0
+
+
+def test_default_config_generalises_on_300_points():
+    """Trained a fixed number of steps without early stopping on 300 checkerboard points, the default's
+    held-out NLL stays within 0.05 nats of a cross-validated KDE on the same points (+0.004 measured;
+    without the noise floor, noise_floor=0, the same run is 1.4 nats worse than the KDE)."""
+    from lab.data import make_dataset
+    from lab.metrics import test_nll
+    from lab.runner import RunSpec, fit
+
+    ds = make_dataset("checkerboard")
+    test = ds.sample(2000, seed=99)
+    kde = fit(RunSpec("kde", ds, seed=1, n_train=300, max_steps=100))
+    run = fit(RunSpec("ar", ds, seed=1, n_train=300, max_steps=2000, early_stopping=False), chunk=100)
+    assert run.step == 2000
+    gap = test_nll(run.model, test) - test_nll(kde.model, test)
+    assert gap < 0.05, gap
