@@ -25,6 +25,10 @@ class Preset:
     watch: str = ""  # the number that shows the lesson (a metric or loss name)
 
 
+# The GAN defaults before the R1 penalty: the GAN lessons (collapse, fixed by packing alone; saturation
+# under a strong D) need a D without R1, which would itself keep the modes and soften D.
+GAN_NO_R1 = {"r1_gamma": 0.0, "batch_size": 64, "hidden": 128}
+
 PRESETS: dict[str, Preset] = {
     p.key: p
     for p in [
@@ -40,8 +44,8 @@ PRESETS: dict[str, Preset] = {
             ),
             data="8gaussians",
             runs=(
-                PresetRun("plain GAN (minimax, no packing)", "gan", {"loss": "minimax", "pack": 1, "ema": 0.0}),
-                PresetRun("PacGAN (packs of 4)", "gan", {"loss": "nonsaturating", "pack": 4}),
+                PresetRun("plain GAN (minimax, no packing)", "gan", {**GAN_NO_R1, "loss": "minimax", "pack": 1, "ema": 0.0}),
+                PresetRun("PacGAN (packs of 4)", "gan", {**GAN_NO_R1, "loss": "nonsaturating", "pack": 4}),
             ),
             watch="modes",
         ),
@@ -56,8 +60,8 @@ PRESETS: dict[str, Preset] = {
             ),
             data="8gaussians",
             runs=(
-                PresetRun("minimax, k = 5", "gan", {"loss": "minimax", "d_steps": 5, "pack": 1}),
-                PresetRun("non-saturating, k = 5", "gan", {"loss": "nonsaturating", "d_steps": 5, "pack": 1}),
+                PresetRun("minimax, k = 5", "gan", {**GAN_NO_R1, "loss": "minimax", "d_steps": 5, "pack": 1}),
+                PresetRun("non-saturating, k = 5", "gan", {**GAN_NO_R1, "loss": "nonsaturating", "d_steps": 5, "pack": 1}),
             ),
             watch="g_grad_norm",
         ),

@@ -11,14 +11,15 @@ from lab.viz import density_figure
 from lab.viz import gan as gv
 from pages import ui
 
-MAIN = ["loss", "d_steps", "pack"]
+MAIN = ["loss", "d_steps", "pack", "r1_gamma"]
 MAX_SEEDS = 8
 
 st.title("Generative adversarial network")
 st.caption("min_G max_D E log D(x) + E log(1 − D(G(z))). For a fixed G the best D is D* = p_data / (p_data + p_g); "
            "at the optimum p_g = p_data, D* = ½ everywhere and V = −log 4. Try minimax vs non-saturating, WGAN(-GP), "
            "and PacGAN packing (pack = 1 is plain D) on the 8 or 25 Gaussians, under several seeds. "
-           "Samples come from an EMA of G's weights (ema = 0: the raw G).")
+           "By default D pays an R1 penalty for slopes on the real data (r1_gamma = 0: none), and samples come "
+           "from an EMA of G's weights (ema = 0: the raw G).")
 ui.url_notes()
 ui.lecture_notes("gan")
 runner = ui.get_runner()
