@@ -27,7 +27,7 @@ class Preset:
 
 # The GAN defaults before the R1 penalty: the GAN lessons (collapse, fixed by packing alone; saturation
 # under a strong D) need a D without R1, which would itself keep the modes and soften D.
-GAN_NO_R1 = {"r1_gamma": 0.0, "batch_size": 64, "hidden": 128}
+GAN_NO_R1 = {"r1_gamma": 0.0, "lr": 1e-3, "batch_size": 64, "hidden": 128}
 
 PRESETS: dict[str, Preset] = {
     p.key: p
