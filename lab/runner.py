@@ -385,6 +385,7 @@ class SessionRunner:
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._pending_steps: dict[str, int] = {}
+        self._refresh: set[str] = set()  # paused runs whose picture the trainer redraws once
         self._builds: dict[str, RunSpec] = {}  # run_id -> spec waiting to be built by the thread
         self._start_after_build: dict[str, bool] = {}
         self._commands: deque[Callable[[], None]] = deque()
@@ -550,6 +551,9 @@ class SessionRunner:
                 r = self.runs[i]
                 if r.status == RUNNING:
                     r.status = PAUSED
+                    # the page says "paused" at once; the trainer then redraws the picture at the paused weights
+                    self._snaps[i] = {**self._snaps.get(i, {}), "status": PAUSED}
+                    self._refresh.add(i)
             self._pending_steps.clear()
         self._wake.set()
 
@@ -643,7 +647,7 @@ class SessionRunner:
                     self._build_pending()
                 with self._lock:
                     work = [i for i, r in self.runs.items() if r.status == RUNNING] + [
-                        i for i in self._pending_steps if i in self.runs
+                        i for i in [*self._pending_steps, *self._refresh] if i in self.runs
                     ]
                 if not work:
                     self._release()
@@ -678,7 +682,11 @@ class SessionRunner:
                 if self.runs.get(run_id) is not run:
                     continue
                 n_pending = self._pending_steps.pop(run_id, 0)
-                if n_pending:
+                refresh = run_id in self._refresh
+                self._refresh.discard(run_id)
+                if refresh and not n_pending and run.status != RUNNING:
+                    self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=False)
+                elif n_pending:
                     run.advance(n_pending)
                     if run.status == RUNNING:
                         run.status = PAUSED

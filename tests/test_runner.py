@@ -186,6 +186,19 @@ def test_live_pictures_move_samples_every_time_and_the_density_at_most_every_int
         r.close()
 
 
+def test_pause_shows_at_once_and_the_picture_catches_up_with_the_paused_weights():
+    r = SessionRunner(snapshot_interval=10.0)  # live pictures rare: only the pause can bring the picture up to date
+    try:
+        r.add("a", spec(), wait=True)
+        r.play("a")
+        assert wait_for(lambda: r.runs["a"].step > 50)
+        r.pause("a")
+        assert r.snapshot("a")["status"] == "paused"  # no wait for the trainer
+        assert wait_for(lambda: r.snapshot("a")["step"] == r.runs["a"].step > 50)
+    finally:
+        r.close()
+
+
 def test_with_many_panels_a_slow_sampler_draws_smaller_pictures():
     r = SessionRunner(snapshot_interval=0.01, metrics_interval=1e9, overhead_many=1.0, picture_seconds=0.005)
     try:
