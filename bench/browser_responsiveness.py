@@ -25,9 +25,11 @@ COUNTER = """
   window.__updates = {};
   const seen = {};
   setInterval(() => {
-    document.querySelectorAll('.js-plotly-plot .gtitle').forEach((t, i) => {
-      const s = t.textContent;
-      if (seen[i] !== s) { seen[i] = s; window.__updates[i] = (window.__updates[i] || 0) + 1; }
+    document.querySelectorAll('.js-plotly-plot .gtitle').forEach((t) => {
+      const s = t.textContent || '';
+      const name = s.split(' · step ')[0];  // a panel is known by its family, not its place in the DOM
+      if (!s.includes(' · step ')) return;
+      if (seen[name] !== s) { seen[name] = s; window.__updates[name] = (window.__updates[name] || 0) + 1; }
     });
   }, 20);
 }
@@ -91,10 +93,12 @@ def main() -> None:
             pg.evaluate(COUNTER)
             time.sleep(a.seconds)
             ups = pg.evaluate("() => window.__updates")
-            panel = [v / a.seconds for k, v in ups.items() if int(k) > 0]  # 0 is the truth panel
-            rows.append((f"panel updates per second ({len(fams)} families training)",
-                         f"mean {sum(panel) / max(len(panel), 1):.2f}, min {min(panel or [0]):.2f}", ">= 4"))
-            rows.append(("page refreshes per second (any panel changed)", f"{max(panel or [0]):.2f}", ""))
+            # the first sighting of a title is not an update; a run that converged (EM's GMM) stops moving, rightly
+            rate = {k: (v - 1) / a.seconds for k, v in ups.items()}
+            moving = [v for v in rate.values() if v > 0]
+            rows.append((f"panel updates per second ({len(fams)} families; panels still training)",
+                         f"mean {sum(moving) / max(len(moving), 1):.2f}, min {min(moving or [0]):.2f}", ">= 4"))
+            rows.append(("per panel", ", ".join(f"{k} {v:.1f}" for k, v in sorted(rate.items())), ""))
             t0 = time.perf_counter()
             pg.get_by_role("button", name=re.compile("Pause")).click()
             pg.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · paused")).first.wait_for(timeout=30_000)

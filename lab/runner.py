@@ -347,6 +347,45 @@ def set_trainer_cap(n: int) -> None:
     _SLOTS = threading.BoundedSemaphore(n)
 
 
+class _PagesFirstLock:
+    """The runner's RLock, with page threads served first.
+
+    Python's locks are not fair: the trainer releases the lock between 30 ms slices and takes it back
+    at once, so a page thread (Pause, a changed widget) could wait through many slices. Threads other
+    than the trainer announce themselves in `waiting`; the trainer ends its slice early and lets them in.
+    """
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._count = threading.Lock()  # guards `waiting` (+= is not atomic between threads)
+        self.waiting = 0
+        self.trainer: threading.Thread | None = None
+
+    def _add(self, k: int) -> None:
+        with self._count:
+            self.waiting += k
+
+    def __enter__(self):
+        if threading.current_thread() is self.trainer:
+            self._lock.acquire()
+        else:
+            self._add(1)
+            try:
+                self._lock.acquire()
+            finally:
+                self._add(-1)
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+    def yield_to_pages(self, limit: float = 0.5) -> None:
+        """Trainer side: wait (at most `limit` s) while a page thread wants the lock."""
+        t0 = time.monotonic()
+        while self.waiting > 0 and time.monotonic() - t0 < limit:
+            time.sleep(0.0005)
+
+
 class SessionRunner:
     """Trains several runs round-robin in one thread; every command answers within ~0.1 s.
 
@@ -382,7 +421,7 @@ class SessionRunner:
         self.runs: dict[str, Run] = {}
         self._snaps: dict[str, dict] = {}
         self._evaluators: dict[str, Evaluator] = {}
-        self._lock = threading.RLock()
+        self._lock = _PagesFirstLock()
         self._wake = threading.Event()
         self._pending_steps: dict[str, int] = {}
         self._refresh: set[str] = set()  # paused runs whose picture the trainer redraws once
@@ -626,6 +665,7 @@ class SessionRunner:
             return
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._loop, name="lab-trainer", daemon=True)
+            self._lock.trainer = self._thread
             self._thread.start()
 
     def _release(self) -> None:
@@ -693,16 +733,15 @@ class SessionRunner:
                         run.status = PAUSED
                     self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
                 elif run.status == RUNNING:
-                    while run.status == RUNNING and time.perf_counter() - t0 < 0.03:
+                    while run.status == RUNNING and time.perf_counter() - t0 < 0.03 and self._lock.waiting <= 0:
                         run.advance(1)
                     trained = True
                     if run.finished:
                         self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
             if not trained:
                 continue
-            # the lock is not fair: pause between slices so a page waiting for it (play, pause,
-            # a changed setting) gets it at once instead of after the whole round
-            time.sleep(0.0002)
+            # a page waiting for the lock (play, pause, a changed setting) goes first
+            self._lock.yield_to_pages()
             spent = time.perf_counter() - t0
             self.train_wall += spent
             self._train_since_snap += spent

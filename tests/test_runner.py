@@ -300,3 +300,21 @@ def test_uploaded_weights_become_a_run(tmp_path):
         assert torch.allclose(r.runs["up"].model.sample(20, 1), trained.model.sample(20, 1))
     finally:
         r.close()
+
+
+def test_a_page_gets_the_lock_before_the_trainer_takes_another_slice():
+    """The trainer yields to a waiting page thread (many commands in a row all get through), the count of
+    waiting threads returns to zero, and training goes on afterwards. Latency: bench/browser_responsiveness.py."""
+    r = SessionRunner()
+    try:
+        r.add("a", spec(), wait=True)
+        r.play("a")
+        assert wait_for(lambda: r.runs["a"].step > 10)
+        for k in range(30):
+            r.set_lr("a", 0.01 + k * 1e-4)  # takes the lock
+        assert r.runs["a"].model.config.lr == pytest.approx(0.01 + 29e-4)
+        assert r._lock.waiting == 0
+        step = r.runs["a"].step
+        assert wait_for(lambda: r.runs["a"].step > step + 10)  # and training goes on
+    finally:
+        r.close()
