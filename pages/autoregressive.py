@@ -58,17 +58,17 @@ def view():
                          ("energy distance", "energy_distance", ".4f"), ("modes", "modes", "d")])
     c = st.columns(2)
     fig = density_figure(snap["density"], snap["samples"], f"Learned density, step {snap['step']:,}", b)
-    c[0].plotly_chart(av.slice_on_density(fig, v, idx), key="autoregressive.fig_model")
+    ui.live_chart(av.slice_on_density(fig, v, idx), key="autoregressive.fig_model", where=c[0])
     fig = density_figure(truth, None, "True density", b, data=data if truth is None else None)
-    c[1].plotly_chart(av.slice_on_density(fig, v, idx), key="autoregressive.fig_truth")
+    ui.live_chart(av.slice_on_density(fig, v, idx), key="autoregressive.fig_truth", where=c[1])
     true_slice = true_conditional_log_prob(ds, v["order"][0], v["slice_c"][idx], v["slice_x"]) if ds.has_density else None
     c = st.columns(2)
-    c[0].plotly_chart(av.marginal_figure(v, v["slice_c"][idx]), key="autoregressive.fig_marginal")
-    c[1].plotly_chart(av.conditional_figure(v, idx, true_slice), key="autoregressive.fig_conditional")
+    ui.live_chart(av.marginal_figure(v, v["slice_c"][idx]), key="autoregressive.fig_marginal", where=c[0])
+    ui.live_chart(av.conditional_figure(v, idx, true_slice), key="autoregressive.fig_conditional", where=c[1])
     c = st.columns(2)
-    c[0].plotly_chart(av.sequential_figure(v, step, b, data), key="autoregressive.fig_sequential")
+    ui.live_chart(av.sequential_figure(v, step, b, data), key="autoregressive.fig_sequential", where=c[0])
     hist = {k: snap["metrics"][k] for k in ("test_nll", "kl_to_truth", "val_nll") if k in snap["metrics"]}
-    c[1].plotly_chart(curves(hist, "Held-out NLL and KL to truth (nats)"), key="autoregressive.fig_metrics")
+    ui.live_chart(curves(hist, "Held-out NLL and KL to truth (nats)"), key="autoregressive.fig_metrics", where=c[1])
     st.caption(f"Order {cfg.order}: the model samples x{v['order'][0] + 1} first, then x{v['order'][1] + 1} given it.")
 
 

@@ -86,11 +86,11 @@ def view():
     for col, clf, name, title in [(left, disc["mlp"], "disc", "Discriminative: MLP P(y|x)"),
                                   (right, gen, "gen", f"Generative: Bayes' rule over {families[key]}"),
                                   (left, disc["logistic"], "log", "Discriminative: logistic regression (linear boundary)")]:
-        col.plotly_chart(cv.posterior_figure(C.proba_grid(clf, bounds, 60), train.x, train.y, train.classes, title, bounds),
-                         key=f"classifiers.{name}")
+        ui.live_chart(cv.posterior_figure(C.proba_grid(clf, bounds, 60), train.x, train.y, train.classes, title, bounds),
+                         key=f"classifiers.{name}", where=col)
     g = C.class_log_prob_grid(gen, bounds, 60)
-    right.plotly_chart(cv.class_density_figure(g["log_p"], g["x"], g["y"], train.x, train.y, train.classes,
-                                               "Learned class-conditionals p(x|y)", bounds), key="classifiers.dens")
+    ui.live_chart(cv.class_density_figure(g["log_p"], g["x"], g["y"], train.x, train.y, train.classes,
+                                               "Learned class-conditionals p(x|y)", bounds), key="classifiers.dens", where=right)
     acc = C.scores({"logistic regression": disc["logistic"], "MLP": disc["mlp"], "generative": gen}, test)
     for col, (name, a) in zip(st.columns(3), acc.items()):
         col.metric(f"test accuracy, {name}", f"{a:.1%}")
@@ -107,7 +107,7 @@ elif (gen := generative()) is not None:
     clfs = {"generative (marginalised)": gen, "MLP (mean imputed)": disc["mlp"], "logistic (mean imputed)": disc["logistic"]}
     lo, hi = (bounds[0], bounds[1]) if missing == 1 else (bounds[2], bounds[3])
     curves = {n: C.missing_curve(c, train, missing, lo, hi, 120) for n, c in clfs.items()}
-    st.plotly_chart(cv.missing_figure(curves, train.classes, 1 - missing, train.x, train.y,
+    ui.live_chart(cv.missing_figure(curves, train.classes, 1 - missing, train.x, train.y,
                                       f"P(class | x{2 - missing} only), x{missing + 1} unknown"), key="classifiers.miss")
     acc = C.scores(clfs, test, missing)
     for col, (name, a) in zip(st.columns(3), acc.items()):
@@ -124,5 +124,5 @@ if st.button("Measure accuracy vs labels per class", key="classifiers.curve"):
     sizes = [s for s in (3, 5, 10, 30, 100, 300) if s <= np.bincount(full_train.y).min()]
     with st.spinner("training 3 classifiers per size"):
         curve = C.label_curve(full_train, test, sizes, "gmm", seed, max_seconds=2.0, config=GMMConfig(n_components=6, bic=False))
-    st.plotly_chart(cv.label_curve_figure(curve, "test accuracy vs labelled points per class"), key="classifiers.curvefig")
+    ui.live_chart(cv.label_curve_figure(curve, "test accuracy vs labelled points per class"), key="classifiers.curvefig")
 ui.sync_url()

@@ -60,7 +60,9 @@ ui.controls(runner, ids, "compare")
 truth = ui.truth_grid(ds)
 bounds = ds.bounds()
 per_row = 2 if ui.lecture_mode() else 3
+LIVE_POINTS = 500  # SVG points, restyled on every update (~5 ms per 100 in the browser); a density picture is cheap
 height = ui.fig_height(300)
+SCOREBOARD_EVERY = 1.0  # its metrics change every few seconds; a table redrawn 5x a second costs the browser more than the panels
 
 
 @ui.live(runner, every=ui.COMPARE_EVERY)
@@ -74,7 +76,7 @@ def panels():
                     title = "true density" if truth is not None else f"data ({len(ds.points):,} points)"
                     fig = ui.cached_figure("compare.truth", (id(ds), seed, height),
                                            lambda: density_figure(truth, None, title, bounds, data=ds.sample(1000, seed), height=height))
-                    st.plotly_chart(fig, key="compare.truth")
+                    ui.live_chart(fig, key="compare.truth")
                     continue
                 snap = runner.snapshot(rid)
                 if snap is None or snap.get("samples") is None:
@@ -84,10 +86,14 @@ def panels():
                     continue
                 title = f"{label} · step {snap['step']:,}"
                 fig = ui.cached_figure(f"compare.fig.{rid}", (snap["time"], height),
-                                       lambda: density_figure(snap["density"], snap["samples"], title, bounds, height=height))
-                st.plotly_chart(fig, key=f"compare.fig.{rid}")
+                                       lambda: density_figure(snap["density"], snap["samples"], title, bounds, height=height, max_points=LIVE_POINTS))
+                ui.live_chart(fig, key=f"compare.fig.{rid}")
                 st.progress(min(1.0, snap["progress"]), text=snap["status"])
                 ui.status(snap)
+
+
+@ui.live(runner, every=SCOREBOARD_EVERY)
+def scoreboard():
     rows = [snapshot_summary(labels[i], runner.snapshot(i)) for i in ids]
     st.subheader("Scoreboard")
     st.dataframe(pd.DataFrame(rows, columns=SUMMARY_COLUMNS), hide_index=True, key="compare.scoreboard",
@@ -97,6 +103,7 @@ def panels():
 
 
 panels()
+scoreboard()
 
 with st.expander("Export and import", expanded=False):
     rows = [snapshot_summary(labels[i], runner.snapshot(i)) for i in ids]

@@ -30,7 +30,7 @@ truth = ui.truth_grid(ds)
 points = ds.sample(n_show, seed)
 left, right = st.columns(2)
 title = f"{ds.title} — true density" if truth is not None else f"{ds.title} — {len(ds.points):,} points"
-left.plotly_chart(density_figure(truth, None, title, ds.bounds(), data=points), key="datasets.truth")
+ui.live_chart(density_figure(truth, None, title, ds.bounds(), data=points), key="datasets.truth", where=left)
 if ds.has_density:
     left.caption(f"Entropy of the true density: {ui.entropy(ds):.3f} nats (Monte Carlo, 20,000 points).")
 
@@ -44,12 +44,12 @@ def gmm_view():
     snap = runner.snapshot(rid)
     if snap is None:
         return
-    st.plotly_chart(gmm_figure(snap, ds.bounds(), points), key="datasets.gmm_fig")
+    ui.live_chart(gmm_figure(snap, ds.bounds(), points), key="datasets.gmm_fig")
     ui.status(snap)
     ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"), ("energy distance", "energy_distance", ".4f")])
     hist = {k: v for k, v in snap["metrics"].items() if k in ("test_nll", "kl_to_truth", "val_nll")}
     if hist:
-        st.plotly_chart(curves(hist, "held-out NLL and KL over EM iterations"), key="datasets.curves")
+        ui.live_chart(curves(hist, "held-out NLL and KL over EM iterations"), key="datasets.curves")
 
 
 with right:

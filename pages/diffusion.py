@@ -71,17 +71,17 @@ def view():
     ui.metric_row(snap, [("energy distance", "energy_distance", ".4f"), ("floor", "energy_distance_floor", ".4f"),
                          ("blur gap (nats)", "blur_gap", ".3f"), ("modes", "modes", "d"), ("high quality", "high_quality", ".1%")])
     c = st.columns(2)
-    c[0].plotly_chart(density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), key="diffusion.samples")
-    c[1].plotly_chart(dv.trajectories_figure(v, ds.bounds(), data), key="diffusion.paths")
+    ui.live_chart(density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), key="diffusion.samples", where=c[0])
+    ui.live_chart(dv.trajectories_figure(v, ds.bounds(), data), key="diffusion.paths", where=c[1])
     c = st.columns(2)
     n_frames = len(v["forward"]["points"])
-    c[0].plotly_chart(dv.forward_figure(v, round(frame / 100 * (n_frames - 1)), ds.bounds()), key="diffusion.forward")
-    c[1].plotly_chart(dv.prior_figure(v), key="diffusion.prior")
+    ui.live_chart(dv.forward_figure(v, round(frame / 100 * (n_frames - 1)), ds.bounds()), key="diffusion.forward", where=c[0])
+    ui.live_chart(dv.prior_figure(v), key="diffusion.prior", where=c[1])
     c = st.columns(3)
-    c[0].plotly_chart(dv.score_field_figure(v, level, "model", data), key="diffusion.score_model")
-    c[1].plotly_chart(dv.score_field_figure(v, level, "true", data), key="diffusion.score_true")
-    c[2].plotly_chart(dv.score_error_figure(v, level, data), key="diffusion.score_error")
-    st.plotly_chart(curves({"loss": snap["losses"]["loss"]} if "loss" in snap["losses"] else {}, "Training loss", log_y=True),
+    ui.live_chart(dv.score_field_figure(v, level, "model", data), key="diffusion.score_model", where=c[0])
+    ui.live_chart(dv.score_field_figure(v, level, "true", data), key="diffusion.score_true", where=c[1])
+    ui.live_chart(dv.score_error_figure(v, level, data), key="diffusion.score_error", where=c[2])
+    ui.live_chart(curves({"loss": snap["losses"]["loss"]} if "loss" in snap["losses"] else {}, "Training loss", log_y=True),
                     key="diffusion.loss")
 
 
@@ -100,6 +100,6 @@ if key == "ddpm" and rid:
                 energy_distance_floor(ds, 500, seed) if ds.has_density else None,
             )
     sweep, floor = st.session_state.get("diffusion.sweep_result", (None, None))
-    st.plotly_chart(dv.steps_figure(sweep, floor), key="diffusion.steps")
+    ui.live_chart(dv.steps_figure(sweep, floor), key="diffusion.steps")
 
 ui.sync_url()

@@ -64,26 +64,26 @@ def view():
     v, s = snap["views"], snap["samples"]
     ui.metric_row(snap, [("modes captured", "modes", ".0f"), ("high quality", "high_quality", ".1%"), ("energy distance", "energy_distance", ".4f")])
     c = st.columns(3)
-    c[0].plotly_chart(density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), key="gan.samples")
-    c[1].plotly_chart(gv.discriminator_figure(v, s), key="gan.d")
+    ui.live_chart(density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), key="gan.samples", where=c[0])
+    ui.live_chart(gv.discriminator_figure(v, s), key="gan.d", where=c[1])
     dstar = None
     if ds.has_density and "x" in v:
         lp = truth_on(ds.name, tuple(sorted(ds.params().items())), tuple(v["bounds"]), len(v["x"]))
         xx, yy = np.meshgrid(v["x"], v["y"])
         dstar = gv.optimal_discriminator(lp, gv.kde_log_prob(np.stack([xx.ravel(), yy.ravel()], 1), s[:300]).reshape(lp.shape))
-    c[2].plotly_chart(gv.optimal_figure(dstar, v.get("x"), v.get("y"), s, v.get("bounds")), key="gan.dstar")
+    ui.live_chart(gv.optimal_figure(dstar, v.get("x"), v.get("y"), s, v.get("bounds")), key="gan.dstar", where=c[2])
     c = st.columns(3)
-    c[0].plotly_chart(gv.push_figure(v, data), key="gan.push")
-    c[1].plotly_chart(gv.manifold_figure(v, data), key="gan.manifold")
-    c[2].plotly_chart(gv.mode_histogram(s, ds.modes, ds.mode_std), key="gan.modes")
+    ui.live_chart(gv.push_figure(v, data), key="gan.push", where=c[0])
+    ui.live_chart(gv.manifold_figure(v, data), key="gan.manifold", where=c[1])
+    ui.live_chart(gv.mode_histogram(s, ds.modes, ds.mode_std), key="gan.modes", where=c[2])
     c = st.columns(2)
-    c[0].plotly_chart(gv.coverage_figure(snap["metrics"]), key="gan.coverage")
-    c[1].plotly_chart(gv.value_figure(snap["losses"], v.get("loss", cfg.loss)), key="gan.value")
+    ui.live_chart(gv.coverage_figure(snap["metrics"]), key="gan.coverage", where=c[0])
+    ui.live_chart(gv.value_figure(snap["losses"], v.get("loss", cfg.loss)), key="gan.value", where=c[1])
     c = st.columns(2)
-    c[0].plotly_chart(gv.loss_figure(snap["losses"]), key="gan.losses")
+    ui.live_chart(gv.loss_figure(snap["losses"]), key="gan.losses", where=c[0])
     snaps = {f"seed {seed + k}": runner.snapshot(i) for k, i in enumerate(ids) if i and runner.snapshot(i)}
     norms = {name: sn["losses"]["g_grad_norm"] for name, sn in snaps.items() if "g_grad_norm" in sn["losses"]}
-    c[1].plotly_chart(gv.grad_norm_figure(norms), key="gan.gnorm")
+    ui.live_chart(gv.grad_norm_figure(norms), key="gan.gnorm", where=c[1])
     if len(snaps) > 1:
         rows = [{"run": name, "step": sn["step"], "modes": sn["latest_metrics"].get("modes"),
                  "high quality": sn["latest_metrics"].get("high_quality"), "status": sn["status"]} for name, sn in snaps.items()]

@@ -18,8 +18,11 @@ not parse or is out of range is ignored with a visible note.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
+import shutil
 from typing import Any, Callable
 
 import numpy as np
@@ -510,6 +513,76 @@ def live(runner: SessionRunner, every: float = LIVE_EVERY):
         return frag
 
     return wrap
+
+
+# Live charts. st.plotly_chart gives an element an id that hashes the figure, so every update remounts
+# it: the browser runs a full Plotly.newPlot (~50-130 ms a panel on a busy 2-core machine, where six
+# panels at 4 updates a second would need more than a core) and the user's zoom is lost. `live_chart`
+# mounts a small component once per key and updates it in place with Plotly.react (~10-20 ms), so a
+# zoom or pan survives (the figures carry a uirevision). Plotly.js itself comes from plotly.py's copy,
+# served as the app's static file (server.enableStaticServing in .streamlit/config.toml).
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_STATIC_PLOTLY = os.path.join(_ROOT, "static", "plotly.min.js")
+_LIVE_CHART_JS = """
+export default function (component) {
+  const { parentElement, data } = component;
+  if (!window.__labPlotly) {  // one <script> per page, shared by every live chart
+    window.__labPlotly = new Promise((ok, fail) => {
+      const s = document.createElement("script");
+      s.src = "./app/static/plotly.min.js";
+      s.onload = () => ok(window.Plotly);
+      s.onerror = () => { window.__labPlotly = null; fail(new Error("plotly.js did not load")); };
+      document.head.appendChild(s);
+    });
+  }
+  let div = parentElement.querySelector(".lab-live-chart");
+  if (!div) {
+    div = document.createElement("div");
+    div.className = "lab-live-chart";
+    div.style.width = "100%";
+    parentElement.appendChild(div);
+  }
+  const fig = JSON.parse(data);
+  window.__labPlotly
+    .then((Plotly) => Plotly.react(div, { data: fig.data, layout: fig.layout, frames: fig.frames || [],
+                                          config: { displaylogo: false, responsive: true } }))
+    .catch((e) => { div.textContent = "This chart could not be drawn: " + e.message; });
+  return () => { if (window.Plotly) window.Plotly.purge(div); };
+}
+"""
+
+
+@st.cache_resource(show_spinner=False)
+def _live_chart_component():
+    """The component, or None when plotly.js cannot be served (static serving off, or no copy)."""
+    if not st.get_option("server.enableStaticServing"):
+        return None
+    try:
+        import plotly
+
+        source = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
+        if not os.path.exists(_STATIC_PLOTLY) or os.path.getsize(_STATIC_PLOTLY) != os.path.getsize(source):
+            os.makedirs(os.path.dirname(_STATIC_PLOTLY), exist_ok=True)
+            shutil.copyfile(source, _STATIC_PLOTLY)
+    except OSError:
+        return None
+    return st.components.v2.component("lab_live_chart", js=_LIVE_CHART_JS, isolate_styles=False)
+
+
+def live_chart(fig, key: str, where=None) -> None:
+    """A plotly figure that a live view redraws in place (see above), in `where` (a column or container)
+    or here; st.plotly_chart where it cannot."""
+    with where if where is not None else contextlib.nullcontext():
+        component = _live_chart_component()
+        if component is None:
+            st.plotly_chart(fig, key=key)
+            return
+        import plotly.io as pio
+
+        for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
+            if axis.automargin is None:  # what st.plotly_chart's theme did: room for tick labels outside small margins
+                axis.automargin = True
+        component(data=pio.to_json(fig, validate=False), key=key)
 
 
 def cached_figure(key: str, version, build):

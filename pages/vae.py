@@ -74,12 +74,12 @@ def panels(snap: dict, slots: list, tag: str) -> None:
         fig = density_figure(snap["density"], snap["samples"], f"{title}: IWAE bound, samples{extra}", bounds, data)
     else:
         fig = vv.samples_blur_figure(snap["samples"], data, bounds, m.get("blur_gap"), f"{title}: decoded Gaussian codes")
-    slots[0].plotly_chart(fig, key=f"vae.{tag}.samples")
-    slots[1].plotly_chart(vv.latent_figure(v, bounds, sel), key=f"vae.{tag}.latent")
-    slots[2].plotly_chart(vv.aggregate_figure(v), key=f"vae.{tag}.aggregate")
-    slots[3].plotly_chart(vv.manifold_figure(v, bounds, data), key=f"vae.{tag}.manifold")
-    slots[4].plotly_chart(vv.reconstruction_figure(v, bounds, sel), key=f"vae.{tag}.recon")
-    slots[5].plotly_chart(vv.elbo_figure(snap["losses"]), key=f"vae.{tag}.elbo")
+    ui.live_chart(fig, key=f"vae.{tag}.samples", where=slots[0])
+    ui.live_chart(vv.latent_figure(v, bounds, sel), key=f"vae.{tag}.latent", where=slots[1])
+    ui.live_chart(vv.aggregate_figure(v), key=f"vae.{tag}.aggregate", where=slots[2])
+    ui.live_chart(vv.manifold_figure(v, bounds, data), key=f"vae.{tag}.manifold", where=slots[3])
+    ui.live_chart(vv.reconstruction_figure(v, bounds, sel), key=f"vae.{tag}.recon", where=slots[4])
+    ui.live_chart(vv.elbo_figure(snap["losses"]), key=f"vae.{tag}.elbo", where=slots[5])
 
 
 @ui.live(runner)

@@ -17,3 +17,8 @@ def moons_points() -> np.ndarray:
     from lab.data import make_dataset
 
     return make_dataset("moons").sample(512, seed=0)
+
+
+def charts(at) -> list:
+    """A page's plotly figures in AppTest: st.plotly_chart elements and live charts (`ui.live_chart`'s component)."""
+    return [*at.get("plotly_chart"), *at.get("bidi_component")]

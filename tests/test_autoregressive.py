@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from lab.base import make_model
+from tests.conftest import charts
 
 SETUPS = [("mog", "x1-first"), ("softmax", "x2-first")]
 
@@ -148,7 +149,7 @@ def test_autoregressive_page_trains_live_and_switches_order():
     at.slider(key="autoregressive.c").set_value(20).run()
     at.radio(key="autoregressive.seq_step").set_value(1).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert len(at.get("plotly_chart")) >= 6
+    assert len(charts(at)) >= 6
     at.selectbox(key="autoregressive.order").set_value("x2-first").run()
     assert not at.exception, [e.value for e in at.exception]
     while time.time() - t0 < 60 and not ("autoregressive/ar" in runner.runs and runner.runs["autoregressive/ar"].model.order == (1, 0)):

@@ -8,6 +8,7 @@ import torch
 
 from lab.base import make_model
 from lab.flow import rq_spline
+from tests.conftest import charts
 
 VARIANTS = ["spline", "affine", "planar"]
 
@@ -157,7 +158,7 @@ def test_flows_page_trains_live_and_switches_variant():
     runner.pause()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert len(at.get("plotly_chart")) >= 8  # model, truth, warp, layers, animation, log-det, two curves
+    assert len(charts(at)) >= 8  # model, truth, warp, layers, animation, log-det, two curves
     at.selectbox(key="flows.variant").set_value("planar").run()
     assert not at.exception, [e.value for e in at.exception]
     while time.time() - t0 < 60 and not ("flows/flow" in runner.runs and runner.runs["flows/flow"].model.config.variant == "planar"):

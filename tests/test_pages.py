@@ -7,6 +7,8 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import charts
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "pages", "*.py")) if not p.endswith("ui.py"))
 
@@ -41,7 +43,7 @@ def test_datasets_page_trains_the_gmm_live():
     runner = at.session_state["runner"]
     assert wait_for(lambda: runner.snapshot("datasets/gmm") is not None)  # built in the background
     at.run()
-    assert len(at.get("plotly_chart")) >= 2  # truth and the GMM
+    assert len(charts(at)) >= 2  # truth and the GMM
     at.button(key="datasets.play").click().run()
     assert wait_for(lambda: runner.snapshot("datasets/gmm")["step"] > 0)
     at.run()
@@ -91,3 +93,32 @@ def test_a_bad_plain_widget_value_is_a_note():
     assert not at.exception
     assert any("Ignored flows.layer='900'" in i.value for i in at.info)
     assert at.session_state["flows.layer"] == 100
+
+
+def test_compare_panels_update_in_place_as_live_charts():
+    """A live panel keeps its element id while its figure changes (st.plotly_chart's id hashes the
+    figure, so the browser would remount it and replot from scratch on every update)."""
+    import json
+
+    at = _app("pages/compare.py")
+    at.query_params["compare.families"] = "gmm"
+    at.run()
+    runner = at.session_state["runner"]
+    assert wait_for(lambda: not runner.building)
+    at.run()
+
+    def panel():
+        (el,) = [b for b in at.get("bidi_component") if b.proto.id.endswith("compare.fig.compare/0:gmm")]
+        return el.proto.id, json.loads(json.loads(el.proto.json))
+
+    first_id, first = panel()
+    assert first["layout"]["title"]["text"] == "gmm · step 0"
+    assert first["layout"]["images"] and [t["type"] for t in first["data"]] == ["scatter"]
+    runner.step(["compare/0:gmm"], 3)
+    assert wait_for(lambda: runner.snapshot("compare/0:gmm")["step"] == 3)
+    at.run()
+    later_id, later = panel()
+    assert later["layout"]["title"]["text"] == "gmm · step 3"
+    assert later_id == first_id
+    assert not at.exception
+    runner.close()

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from lab.base import get_model_class, make_config
 from lab.data import DATASETS
 from lab.presets import PRESETS, get_preset
+from tests.conftest import charts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,5 +38,5 @@ def test_compare_page_shows_the_preset(key):
         time.sleep(0.2)
     at.run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == len(preset.runs) + 1  # truth + one panel per run
+    assert len(charts(at)) == len(preset.runs) + 1  # truth + one panel per run
     runner.close()

@@ -9,6 +9,7 @@ import torch
 from lab.base import make_model
 from lab.data import make_dataset
 from lab.vae import gaussian_log_prob, kl_to_standard_normal
+from tests.conftest import charts
 
 
 @pytest.fixture(scope="module")
@@ -214,11 +215,11 @@ def test_page_runs_and_trains():
     runner = at.session_state["runner"]
     assert _wait_for(lambda: runner.snapshot("vae/vae") is not None)  # runs are built in the background
     at.run()
-    assert not at.exception and len(at.get("plotly_chart")) == 6
+    assert not at.exception and len(charts(at)) == 6
     at.radio(key="vae.mode").set_value("Side by side").run()
     assert _wait_for(lambda: runner.snapshot("vae/ae") is not None)
     at.run()
-    assert not at.exception and len(at.get("plotly_chart")) == 12
+    assert not at.exception and len(charts(at)) == 12
     at.button(key="vae.step").click().run()
     assert _wait_for(lambda: runner.snapshot("vae/vae")["step"] > 0 and runner.snapshot("vae/ae")["step"] > 0)
     at.run()

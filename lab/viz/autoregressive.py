@@ -66,7 +66,7 @@ def sequential_figure(views: dict, step: int, bounds=None, data: np.ndarray | No
     first[:, a], first[:, b] = pts[:, a], base
     fig = go.Figure()
     if data is not None and len(data):
-        fig.add_trace(go.Scattergl(x=data[:, 0], y=data[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR)))
+        fig.add_trace(go.Scatter(x=data[:, 0], y=data[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR)))
     fig.add_trace(go.Scatter(x=first[:, 0], y=first[:, 1], mode="markers", marker=dict(symbol="line-ns" if a == 0 else "line-ew", size=12, line=dict(width=1, color="#1f77b4"))))
     if step >= 2:
         seg = np.full((3 * len(pts), 2), np.nan)

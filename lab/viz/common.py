@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -39,8 +43,8 @@ def empty_figure(title: str = "", message: str = "", height: int = 360) -> go.Fi
 def _layout_dict(title: str, bounds=None, height: int = 360, square: bool = True) -> dict:
     """The layout `_layout` sets, as a plain dict (for `fast_figure`)."""
     layout = {
-        "title": {"text": title, "x": 0.02, "font": {"size": 14}},
-        "margin": {"l": 10, "r": 10, "t": 36, "b": 10},
+        "title": {"text": title, "x": 0.02, "font": {"size": 14}, "automargin": False},
+        "margin": {"l": 34, "r": 10, "t": 36, "b": 24},
         "height": height,
         "showlegend": False,
         "plot_bgcolor": "white",
@@ -49,8 +53,8 @@ def _layout_dict(title: str, bounds=None, height: int = 360, square: bool = True
         "xaxis": {}, "yaxis": {},
     }
     if bounds is not None:
-        layout["xaxis"] = {"range": [bounds[0], bounds[1]], "showgrid": False, "zeroline": False}
-        layout["yaxis"] = {"range": [bounds[2], bounds[3]], "showgrid": False, "zeroline": False}
+        layout["xaxis"] = {"range": [bounds[0], bounds[1]], "showgrid": False, "zeroline": False, "automargin": False}
+        layout["yaxis"] = {"range": [bounds[2], bounds[3]], "showgrid": False, "zeroline": False, "automargin": False}
     if square:
         layout["yaxis"].update(scaleanchor="x", scaleratio=1)
     return layout
@@ -59,6 +63,8 @@ def _layout_dict(title: str, bounds=None, height: int = 360, square: bool = True
 _TEMPLATE: dict | None = None
 # plotly.py's "Blues" spelled out: plotly.js has its own, different scale under that name
 _BLUES = [list(c) for c in go.Heatmap(colorscale="Blues").colorscale]
+_BLUES_STOPS = np.array([c[0] for c in _BLUES], dtype=float)
+_BLUES_RGB = np.array([[float(v) for v in c[1][c[1].index("(") + 1 : -1].split(",")] for c in _BLUES])
 
 
 def fast_figure(data: list[dict], layout: dict) -> go.Figure:
@@ -84,24 +90,63 @@ def density_figure(
     floor: float = 12.0,
     max_points: int = 1500,
 ) -> go.Figure:
-    """Heatmap of exp(log p) on a grid (density = {"x", "y", "log_prob"}), samples on top.
+    """exp(log p) on a grid (density = {"x", "y", "log_prob"}) as a picture, samples on top.
 
     The colour scale shows p itself, clipped to [max p * e^-floor, max p], so a model's filaments and
-    holes stay visible next to the truth. Built with `fast_figure`: this is the live panel.
+    holes stay visible next to the truth. This is the live panel, so it is built for a cheap redraw:
+    Streamlit remounts a chart whenever its figure changes, so every update is a full `Plotly.newPlot`
+    in the browser. A smoothed heatmap is interpolated pixel by pixel in JavaScript there, and a
+    WebGL scatter creates a new (software, without a GPU) GL context each time; a PNG drawn here, SVG
+    points and fixed margins cost a third. Built with `fast_figure` (no validation) for the same reason.
     """
-    traces = []
+    traces, layout = [], _layout_dict(title, bounds, height)
     if density is not None:
         lp = np.asarray(density["log_prob"], dtype=float)
         top = np.nanmax(np.where(np.isfinite(lp), lp, -np.inf)) if np.isfinite(lp).any() else 0.0
         p = np.exp(np.clip(np.nan_to_num(lp, nan=-np.inf), top - floor, top) - top)
-        traces.append({"type": "heatmap", "x": np.asarray(density["x"]), "y": np.asarray(density["y"]), "z": p,
-                       "colorscale": _BLUES, "showscale": False, "hoverinfo": "skip", "zsmooth": "best"})
+        layout["images"] = [density_image(p, density["x"], density["y"])]
     for pts, name, color in ((data, "data", DATA_COLOR), (samples, "samples", SAMPLE_COLOR)):
         if pts is not None and len(pts):
             d = np.asarray(pts)[:max_points]
-            traces.append({"type": "scattergl", "x": d[:, 0], "y": d[:, 1], "mode": "markers",
+            traces.append({"type": "scatter", "x": d[:, 0], "y": d[:, 1], "mode": "markers",
                            "marker": {"size": 3, "color": color}, "name": name})
-    return fast_figure(traces, _layout_dict(title, bounds, height))
+    return fast_figure(traces, layout)
+
+
+def density_image(p: np.ndarray, x, y, upsample: int = 4) -> dict:
+    """A layout image of p on the grid (x, y), in plotly.py's "Blues" from min p to max p, bilinear
+    upsampled (what a heatmap's zsmooth="best" shows) and placed over the cells the heatmap would fill."""
+    p, x, y = np.asarray(p, dtype=float), np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+    def resample(a, n_in, axis):  # linear interpolation onto upsample x as many evenly spaced points
+        pos = np.linspace(0, n_in - 1, upsample * n_in)
+        i = np.minimum(pos.astype(int), n_in - 2)
+        w = pos - i
+        lo, hi = np.take(a, i, axis=axis), np.take(a, i + 1, axis=axis)
+        w = w[:, None] if axis == 0 else w[None, :]
+        return lo * (1 - w) + hi * w
+
+    q = resample(resample(p, len(y), 0), len(x), 1)
+    span = q.max() - q.min()
+    q = (q - q.min()) / span if span > 0 else np.zeros_like(q)
+    rgb = np.stack([np.interp(q, _BLUES_STOPS, _BLUES_RGB[:, k]) for k in range(3)], axis=-1)
+    png = _png(np.round(rgb[::-1]).astype(np.uint8))  # image rows run top-down, y runs bottom-up
+    dx, dy = (x[-1] - x[0]) / (len(x) - 1), (y[-1] - y[0]) / (len(y) - 1)
+    return {"source": "data:image/png;base64," + base64.b64encode(png).decode(), "xref": "x", "yref": "y",
+            "x": x[0] - dx / 2, "y": y[-1] + dy / 2, "sizex": x[-1] - x[0] + dx, "sizey": y[-1] - y[0] + dy,
+            "sizing": "stretch", "layer": "below"}
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    """An 8-bit RGB PNG (the format's minimum: header, one zlib stream, end)."""
+    h, w, _ = rgb.shape
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(rgb))  # filter type 0 on every row
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
 
 
 def samples_figure(samples: np.ndarray, title: str = "", bounds=None, data: np.ndarray | None = None, height: int = 360, colors=None) -> go.Figure:
@@ -109,7 +154,7 @@ def samples_figure(samples: np.ndarray, title: str = "", bounds=None, data: np.n
     fig = density_figure(None, None if colors is not None else samples, title, bounds, data, height)
     if colors is not None:
         s = np.asarray(samples)
-        fig.add_trace(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=4, color=colors)))
+        fig.add_trace(go.Scatter(x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=4, color=colors)))
     return fig
 
 

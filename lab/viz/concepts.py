@@ -19,7 +19,7 @@ def _class_points(fig: go.Figure, x: np.ndarray, y: np.ndarray, classes: list[st
     x, y = np.asarray(x)[:max_points], np.asarray(y)[:max_points]
     for k, name in enumerate(classes):
         pts = x[y == k]
-        fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name,
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name,
                                    marker=dict(size=size, color=_rgb(k, 0.9), line=dict(width=0.5, color="white"))))
 
 
@@ -121,11 +121,11 @@ def slice_figure(truth: dict | None, data: np.ndarray, dim: int, c: float, answe
         fig.add_trace(go.Heatmap(x=truth["x"], y=truth["y"], z=np.exp(np.clip(lp - lp.max(), -10, 0)), colorscale="Greys",
                                  showscale=False, hoverinfo="skip", opacity=0.5, zsmooth="best"))
     d = np.asarray(data)[:1500]
-    fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR), name="data"))
+    fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR), name="data"))
     for i, a in enumerate(answers):
         p = np.asarray(a.points)[:max_points]
         if len(p):
-            fig.add_trace(go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", name=f"{a.title} ({a.method})",
+            fig.add_trace(go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", name=f"{a.title} ({a.method})",
                                        marker=dict(size=5, color=PALETTE[i % len(PALETTE)], opacity=0.7)))
     if dim == 0:
         fig.add_vline(x=c, line_color="black", line_dash="dash")

@@ -16,7 +16,7 @@ def forward_figure(views: dict, index: int, bounds=None, height: int = 360) -> g
         return empty_figure("Forward process", "no views yet", height)
     index = int(np.clip(index, 0, len(fw["points"]) - 1))
     p = np.asarray(fw["points"][index])
-    fig = go.Figure(go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=3, color=SAMPLE_COLOR)))
+    fig = go.Figure(go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=3, color=SAMPLE_COLOR)))
     title = f"Forward process: {fw['labels'][index]} (signal left {fw['signal'][index]:.3f})"
     return _layout(fig, title, bounds, height)
 
@@ -28,8 +28,8 @@ def prior_figure(views: dict, height: int = 360) -> go.Figure:
         return empty_figure("x_T against the prior", "no views yet", height)
     a, b = np.asarray(pr["prior"]), np.asarray(pr["x_T"])
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=a[:, 0], y=a[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR), name="prior"))
-    fig.add_trace(go.Scattergl(x=b[:, 0], y=b[:, 1], mode="markers", marker=dict(size=3, color=SAMPLE_COLOR), name="x_T"))
+    fig.add_trace(go.Scatter(x=a[:, 0], y=a[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR), name="prior"))
+    fig.add_trace(go.Scatter(x=b[:, 0], y=b[:, 1], mode="markers", marker=dict(size=3, color=SAMPLE_COLOR), name="x_T"))
     title = (f"x_T (red) vs prior (grey): energy dist. {pr['energy_distance']:.4f} (floor {pr['energy_floor']:.4f}), "
              f"Gaussian KL {pr['kl_gaussian']:.4f}, signal left {pr['signal']:.2g}")
     return _layout(fig, title, None, height)
@@ -44,12 +44,12 @@ def trajectories_figure(views: dict, bounds=None, data: np.ndarray | None = None
     fig = go.Figure()
     if data is not None and len(data):
         d = np.asarray(data)[:1000]
-        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR)))
+        fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR)))
     sep = np.full((len(paths), 1, 2), np.nan)
     lines = np.concatenate([paths, sep], 1).reshape(-1, 2)  # NaN rows break the line between particles
     fig.add_trace(go.Scatter(x=lines[:, 0], y=lines[:, 1], mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1), hoverinfo="skip"))
     pts = paths.reshape(-1, 2)
-    fig.add_trace(go.Scattergl(
+    fig.add_trace(go.Scatter(
         x=pts[:, 0], y=pts[:, 1], mode="markers",
         marker=dict(size=4, color=np.tile(time, len(paths)), colorscale="Viridis", cmin=0, cmax=1, showscale=True,
                     colorbar=dict(title="t / T", thickness=10)),
@@ -83,7 +83,7 @@ def score_field_figure(views: dict, level: int, which: str = "model", data: np.n
     fig = go.Figure()
     if data is not None and len(data):
         d = np.asarray(data)[:1000]
-        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR)))
+        fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR)))
     _arrows(fig, np.asarray(sf["x"]), np.asarray(sf["y"]), sf[which][level], PALETTE[0] if which == "model" else PALETTE[2])
     name = "Learned score" if which == "model" else "True score (noised data)"
     bounds = (sf["x"][0], sf["x"][-1], sf["y"][0], sf["y"][-1])
@@ -101,7 +101,7 @@ def score_error_figure(views: dict, level: int, data: np.ndarray | None = None, 
                                colorbar=dict(title="σ|Δs|", thickness=10), hovertemplate="σ|Δs| %{z:.3f}<extra></extra>"))
     if data is not None and len(data):
         d = np.asarray(data)[:1000]
-        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color="rgba(0,0,0,0.3)")))
+        fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color="rgba(0,0,0,0.3)")))
     bounds = (sf["x"][0], sf["x"][-1], sf["y"][0], sf["y"][-1])
     return _layout(fig, f"Score error σ|s_θ − s_true|, {sf['labels'][level]} (mean {err.mean():.3f})", bounds, height)
 

@@ -67,7 +67,7 @@ def optimal_discriminator_grid(dataset, samples: np.ndarray, x: np.ndarray, y: n
 def _scatter(fig: go.Figure, pts, color, size=3, name="") -> None:
     if pts is not None and len(pts):
         p = np.asarray(pts)[:1500]
-        fig.add_trace(go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=size, color=color), name=name))
+        fig.add_trace(go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=size, color=color), name=name))
 
 
 def surface_figure(x, y, z, title: str, kind: str = "probability", samples=None, data=None, bounds=None, height: int = 360) -> go.Figure:

@@ -54,7 +54,7 @@ def latent_figure(views: dict, bounds, select=None, title: str = "Latent space: 
         jitter = -top * (0.05 + 0.15 * (np.arange(len(codes)) % 7) / 7)  # a rug, spread so overlapping codes show
         fig.add_trace(go.Scatter(x=z, y=p, mode="lines", line=dict(color="grey", dash="dash"), name="prior"))
         fig.add_trace(go.Scatter(x=z, y=q, mode="lines", line=dict(color=PALETTE[0]), name="aggregate posterior"))
-        fig.add_trace(go.Scattergl(x=codes[:, 0], y=jitter, mode="markers", marker=dict(size=4, color=colors), name="codes"))
+        fig.add_trace(go.Scatter(x=codes[:, 0], y=jitter, mode="markers", marker=dict(size=4, color=colors), name="codes"))
         if sel_std is not None:
             for m, s in zip(sel_mu, sel_std):
                 zz = np.linspace(m[0] - 3 * s[0], m[0] + 3 * s[0], 60)
@@ -71,7 +71,7 @@ def latent_figure(views: dict, bounds, select=None, title: str = "Latent space: 
         for k in (1, 2, 3):
             ex, ey = _cov_ellipse(pm, pc, k)
             fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color="grey", dash="dash", width=1), hoverinfo="skip"))
-    fig.add_trace(go.Scattergl(x=codes[:, 0], y=codes[:, 1], mode="markers", marker=dict(size=4, color=colors), name="codes"))
+    fig.add_trace(go.Scatter(x=codes[:, 0], y=codes[:, 1], mode="markers", marker=dict(size=4, color=colors), name="codes"))
     emu, estd = sel_mu, sel_std
     for i in range(len(emu)):
         if estd is not None:
@@ -103,7 +103,7 @@ def manifold_figure(views: dict, bounds, data: np.ndarray | None = None, title: 
     fig = go.Figure()
     if data is not None and len(data):
         d = np.asarray(data)[:1500]
-        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR), hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR), hoverinfo="skip"))
     for line in (views or {}).get("manifold_lines", []):
         x = line["x"]
         if "z" in line:  # the 1D code's curve, coloured by z
@@ -124,8 +124,8 @@ def reconstruction_figure(views: dict, bounds, select=None, n: int = 200, title:
     seg[0::3], seg[1::3] = x, xh
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=seg[:, 0], y=seg[:, 1], mode="lines", line=dict(color="rgba(80,80,80,0.5)", width=1), hoverinfo="skip"))
-    fig.add_trace(go.Scattergl(x=x[:, 0], y=x[:, 1], mode="markers", marker=dict(size=4, color=position_colors(x, bounds)), name="x"))
-    fig.add_trace(go.Scattergl(x=xh[:, 0], y=xh[:, 1], mode="markers", marker=dict(size=4, color="black", symbol="x"), name="x_hat"))
+    fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", marker=dict(size=4, color=position_colors(x, bounds)), name="x"))
+    fig.add_trace(go.Scatter(x=xh[:, 0], y=xh[:, 1], mode="markers", marker=dict(size=4, color="black", symbol="x"), name="x_hat"))
     ex = _selected(views, select)[0]
     if ex is not None and len(ex):
         fig.add_trace(go.Scatter(x=ex[:, 0], y=ex[:, 1], mode="markers", marker=dict(size=10, color="rgba(0,0,0,0)", line=dict(color="black", width=2))))
