@@ -26,8 +26,9 @@ def _layout(fig: go.Figure, title: str, bounds=None, height: int = 360, square: 
     if bounds is not None:
         fig.update_xaxes(range=[bounds[0], bounds[1]], showgrid=False, zeroline=False)
         fig.update_yaxes(range=[bounds[2], bounds[3]], showgrid=False, zeroline=False)
-    if square:
-        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    if square:  # equal scales by shrinking the plot area, not by widening a range: a user's zoom survives live updates
+        fig.update_xaxes(constrain="domain")
+        fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 
@@ -55,8 +56,9 @@ def _layout_dict(title: str, bounds=None, height: int = 360, square: bool = True
     if bounds is not None:
         layout["xaxis"] = {"range": [bounds[0], bounds[1]], "showgrid": False, "zeroline": False, "automargin": False}
         layout["yaxis"] = {"range": [bounds[2], bounds[3]], "showgrid": False, "zeroline": False, "automargin": False}
-    if square:
-        layout["yaxis"].update(scaleanchor="x", scaleratio=1)
+    if square:  # constrain="domain": with a widened range instead, plotly's uirevision drops the user's zoom on update
+        layout["xaxis"]["constrain"] = "domain"
+        layout["yaxis"].update(scaleanchor="x", scaleratio=1, constrain="domain")
     return layout
 
 

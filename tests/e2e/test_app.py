@@ -96,3 +96,27 @@ def test_download_samples_csv(app_url, page):
     lines = open(path).read().splitlines()
     assert lines[0] == "x,y" and len(lines) == 1001
     assert_no_exception(page)
+
+
+def test_a_zoom_on_a_live_panel_survives_its_updates(app_url, page):
+    """Live charts are redrawn in place (Plotly.react with a fixed uirevision), not remounted, so a
+    box zoom made while the model trains stays while the panel keeps changing."""
+    page.goto(app_url + "/?compare.families=flow&compare.seconds=0")
+    page.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
+    assert wait_until(lambda: "flow" in panel_steps(page)), "the flow panel did not appear"
+    page.get_by_role("button", name=re.compile("Train")).click()
+    assert wait_until(lambda: panel_steps(page).get("flow", 0) > 0), "flow did not train"
+    x_range = "() => [...document.querySelectorAll('.js-plotly-plot')].find(g => /^flow · step/.test(g.layout.title.text))._fullLayout.xaxis.range"
+    full = page.evaluate(x_range)
+    box = page.locator(".js-plotly-plot .nsewdrag").nth(1).bounding_box()  # the flow panel's plot area (truth is first)
+    x0, y0 = box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 0.3 * box["width"], y0 + 0.3 * box["height"], steps=8)
+    page.mouse.up()
+    zoomed = page.evaluate(x_range)
+    assert zoomed[1] - zoomed[0] < 0.5 * (full[1] - full[0]), (full, zoomed)
+    step = panel_steps(page)["flow"]
+    assert wait_until(lambda: panel_steps(page).get("flow", 0) > step + 20), "the panel stopped updating"
+    assert page.evaluate(x_range) == zoomed  # the updates kept the zoom
+    assert_no_exception(page)
