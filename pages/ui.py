@@ -477,7 +477,12 @@ def controls(runner: SessionRunner, ids: list[str], prefix: str) -> None:
         runner.step(ids, 1)
     if c[3].button("Reset", icon=":material/replay:", key=f"{prefix}.reset", width="stretch", help="back to step 0 (same seed)"):
         runner.reset(ids)
-    st.caption(state_line(runner, ids))
+
+    @st.fragment(run_every=LIVE_EVERY if runner.busy else None)
+    def line():  # steps and speed move while training, between full reruns
+        st.caption(state_line(runner, ids))
+
+    line()
 
 
 def state_line(runner: SessionRunner, ids: list[str]) -> str:
