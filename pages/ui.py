@@ -547,12 +547,15 @@ export default function (component) {
     div.style.width = "100%";
     parentElement.appendChild(div);
   }
+  const cleanup = () => { if (window.Plotly) window.Plotly.purge(div); };
+  if (div.__labSpec === data) return cleanup;  // the same figure again (a rerun with no new snapshot): nothing to draw
+  div.__labSpec = data;
   const fig = JSON.parse(data);
   window.__labPlotly
     .then((Plotly) => Plotly.react(div, { data: fig.data, layout: fig.layout, frames: fig.frames || [],
                                           config: { displaylogo: false, responsive: true } }))
     .catch((e) => { div.textContent = "This chart could not be drawn: " + e.message; });
-  return () => { if (window.Plotly) window.Plotly.purge(div); };
+  return cleanup;
 }
 """
 
