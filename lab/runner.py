@@ -399,7 +399,7 @@ class SessionRunner:
         snapshot_interval: float = 0.2,
         metrics_interval: float = 4.0,
         overhead: float = 0.05,
-        overhead_many: float = 0.25,
+        overhead_many: float = 0.3,
         density_interval: float = 1.0,
         picture_seconds: float = 0.008,
         grid: int = 64,
@@ -435,7 +435,7 @@ class SessionRunner:
         self.snapshot_seconds = 0.0  # time spent on snapshots (overhead accounting)
         self.snapshot_count = 0
         self._train_since_snap = 0.0  # training wall time since the last live snapshot
-        self._last_snap_cost = 0.0
+        self._snap_credit = 0.0  # seconds of snapshot time the training has paid for (see _maybe_snapshot)
         self._picture_cost: dict[str, float] = {}  # seconds of each run's last picture-only snapshot
         self._pictures_since_metrics: dict[str, int] = {}
         self.train_wall = 0.0
@@ -581,6 +581,8 @@ class SessionRunner:
                 r = self.runs[i]
                 if r.status in (READY, PAUSED):
                     r.status = RUNNING
+                    if i in self._snaps:  # the page says "running" at once, as pause says "paused"
+                        self._snaps[i] = {**self._snaps[i], "status": RUNNING}
         self._ensure_thread()
         self._wake.set()
 
@@ -749,39 +751,47 @@ class SessionRunner:
             self._maybe_snapshot()
 
     def _maybe_snapshot(self) -> None:
-        """Snapshot the stalest running run when the overhead budget allows it."""
+        """Snapshot the stalest running runs while the overhead budget has credit for it.
+
+        Training time earns credit at `overhead` (5 %; `overhead_many` with more than two runs) and each
+        snapshot spends its cost, so training slows by at most that fraction however costly a family's
+        snapshot is. Credit rather than "the training since the last snapshot pays for the next": one
+        costly picture (a VAE's density grid) used to block every panel for many slices; now the credit
+        it overdrew is paid back once and several cheap pictures may follow one slice.
+        """
         now = time.monotonic()
         with self._lock:
             running = [(i, r) for i, r in self.runs.items() if r.status == RUNNING]
             if not running:
                 return
-            # budget: the training since the last snapshot pays for the next one at `overhead` (10 %),
-            # so training slows by at most ~10 % however costly a family's snapshot is
             overhead = self.overhead_many if len(running) > 2 else self.overhead
-            if self._train_since_snap * overhead < self._last_snap_cost:
-                return
-            run_id, run = min(running, key=lambda ir: self._last_snap.get(ir[0], 0.0))
-            if now - self._last_snap.get(run_id, 0.0) < self.snapshot_interval:
-                return
-            # pictures first: a run's metrics (costlier) come only after a picture-only snapshot of it, so
-            # every panel moves soon after Train even when six families share the budget
-            fresh = self._pictures_since_metrics.get(run_id, 0) >= 1
-            # metrics cost 10-50x a picture (IWAE with K = 256, a 50-step sampler): with many runs each run is
-            # measured less often, so the scoreboard still moves every couple of seconds and pictures keep the budget
-            every = self.metrics_interval * max(1.0, len(running) / 2)
-            with_metrics = fresh and now - self._last_metrics.get(run_id, 0.0) >= every
-            self._pictures_since_metrics[run_id] = 0 if with_metrics else self._pictures_since_metrics.get(run_id, 0) + 1
-            t0 = time.perf_counter()
-            self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=with_metrics)
-            cost = time.perf_counter() - t0
-            if with_metrics and len(running) > 2:
-                # many runs: metrics are paced by their interval above, and one costly evaluation (a VAE's
-                # K = 256 bound) must not stall every panel's pictures for a second; charge a picture's cost
-                cost = min(cost, self._picture_cost.get(run_id, cost))
-            elif not with_metrics:
-                self._picture_cost[run_id] = cost
-            self._last_snap_cost = cost
+            # a cap on saved-up credit: after a quiet spell the pictures resume at their pace, not in a burst
+            self._snap_credit = min(self._snap_credit + self._train_since_snap * overhead, 0.1)
             self._train_since_snap = 0.0
+            for _ in range(len(running)):
+                if self._snap_credit <= 0:
+                    return
+                run_id, run = min(running, key=lambda ir: self._last_snap.get(ir[0], 0.0))
+                if now - self._last_snap.get(run_id, 0.0) < self.snapshot_interval:
+                    return
+                # pictures first: a run's metrics (costlier) come only after a picture-only snapshot of it, so
+                # every panel moves soon after Train even when six families share the budget
+                fresh = self._pictures_since_metrics.get(run_id, 0) >= 1
+                # metrics cost 10-50x a picture (IWAE with K = 256, a 50-step sampler): with many runs each run is
+                # measured less often, so the scoreboard still moves every couple of seconds and pictures keep the budget
+                every = self.metrics_interval * max(1.0, len(running) / 2)
+                with_metrics = fresh and now - self._last_metrics.get(run_id, 0.0) >= every
+                self._pictures_since_metrics[run_id] = 0 if with_metrics else self._pictures_since_metrics.get(run_id, 0) + 1
+                t0 = time.perf_counter()
+                self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=with_metrics)
+                cost = time.perf_counter() - t0
+                if with_metrics and len(running) > 2:
+                    # many runs: metrics are paced by their interval above, and one costly evaluation (a VAE's
+                    # K = 256 bound) must not stall every panel's pictures for a second; charge a picture's cost
+                    cost = min(cost, self._picture_cost.get(run_id, cost))
+                elif not with_metrics:
+                    self._picture_cost[run_id] = cost
+                self._snap_credit -= cost
 
     def _snapshot(self, run_id: str, run: Run, with_metrics: bool) -> dict:
         t0 = time.perf_counter()

@@ -217,6 +217,29 @@ def test_with_many_panels_a_slow_sampler_draws_smaller_pictures():
         r.close()
 
 
+def test_pictures_spend_the_overhead_budget_and_no_more():
+    """Training earns snapshot credit at overhead_many; pictures spend it. A costly picture (here ~25 ms
+    against ~1 ms for the others) overdraws once and is paid back, so the share of time spent on
+    pictures stays at the budget (not far below it, not above it plus one picture and the saved-up cap)."""
+    budget = 0.2
+    r = SessionRunner(snapshot_interval=0.0, metrics_interval=1e9, overhead_many=budget, picture_seconds=1.0)
+    try:
+        r.add("slow", spec(config=ToyConfig(lr=0.01, sample_delay=5e-5)), wait=True)  # 500 samples: 25 ms
+        for i in ("a", "b"):
+            r.add(i, spec(), wait=True)
+        spent0, trained0 = r.snapshot_seconds, r.train_wall
+        r.play()
+        time.sleep(3.0)
+        r.pause()
+        spent, trained = r.snapshot_seconds - spent0, r.train_wall - trained0
+        assert trained > 0.5
+        assert spent <= budget * trained + 0.1 + 0.06  # + the credit cap + one overdrawn picture (with slack)
+        assert spent >= 0.5 * budget * trained  # the budget is used, not left idle behind a costly picture
+        assert all(r.snapshot(i)["step"] > 0 for i in ("slow", "a", "b"))
+    finally:
+        r.close()
+
+
 def test_diverged_run_in_the_runner_shows_status():
     r = SessionRunner()
     try:
