@@ -399,7 +399,7 @@ class SessionRunner:
         snapshot_interval: float = 0.2,
         metrics_interval: float = 4.0,
         overhead: float = 0.05,
-        overhead_many: float = 0.3,
+        overhead_many: float = 0.35,
         density_interval: float = 1.0,
         picture_seconds: float = 0.008,
         grid: int = 64,
@@ -812,13 +812,14 @@ class SessionRunner:
         # samples move every picture, the (costlier) density about once a second
         now = time.monotonic()
         prev = self._snaps.get(run_id, {}).get("density")
-        fresh_density = with_metrics or run.status != RUNNING or prev is None or now - self._last_density.get(run_id, 0.0) >= self.density_interval
+        interval = self.density_interval * (2 if many else 1)  # six small panels: the samples move, the density every ~2 s
+        fresh_density = with_metrics or run.status != RUNNING or prev is None or now - self._last_density.get(run_id, 0.0) >= interval
         if fresh_density:
             self._last_density[run_id] = now
         n = self.n_samples // 2 if many else self.n_samples
         per = self._seconds_per_sample.get(run_id)
         if many and not with_metrics and run.status == RUNNING and per:
-            n = int(min(n, max(128, self.picture_seconds / per)))
+            n = int(min(n, max(64, self.picture_seconds / per)))
         snap = make_snapshot(run, n, self.grid * 5 // 8 if many else self.grid, ev, density=None if fresh_density else prev)
         if snap["samples"] is not None and len(snap["samples"]):
             self._seconds_per_sample[run_id] = snap["sample_seconds_per_1000"] / 1000
