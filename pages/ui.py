@@ -505,6 +505,9 @@ def live(runner: SessionRunner, every: float = LIVE_EVERY):
     def wrap(fn):
         flag = f"_live_was_running.{fn.__qualname__}"
         running = runner.busy
+        # this is a full run, which redraws everything anyway: only a fragment run that sees training end
+        # asks for one (three live views each asking made Pause restart the page three times)
+        st.session_state[flag] = running
 
         @st.fragment(run_every=every if running else None)
         def frag():
