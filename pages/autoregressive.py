@@ -4,16 +4,17 @@ import dataclasses
 
 import streamlit as st
 
-from lab.autoregressive import Autoregressive, true_conditional_log_prob
-from lab.runner import RunSpec
-from lab.viz import curves, density_figure
-from lab.viz import autoregressive as av
-from pages import ui
+st.title("Autoregressive models")  # before the heavy imports: the page paints while torch loads
+
+from lab.autoregressive import Autoregressive, true_conditional_log_prob  # noqa: E402
+from lab.runner import RunSpec  # noqa: E402
+from lab.viz import curves, density_figure  # noqa: E402
+from lab.viz import autoregressive as av  # noqa: E402
+from pages import ui  # noqa: E402
 
 MAIN = ["conditional", "order", "components", "bins"]
 UNUSED = {"mog": ("bins", "bound"), "softmax": ("components",)}
 
-st.title("Autoregressive models")
 st.caption("The 2D PixelRNN / PixelCNN: p(x) = p(x_first) · p(x_second | x_first), each a 1D density — a mixture of "
            "Gaussians or a softmax over bins. A masked network (MADE) gives every conditional in one parallel pass for "
            "training; sampling is sequential. Swap the order: with little capacity, one direction can be much easier.")

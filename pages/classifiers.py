@@ -3,14 +3,15 @@
 import numpy as np
 import streamlit as st
 
-from lab import classify as C
-from lab.classical import GMMConfig
-from lab.data import DataError, points_from_array
-from lab.runner import RunSpec
-from lab.viz import concepts as cv
-from pages import ui
+st.title("Generative vs discriminative classifiers")  # before the heavy imports: the page paints while torch loads
 
-st.title("Generative vs discriminative classifiers")
+from lab import classify as C  # noqa: E402
+from lab.classical import GMMConfig  # noqa: E402
+from lab.data import DataError, points_from_array  # noqa: E402
+from lab.runner import RunSpec  # noqa: E402
+from lab.viz import concepts as cv  # noqa: E402
+from pages import ui  # noqa: E402
+
 st.caption("A discriminative classifier fits P(y|x) directly (logistic regression, an MLP). A generative one fits a density "
            "p(x|y) per class with any family of the lab, then applies Bayes' rule: P(y|x) = p(x|y) P(y) / Σ p(x|y') P(y'). "
            "Because it models x, it can integrate out a coordinate that is missing at test time.")

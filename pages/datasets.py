@@ -2,14 +2,17 @@
 
 import streamlit as st
 
-from lab.classical import GMM
-from lab.runner import RunSpec
-from lab.viz import curves, density_figure
-from lab.viz.classical import gmm_figure
-from pages import ui
-
+# the title before the heavy imports: right after a cold start another page's thread may still be
+# importing torch and scikit-learn, and these imports would wait for it
 st.title("Datasets")
 st.caption("Every built-in density is known exactly, so the lab can measure how far each model is from the truth.")
+
+from lab.classical import GMM  # noqa: E402
+from lab.runner import RunSpec  # noqa: E402
+from lab.viz import curves, density_figure  # noqa: E402
+from lab.viz.classical import gmm_figure  # noqa: E402
+from pages import ui  # noqa: E402
+
 ui.url_notes()
 ui.lecture_notes("gmm", "kde")
 runner = ui.get_runner()

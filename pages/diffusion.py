@@ -4,13 +4,15 @@ import dataclasses
 
 import streamlit as st
 
-from lab.diffusion import DDPM, sampler_sweep
-from lab.metrics import energy_distance_floor
-from lab.runner import RunSpec
-from lab.score import ScoreModel
-from lab.viz import curves, density_figure
-from lab.viz import diffusion as dv
-from pages import ui
+st.title("Diffusion and score-based models")  # before the heavy imports: the page paints while torch loads
+
+from lab.diffusion import DDPM, sampler_sweep  # noqa: E402
+from lab.metrics import energy_distance_floor  # noqa: E402
+from lab.runner import RunSpec  # noqa: E402
+from lab.score import ScoreModel  # noqa: E402
+from lab.viz import curves, density_figure  # noqa: E402
+from lab.viz import diffusion as dv  # noqa: E402
+from pages import ui  # noqa: E402
 
 MODELS = {"ddpm": DDPM, "score": ScoreModel}
 MAIN = {"ddpm": ["schedule", "T", "prediction"], "score": ["noise_levels", "n_levels", "steps_per_level", "step_size"]}
@@ -24,7 +26,6 @@ def _model_key(raw: str) -> str:
     return raw
 
 
-st.title("Diffusion and score-based models")
 st.caption("Forward: x₀ → x₁ → … → x_T ≈ N(0, I), q(x_t | x₀) = N(√ᾱ_t x₀, (1 − ᾱ_t) I). A network ε_θ(x_t, t) learns the "
            "noise; sampling runs the chain backwards (DDPM), or deterministically in fewer steps (DDIM). The score view "
            "(NCSN) learns ∇ₓ log p_σ for a ladder of σ and samples by annealed Langevin; one small σ alone shows why "

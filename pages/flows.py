@@ -4,16 +4,17 @@ import dataclasses
 
 import streamlit as st
 
-from lab.flow import Flow
-from lab.runner import RunSpec
-from lab.viz import curves, density_figure
-from lab.viz import flow as fv
-from pages import ui
+st.title("Normalizing flows")  # before the heavy imports: the page paints while torch loads
+
+from lab.flow import Flow  # noqa: E402
+from lab.runner import RunSpec  # noqa: E402
+from lab.viz import curves, density_figure  # noqa: E402
+from lab.viz import flow as fv  # noqa: E402
+from pages import ui  # noqa: E402
 
 MAIN = ["variant", "layers", "hidden", "bins"]
 UNUSED = {"spline": (), "affine": ("bins", "tail_bound"), "planar": ("bins", "tail_bound", "hidden", "depth")}
 
-st.title("Normalizing flows")
 st.caption("An invertible map f carries a standard Gaussian to the data, and the change of variables gives the exact "
            "likelihood: log p(x) = log N(f⁻¹(x); 0, I) + log |det ∂f⁻¹/∂x|. Coupling layers (spline or affine) invert "
            "in closed form; planar flows are the classic that shows the limits — each layer only bends the plane "

@@ -5,16 +5,17 @@ import dataclasses
 import numpy as np
 import streamlit as st
 
-from lab.gan import GAN
-from lab.runner import RunSpec
-from lab.viz import density_figure
-from lab.viz import gan as gv
-from pages import ui
+st.title("Generative adversarial network")  # before the heavy imports: the page paints while torch loads
+
+from lab.gan import GAN  # noqa: E402
+from lab.runner import RunSpec  # noqa: E402
+from lab.viz import density_figure  # noqa: E402
+from lab.viz import gan as gv  # noqa: E402
+from pages import ui  # noqa: E402
 
 MAIN = ["loss", "d_steps", "pack", "r1_gamma"]
 MAX_SEEDS = 8
 
-st.title("Generative adversarial network")
 st.caption("min_G max_D E log D(x) + E log(1 − D(G(z))). For a fixed G the best D is D* = p_data / (p_data + p_g); "
            "at the optimum p_g = p_data, D* = ½ everywhere and V = −log 4. Try minimax vs non-saturating, WGAN(-GP), "
            "and PacGAN packing (pack = 1 is plain D) on the 8 or 25 Gaussians, under several seeds. "

@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from lab import inverse as I
-from lab.base import REGISTRY, get_model_class
-from lab.runner import RunSpec
-from lab.viz import concepts as cv
-from pages import ui
+st.title("Inverse problems")  # before the heavy imports: the page paints while torch loads
 
-st.title("Inverse problems")
+from lab import inverse as I  # noqa: E402
+from lab.base import REGISTRY, get_model_class  # noqa: E402
+from lab.runner import RunSpec  # noqa: E402
+from lab.viz import concepts as cv  # noqa: E402
+from pages import ui  # noqa: E402
+
 st.caption("Observe one coordinate and infer the other: the answer is a distribution p(x_other | observation), not a point. "
            "Each family answers its own way — autoregressive models sample the conditional exactly, flows (and any "
            "density) by Bayes on a fine grid, diffusion by inpainting, GAN / VAE / AE by optimising their latent — and is "

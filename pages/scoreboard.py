@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from lab import scoreboard as S
-from lab.base import REGISTRY
-from lab.data import DATASETS
-from lab.viz import concepts as cv
-from pages import ui
+st.title("Scoreboard: the lecture's table, measured")  # before the heavy imports: the page paints while torch loads
 
-st.title("Scoreboard: the lecture's table, measured")
+from lab import scoreboard as S  # noqa: E402
+from lab.base import REGISTRY  # noqa: E402
+from lab.data import DATASETS  # noqa: E402
+from lab.viz import concepts as cv  # noqa: E402
+from pages import ui  # noqa: E402
+
 st.caption("GAN — high quality, fast sampling, unstable, mode collapse, no density. VAE — fast sampling, approximate density, "
            "blurry. Flows — exact likelihood, costly. Diffusion — high quality, diverse, slow sampling. Autoregressive — exact "
            "likelihood, stable, slow sequential sampling. Here every family is trained under the same budget and seeds, and "

@@ -4,17 +4,18 @@ import dataclasses
 
 import streamlit as st
 
-from lab.ae import Autoencoder
-from lab.runner import RunSpec
-from lab.vae import VAE
-from lab.viz import density_figure
-from lab.viz import vae as vv
-from pages import ui
+st.title("Autoencoder and variational autoencoder")  # before the heavy imports: the page paints while torch loads
+
+from lab.ae import Autoencoder  # noqa: E402
+from lab.runner import RunSpec  # noqa: E402
+from lab.vae import VAE  # noqa: E402
+from lab.viz import density_figure  # noqa: E402
+from lab.viz import vae as vv  # noqa: E402
+from pages import ui  # noqa: E402
 
 VAE_MAIN = ["latent_dim", "beta", "prior", "decoder_variance", "kl_warmup"]
 MODES = ["VAE", "Autoencoder", "Side by side"]
 
-st.title("Autoencoder and variational autoencoder")
 st.caption("An autoencoder learns a deterministic code z = f(x) and x̂ = g(z) under ‖x − x̂‖²: with a 1D code it traces a "
            "curve through the data, but decoding z from a Gaussian fitted to the codes is not a generative model. "
            "A VAE encodes Q(z|x) = N(μ, σ²), samples z = μ + σ ⊙ ε (the reparameterization trick) and maximises "
