@@ -396,7 +396,7 @@ class SessionRunner:
     def __init__(
         self,
         alive: Callable[[], bool] | None = None,
-        snapshot_interval: float = 0.2,
+        snapshot_interval: float = 0.1,
         metrics_interval: float = 4.0,
         overhead: float = 0.05,
         overhead_many: float = 0.35,
@@ -771,7 +771,11 @@ class SessionRunner:
             for _ in range(len(running)):
                 if self._snap_credit <= 0:
                     return
-                run_id, run = min(running, key=lambda ir: self._last_snap.get(ir[0], 0.0))
+                # a run that has not trained since its last picture would only be redrawn at the same weights
+                moved = [(i, r) for i, r in running if self._snaps.get(i, {}).get("step") != r.step]
+                if not moved:
+                    return
+                run_id, run = min(moved, key=lambda ir: self._last_snap.get(ir[0], 0.0))
                 if now - self._last_snap.get(run_id, 0.0) < self.snapshot_interval:
                     return
                 # pictures first: a run's metrics (costlier) come only after a picture-only snapshot of it, so
