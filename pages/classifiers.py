@@ -88,10 +88,10 @@ def view():
                                   (right, gen, "gen", f"Generative: Bayes' rule over {families[key]}"),
                                   (left, disc["logistic"], "log", "Discriminative: logistic regression (linear boundary)")]:
         ui.live_chart(cv.posterior_figure(C.proba_grid(clf, bounds, 60), train.x, train.y, train.classes, title, bounds),
-                         key=f"classifiers.{name}", where=col)
+                      key=f"classifiers.{name}", where=col)
     g = C.class_log_prob_grid(gen, bounds, 60)
     ui.live_chart(cv.class_density_figure(g["log_p"], g["x"], g["y"], train.x, train.y, train.classes,
-                                               "Learned class-conditionals p(x|y)", bounds), key="classifiers.dens", where=right)
+                                          "Learned class-conditionals p(x|y)", bounds), key="classifiers.dens", where=right)
     acc = C.scores({"logistic regression": disc["logistic"], "MLP": disc["mlp"], "generative": gen}, test)
     for col, (name, a) in zip(st.columns(3), acc.items()):
         col.metric(f"test accuracy, {name}", f"{a:.1%}")
@@ -109,7 +109,7 @@ elif (gen := generative()) is not None:
     lo, hi = (bounds[0], bounds[1]) if missing == 1 else (bounds[2], bounds[3])
     curves = {n: C.missing_curve(c, train, missing, lo, hi, 120) for n, c in clfs.items()}
     ui.live_chart(cv.missing_figure(curves, train.classes, 1 - missing, train.x, train.y,
-                                      f"P(class | x{2 - missing} only), x{missing + 1} unknown"), key="classifiers.miss")
+                                    f"P(class | x{2 - missing} only), x{missing + 1} unknown"), key="classifiers.miss")
     acc = C.scores(clfs, test, missing)
     for col, (name, a) in zip(st.columns(3), acc.items()):
         col.metric(f"accuracy without x{missing + 1}: {name}", f"{a:.1%}")

@@ -83,7 +83,7 @@ def view():
     ui.live_chart(dv.score_field_figure(v, level, "true", data), key="diffusion.score_true", where=c[1])
     ui.live_chart(dv.score_error_figure(v, level, data), key="diffusion.score_error", where=c[2])
     ui.live_chart(curves({"loss": snap["losses"]["loss"]} if "loss" in snap["losses"] else {}, "Training loss", log_y=True),
-                    key="diffusion.loss")
+                  key="diffusion.loss")
 
 
 view()

@@ -85,9 +85,9 @@ def view():
     res = answers()
     left, right = st.columns(2)
     ui.live_chart(cv.slice_figure(ui.truth_grid(ds), ds.sample(1500, seed), dim, c, [a for a, _ in res],
-                                      f"{ds.title}: the observation line and each answer", b), key="inverse.slice", where=left)
+                                  f"{ds.title}: the observation line and each answer", b), key="inverse.slice", where=left)
     ui.live_chart(cv.conditional_figure(truth, [a for a, _ in res], dim, sols,
-                                             f"p(x{2 - dim} | observation): truth (black) and answers"), key="inverse.cond", where=right)
+                                        f"p(x{2 - dim} | observation): truth (black) and answers"), key="inverse.cond", where=right)
     rows = []
     for a, s in res:
         note = a.error or a.info.get("note", "")

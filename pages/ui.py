@@ -588,12 +588,16 @@ def live_chart(fig, key: str, where=None) -> None:
         if component is None:
             st.plotly_chart(fig, key=key)
             return
-        import plotly.io as pio
+        # a figure from `cached_figure` comes back on every refresh: serialise it once
+        spec = getattr(fig, "_lab_spec", None)
+        if spec is None:
+            import plotly.io as pio
 
-        for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
-            if axis.automargin is None:  # what st.plotly_chart's theme did: room for tick labels outside small margins
-                axis.automargin = True
-        component(data=pio.to_json(fig, validate=False), key=key)
+            for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
+                if axis.automargin is None:  # what st.plotly_chart's theme did: room for tick labels outside small margins
+                    axis.automargin = True
+            spec = fig._lab_spec = pio.to_json(fig, validate=False)
+        component(data=spec, key=key)
 
 
 def cached_figure(key: str, version, build):

@@ -95,11 +95,11 @@ def density_figure(
     """exp(log p) on a grid (density = {"x", "y", "log_prob"}) as a picture, samples on top.
 
     The colour scale shows p itself, clipped to [max p * e^-floor, max p], so a model's filaments and
-    holes stay visible next to the truth. This is the live panel, so it is built for a cheap redraw:
-    Streamlit remounts a chart whenever its figure changes, so every update is a full `Plotly.newPlot`
-    in the browser. A smoothed heatmap is interpolated pixel by pixel in JavaScript there, and a
-    WebGL scatter creates a new (software, without a GPU) GL context each time; a PNG drawn here, SVG
-    points and fixed margins cost a third. Built with `fast_figure` (no validation) for the same reason.
+    holes stay visible next to the truth. This is the live panel, so it is built for a cheap redraw in
+    the browser: a smoothed heatmap is interpolated pixel by pixel in JavaScript on every update, and a
+    WebGL scatter needs a software GL context on a machine without a GPU; a PNG drawn here, SVG points
+    and fixed margins (no second layout pass) cost far less. Built with `fast_figure` (no validation)
+    for the same reason.
     """
     traces, layout = [], _layout_dict(title, bounds, height)
     if density is not None:
