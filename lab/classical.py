@@ -56,21 +56,34 @@ class GMM(GenerativeModel):
                 self.bic_scores[m] = float(gm.bic(sub))
             k = min(self.bic_scores, key=self.bic_scores.get)
         self.k = k
-        # warm_start + max_iter=1: each fit() call is exactly one E step and one M step
+        # the first step's fit() initialises (k-means++) and runs one EM iteration; train_step runs the rest
         self.gm = GaussianMixture(k, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=1, warm_start=True, init_params="k-means++")
         self._last_bound = -math.inf
 
     @threadpool_limits.wrap(limits=1)
     def train_step(self, batch):
-        x = self.train_z.cpu().numpy().astype(np.float64)  # EM uses every point, not a minibatch
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gm.fit(x)
-        bound = float(self.gm.lower_bound_)
+        x = self._x64()  # EM uses every point, not a minibatch
+        if not self._fitted():
+            with warnings.catch_warnings():  # k-means++ initialisation, then one E and one M step
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                self.gm.fit(x)
+            bound = float(self.gm.lower_bound_)
+        else:
+            # one EM iteration: E step (responsibilities r_ik and the mean log-likelihood at the current
+            # parameters), M step (pi, mu, Sigma from r). fit() would add a second E step for its labels.
+            bound, log_resp = self.gm._e_step(x)
+            self.gm._m_step(x, log_resp)
+            bound = float(bound)
+            self.gm.lower_bound_ = bound
         if bound - self._last_bound < self.config.tol:
             self.converged = True
         self._last_bound = bound
         return {"nll": -bound, "components": float(self.k)}
+
+    def _x64(self) -> np.ndarray:
+        if getattr(self, "_x64_cache", None) is None:
+            self._x64_cache = self.train_z.cpu().numpy().astype(np.float64)
+        return self._x64_cache
 
     def _fitted(self) -> bool:
         return hasattr(self.gm, "means_")

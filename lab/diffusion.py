@@ -20,7 +20,8 @@ from lab.nn import MLP, sinusoidal_embedding
 
 
 class NoiseConditionalMLP(nn.Module):
-    """f(x, c) = MLP([features(x), sinusoidal_embedding(c)]): x [n, 2], c [n] (a step or a noise level).
+    """f(x, c) = MLP([features(x), sinusoidal_embedding(c)]): x [n, 2], c [n] or one value for all rows
+    (a step or a noise level).
 
     features(x) is x itself, or with `x_embedding` > 0 also sinusoidal features of each coordinate
     (tiny-diffusion's input embedding), which lets a small MLP draw sharp, thin structures.
@@ -33,7 +34,11 @@ class NoiseConditionalMLP(nn.Module):
         self.mlp = MLP(in_dim, 2, hidden, layers, "silu")
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        feats = [x, sinusoidal_embedding(c, self.time_dim)]
+        if c.dim() == 0:  # one step or noise level for every row (a sampler's step): embed it once
+            temb = sinusoidal_embedding(c[None], self.time_dim).expand(len(x), -1)
+        else:
+            temb = sinusoidal_embedding(c, self.time_dim)
+        feats = [x, temb]
         if self.x_embedding:
             # coordinates in standardised units span ~[-3, 3]; scale 25 resolves ~0.05 (tiny-diffusion)
             feats += [sinusoidal_embedding(25.0 * x[:, 0], self.x_embedding), sinusoidal_embedding(25.0 * x[:, 1], self.x_embedding)]
@@ -208,8 +213,9 @@ class DDPM(GenerativeModel):
         ab = self.alpha_bar(t).float()[:, None]
         return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
 
-    def eps_theta(self, x: torch.Tensor, t: torch.Tensor, ema: bool = True) -> torch.Tensor:
-        """The model's noise prediction eps_theta(x_t, t) [n, 2]; the EMA weights when ema is True.
+    def eps_theta(self, x: torch.Tensor, t: torch.Tensor | int, ema: bool = True) -> torch.Tensor:
+        """The model's noise prediction eps_theta(x_t, t) [n, 2] for steps t [n] or one step t (an int) for
+        every row; the EMA weights when ema is True.
 
         prediction "eps": the network output itself. prediction "v" (Salimans & Ho 2022): the network
         predicts v = sqrt(ab) eps - sqrt(1 - ab) x_0, and eps = sqrt(1 - ab) x_t + sqrt(ab) v. Near t = T
@@ -217,11 +223,16 @@ class DDPM(GenerativeModel):
         1 / sqrt(ab); with v it is sqrt(ab) x_t - sqrt(1 - ab) v, as accurate as the network.
         """
         net = self.net["ema"] if ema and self.config.ema_decay > 0 else self.net["model"]
-        out = net(x, t.float())
+        if isinstance(t, int):
+            out = net(x, torch.tensor(float(t), device=self.device))
+            ab = float(self.alphas_cumprod[t]) if t >= 0 else 1.0
+        else:
+            out = net(x, t.float())
         if self.config.prediction == "eps":
             return out
-        ab = self.alpha_bar(t).float()[:, None]
-        return (1 - ab).sqrt() * x + ab.sqrt() * out
+        if not isinstance(t, int):
+            ab = self.alpha_bar(t).float()[:, None]
+        return (1 - ab) ** 0.5 * x + ab ** 0.5 * out
 
     # -- training ------------------------------------------------------------------------------------
     def train_step(self, batch):
@@ -298,7 +309,7 @@ class DDPM(GenerativeModel):
             t, t_prev = tau[i], (tau[i - 1] if i > 0 else -1)
             ab = float(self.alphas_cumprod[t])
             ab_prev = float(self.alphas_cumprod[t_prev]) if t_prev >= 0 else 1.0
-            eps = self.eps_theta(x, torch.full((n,), t, device=self.device))
+            eps = self.eps_theta(x, t)
             x0, eps = self._predict_x0(x, t, eps, ab)
             last = t_prev < 0
             if sampler == "ddpm":

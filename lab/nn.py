@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -23,13 +24,18 @@ class MLP(nn.Sequential):
         super().__init__(*mods)
 
 
+@functools.lru_cache(maxsize=32)
+def _frequencies(half: int, max_period: float, device: torch.device) -> torch.Tensor:
+    # the same few vectors on every call; a sampler embeds 50-1000 times per picture
+    return torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=device) / half)
+
+
 def sinusoidal_embedding(t: torch.Tensor, dim: int = 32, max_period: float = 10_000.0) -> torch.Tensor:
     """Transformer-style embedding of a scalar per row: t [n] -> [n, dim] (Vaswani et al. 2017).
 
     Diffusion models feed the step t (or log sigma) through this before the network.
     """
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    freqs = _frequencies(dim // 2, max_period, t.device)
     args = t.float()[:, None] * freqs[None, :]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:

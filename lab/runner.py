@@ -399,17 +399,19 @@ class SessionRunner:
         snapshot_interval: float = 0.1,
         metrics_interval: float = 4.0,
         overhead: float = 0.05,
-        overhead_many: float = 0.35,
+        overhead_many: float = 0.5,
         density_interval: float = 1.0,
         picture_seconds: float = 0.008,
         grid: int = 64,
         n_samples: int = 1000,
+        slice_seconds: float = 0.03,
+        round_seconds: float = 0.1,
     ):
         self.alive = alive or (lambda: True)
         self.snapshot_interval = snapshot_interval
         self.metrics_interval = metrics_interval
         # live pictures may cost up to this fraction of training time: more with more than two runs, where
-        # every panel still has to move 4-5 times a second (Compare page, six families use ~10-15 %)
+        # every panel still has to move 4-5 times a second (Compare page: six families use ~30 %)
         self.overhead, self.overhead_many = overhead, overhead_many
         self.density_interval = density_interval  # a live picture recomputes its density grid at most this often
         self._last_density: dict[str, float] = {}
@@ -418,6 +420,7 @@ class SessionRunner:
         self.picture_seconds = picture_seconds
         self._seconds_per_sample: dict[str, float] = {}
         self.grid, self.n_samples = grid, n_samples
+        self.slice_seconds, self.round_seconds = slice_seconds, round_seconds  # see _train_round
         self.runs: dict[str, Run] = {}
         self._snaps: dict[str, dict] = {}
         self._evaluators: dict[str, Evaluator] = {}
@@ -715,13 +718,18 @@ class SessionRunner:
             self._release()
 
     def _train_round(self) -> None:
-        """Each running run trains for ~30 ms, each slice followed by a due snapshot within the overhead budget."""
+        """Each running run trains for a slice (30 ms; less with many runs), each slice followed by a due
+        snapshot within the overhead budget."""
         with self._lock:
             items = list(self.runs.items())
+            n_running = sum(r.status == RUNNING for r in self.runs.values())
+        # a run's picture waits for its next slice (it shows new weights only), so a round of slices bounds
+        # every panel's update rate: six runs share a ~0.1 s round, not 6 x 30 ms
+        slice_seconds = min(self.slice_seconds, self.round_seconds / max(n_running, 1))
         for run_id, run in items:
             trained = False
-            t0 = time.perf_counter()
             with self._lock:
+                t0 = time.perf_counter()  # the slice starts when the lock is ours (a page may have held it)
                 if self.runs.get(run_id) is not run:
                     continue
                 n_pending = self._pending_steps.pop(run_id, 0)
@@ -735,7 +743,10 @@ class SessionRunner:
                         run.status = PAUSED
                     self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
                 elif run.status == RUNNING:
-                    while run.status == RUNNING and time.perf_counter() - t0 < 0.03 and self._lock.waiting <= 0:
+                    # at least one step per slice (a page that waits, waits one step): a slow step (EM over
+                    # every point) would otherwise lose whole rounds, and its panel with them
+                    run.advance(1)
+                    while run.status == RUNNING and time.perf_counter() - t0 < slice_seconds and self._lock.waiting <= 0:
                         run.advance(1)
                     trained = True
                     if run.finished:

@@ -10,6 +10,7 @@ from lab.base import REGISTRY, ConfigError, get_model_class, make_config, model_
 from lab.presets import PRESETS  # noqa: E402
 from lab.runner import SUMMARY_COLUMNS, RunSpec, snapshot_summary  # noqa: E402
 from lab.viz import density_figure  # noqa: E402
+from lab.viz.common import density_spec  # noqa: E402
 from pages import ui  # noqa: E402
 ui.url_notes()
 runner = ui.get_runner()
@@ -60,7 +61,7 @@ ui.controls(runner, ids, "compare")
 truth = ui.truth_grid(ds)
 bounds = ds.bounds()
 per_row = 2 if ui.lecture_mode() else 3
-LIVE_POINTS = 500  # SVG points, restyled on every update (~5 ms per 100 in the browser); a density picture is cheap
+LIVE_POINTS = 500  # drawn on a canvas over the plot (see pages/live_chart.js)
 height = ui.fig_height(300)
 SCOREBOARD_EVERY = 1.0  # its metrics change every few seconds; a table redrawn 5x a second costs the browser more than the panels
 
@@ -75,7 +76,7 @@ def panels():
                 if rid is None:
                     title = "true density" if truth is not None else f"data ({len(ds.points):,} points)"
                     fig = ui.cached_figure("compare.truth", (id(ds), seed, height),
-                                           lambda: density_figure(truth, None, title, bounds, data=ds.sample(1000, seed), height=height))
+                                           lambda: density_spec(truth, None, title, bounds, data=ds.sample(1000, seed), height=height))
                     ui.live_chart(fig, key="compare.truth")
                     continue
                 snap = runner.snapshot(rid)
@@ -86,7 +87,7 @@ def panels():
                     continue
                 title = f"{label} · step {snap['step']:,}"
                 fig = ui.cached_figure(f"compare.fig.{rid}", (snap["time"], height),
-                                       lambda: density_figure(snap["density"], snap["samples"], title, bounds, height=height, max_points=LIVE_POINTS))
+                                       lambda: density_spec(snap["density"], snap["samples"], title, bounds, height=height, max_points=LIVE_POINTS))
                 ui.live_chart(fig, key=f"compare.fig.{rid}")
                 st.progress(min(1.0, snap["progress"]), text=snap["status"])
                 ui.status(snap)

@@ -42,6 +42,7 @@ from lab.data import (
     points_from_cells,
 )
 from lab.runner import RunSpec, SessionRunner
+from lab.viz.common import fast_figure, spec_json
 
 # seconds between live figure updates: family pages draw 6-10 figures per update (~15 ms of plotly each,
 # holding the GIL the trainer needs) and get a picture snapshot about twice a second, so 0.5 s; the
@@ -526,41 +527,13 @@ def live(runner: SessionRunner, every: float = LIVE_EVERY):
 # Live charts. st.plotly_chart gives an element an id that hashes the figure, so every update remounts
 # it: the browser runs a full Plotly.newPlot (~50-130 ms a panel on a busy 2-core machine, where six
 # panels at 4 updates a second would need more than a core) and the user's zoom is lost. `live_chart`
-# mounts a small component once per key and updates it in place with Plotly.react (~10-20 ms), so a
-# zoom or pan survives (the figures carry a uirevision). Plotly.js itself comes from plotly.py's copy,
-# served as the app's static file (server.enableStaticServing in .streamlit/config.toml).
+# mounts a small component (pages/live_chart.js) once per key and updates it in place with Plotly.react,
+# so a zoom or pan survives (the figures carry a uirevision); a panel's samples go on a canvas over the
+# plot and a points-and-title update only relayouts the title (~5 ms a panel). Plotly.js itself comes
+# from plotly.py's copy, served as the app's static file (server.enableStaticServing in .streamlit/config.toml).
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _STATIC_PLOTLY = os.path.join(_ROOT, "static", "plotly.min.js")
-_LIVE_CHART_JS = """
-export default function (component) {
-  const { parentElement, data } = component;
-  if (!window.__labPlotly) {  // one <script> per page, shared by every live chart
-    window.__labPlotly = new Promise((ok, fail) => {
-      const s = document.createElement("script");
-      s.src = "./app/static/plotly.min.js";
-      s.onload = () => ok(window.Plotly);
-      s.onerror = () => { window.__labPlotly = null; fail(new Error("plotly.js did not load")); };
-      document.head.appendChild(s);
-    });
-  }
-  let div = parentElement.querySelector(".lab-live-chart");
-  if (!div) {
-    div = document.createElement("div");
-    div.className = "lab-live-chart";
-    div.style.width = "100%";
-    parentElement.appendChild(div);
-  }
-  const cleanup = () => { if (window.Plotly) window.Plotly.purge(div); };
-  if (div.__labSpec === data) return cleanup;  // the same figure again (a rerun with no new snapshot): nothing to draw
-  div.__labSpec = data;
-  const fig = JSON.parse(data);
-  window.__labPlotly
-    .then((Plotly) => Plotly.react(div, { data: fig.data, layout: fig.layout, frames: fig.frames || [],
-                                          config: { displaylogo: false, responsive: true } }))
-    .catch((e) => { div.textContent = "This chart could not be drawn: " + e.message; });
-  return cleanup;
-}
-"""
+_LIVE_CHART_JS = os.path.join(_ROOT, "pages", "live_chart.js")
 
 
 @st.cache_resource(show_spinner=False)
@@ -575,28 +548,36 @@ def _live_chart_component():
         if not os.path.exists(_STATIC_PLOTLY) or os.path.getsize(_STATIC_PLOTLY) != os.path.getsize(source):
             os.makedirs(os.path.dirname(_STATIC_PLOTLY), exist_ok=True)
             shutil.copyfile(source, _STATIC_PLOTLY)
+        with open(_LIVE_CHART_JS, encoding="utf-8") as f:
+            js = f.read()
     except OSError:
         return None
-    return st.components.v2.component("lab_live_chart", js=_LIVE_CHART_JS, isolate_styles=False)
+    return st.components.v2.component("lab_live_chart", js=js, isolate_styles=False)
 
 
 def live_chart(fig, key: str, where=None) -> None:
-    """A plotly figure that a live view redraws in place (see above), in `where` (a column or container)
-    or here; st.plotly_chart where it cannot."""
+    """A plotly figure, or a plain spec such as `density_spec`'s, that a live view redraws in place (see
+    above), in `where` (a column or container) or here; st.plotly_chart where it cannot."""
     with where if where is not None else contextlib.nullcontext():
         component = _live_chart_component()
         if component is None:
-            st.plotly_chart(fig, key=key)
+            st.plotly_chart(fig if not isinstance(fig, dict) else fast_figure(**fig), key=key)
             return
         # a figure from `cached_figure` comes back on every refresh: serialise it once
-        spec = getattr(fig, "_lab_spec", None)
-        if spec is None:
+        sent = st.session_state.setdefault("_live_chart_json", {})
+        hit = sent.get(key)
+        if hit is not None and hit[0] is fig:
+            spec = hit[1]
+        elif isinstance(fig, dict):
+            spec = spec_json(fig)
+        else:
             import plotly.io as pio
 
             for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
                 if axis.automargin is None:  # what st.plotly_chart's theme did: room for tick labels outside small margins
                     axis.automargin = True
-            spec = fig._lab_spec = pio.to_json(fig, validate=False)
+            spec = pio.to_json(fig, validate=False)
+        sent[key] = (fig, spec)
         component(data=spec, key=key)
 
 

@@ -20,8 +20,8 @@ def _oracle(model: DDPM):
     """The exact noise predictor for N(MU, S^2 I): x_t ~ N(sqrt(ab) MU, (ab S^2 + 1 - ab) I),
     eps*(x, t) = -sqrt(1 - ab) grad log p_t(x) = sqrt(1 - ab) (x - sqrt(ab) MU) / (ab S^2 + 1 - ab)."""
 
-    def eps(x, t, ema=True):
-        ab = model.alpha_bar(t).float()[:, None]
+    def eps(x, t, ema=True):  # t: steps [n], or one step (an int) for every row, as the samplers pass it
+        ab = model.alpha_bar(torch.full((len(x),), t) if isinstance(t, int) else t).float()[:, None]
         return (1 - ab).sqrt() * (x - ab.sqrt() * MU) / (ab * S**2 + 1 - ab)
 
     return eps
@@ -113,6 +113,15 @@ def test_v_prediction_is_an_exact_reparametrisation(moons_points):
     # and the true v gives back the true eps
     v = ab.sqrt() * eps - (1 - ab).sqrt() * x0
     assert torch.allclose((1 - ab).sqrt() * x_t + ab.sqrt() * v, eps, atol=1e-5)
+
+
+@pytest.mark.parametrize("prediction", ["v", "eps"])
+def test_one_step_for_every_row_is_the_same_as_a_step_per_row(moons_points, prediction):
+    """The samplers pass one step as an int (embedded once); it must give what a step per row gives."""
+    m = _model(moons_points, T=100, prediction=prediction)
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    for t in (0, 37, 99):
+        assert torch.allclose(m.eps_theta(x, t), m.eps_theta(x, torch.full((50,), t)), atol=1e-5)
 
 
 def test_noised_empirical_score_is_the_gradient_of_the_mixture_log_density():

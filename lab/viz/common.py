@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
+import math
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -76,10 +79,7 @@ def fast_figure(data: list[dict], layout: dict) -> go.Figure:
     (it holds the GIL the trainer needs); this path costs ~3 ms. Only for specs written in this module:
     tests validate each one by rebuilding it with `go.Figure(fig.to_dict())`.
     """
-    global _TEMPLATE
-    if _TEMPLATE is None:  # the default template a validated figure carries, so both look the same
-        _TEMPLATE = go.Figure().to_dict()["layout"]["template"]
-    return go.Figure(data=data, layout={"template": _TEMPLATE, **layout}, _validate=False)
+    return go.Figure(data=data, layout={"template": template(), **layout}, _validate=False)
 
 
 def density_figure(
@@ -97,22 +97,90 @@ def density_figure(
     The colour scale shows p itself, clipped to [max p * e^-floor, max p], so a model's filaments and
     holes stay visible next to the truth. This is the live panel, so it is built for a cheap redraw in
     the browser: a smoothed heatmap is interpolated pixel by pixel in JavaScript on every update, and a
-    WebGL scatter needs a software GL context on a machine without a GPU; a PNG drawn here, SVG points
+    WebGL scatter needs a software GL context on a machine without a GPU; a PNG drawn here, plain points
     and fixed margins (no second layout pass) cost far less. Built with `fast_figure` (no validation)
-    for the same reason.
+    for the same reason; `density_spec` is the same figure as plain dicts, for live pages.
     """
+    return fast_figure(**density_spec(density, samples, title, bounds, data, height, floor, max_points))
+
+
+def density_spec(
+    density: dict | None,
+    samples: np.ndarray | None = None,
+    title: str = "",
+    bounds=None,
+    data: np.ndarray | None = None,
+    height: int = 360,
+    floor: float = 12.0,
+    max_points: int = 1500,
+) -> dict:
+    """`density_figure` as a plain {"data": [...], "layout": {...}} without the template (`spec_json`
+    adds it): a live page sends six of these 4-5 times a second, and building a plotly Figure for each
+    costs more than the rest of the page together."""
     traces, layout = [], _layout_dict(title, bounds, height)
     if density is not None:
-        lp = np.asarray(density["log_prob"], dtype=float)
-        top = np.nanmax(np.where(np.isfinite(lp), lp, -np.inf)) if np.isfinite(lp).any() else 0.0
-        p = np.exp(np.clip(np.nan_to_num(lp, nan=-np.inf), top - floor, top) - top)
-        layout["images"] = [density_image(p, density["x"], density["y"])]
+        layout["images"] = [_density_layer(density, floor)]
     for pts, name, color in ((data, "data", DATA_COLOR), (samples, "samples", SAMPLE_COLOR)):
         if pts is not None and len(pts):
             d = np.asarray(pts)[:max_points]
             traces.append({"type": "scatter", "x": d[:, 0], "y": d[:, 1], "mode": "markers",
                            "marker": {"size": 3, "color": color}, "name": name})
-    return fast_figure(traces, layout)
+    return {"data": traces, "layout": layout}
+
+
+# A live run's snapshot keeps its density grid (the same dict) for a second or two while its samples
+# move; its picture is drawn once, not on every redraw. Keyed by the dict's identity (snapshots are
+# never changed in place), holding the dict so the id is not reused.
+_LAYERS: dict[int, tuple[dict, float, dict]] = {}
+_LAYERS_LOCK = threading.Lock()
+
+
+def _density_layer(density: dict, floor: float) -> dict:
+    with _LAYERS_LOCK:
+        hit = _LAYERS.get(id(density))
+    if hit is not None and hit[0] is density and hit[1] == floor:
+        return hit[2]
+    lp = np.asarray(density["log_prob"], dtype=float)
+    top = np.nanmax(np.where(np.isfinite(lp), lp, -np.inf)) if np.isfinite(lp).any() else 0.0
+    p = np.exp(np.clip(np.nan_to_num(lp, nan=-np.inf), top - floor, top) - top)
+    layer = density_image(p, density["x"], density["y"])
+    with _LAYERS_LOCK:
+        while len(_LAYERS) >= 64:
+            _LAYERS.pop(next(iter(_LAYERS)))
+        _LAYERS[id(density)] = (density, floor, layer)
+    return layer
+
+
+def template() -> dict:
+    """The default template a validated plotly figure carries (`fast_figure` and `spec_json` add it)."""
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        _TEMPLATE = go.Figure().to_dict()["layout"]["template"]
+    return _TEMPLATE
+
+
+_TEMPLATE_JSON: str | None = None
+
+
+def spec_json(spec: dict, decimals: int = 4) -> str:
+    """A plain spec ({"data", "layout"}, e.g. `density_spec`'s) as the JSON of its plotly figure, with the
+    default template, as plotly.js reads it. Arrays become lists rounded to `decimals` (1e-4 of a data
+    unit is far below a pixel) and non-finite numbers become null (JSON has no NaN)."""
+    global _TEMPLATE_JSON
+    if _TEMPLATE_JSON is None:
+        _TEMPLATE_JSON = json.dumps(template())
+
+    def plain(v):
+        if isinstance(v, np.ndarray):
+            a = np.round(v.astype(float), decimals)
+            return [x if math.isfinite(x) else None for x in a.tolist()] if not np.isfinite(a).all() else a.tolist()
+        if isinstance(v, np.generic):
+            return plain(np.asarray(v)) if isinstance(v, np.floating) and not np.isfinite(v) else v.item()
+        raise TypeError(f"cannot write {type(v).__name__} into a figure")
+
+    layout = json.dumps(spec.get("layout", {}), default=plain)
+    rest = "," + layout[1:] if layout != "{}" else "}"
+    return '{"data":' + json.dumps(spec.get("data", []), default=plain) + ',"layout":{"template":' + _TEMPLATE_JSON + rest + "}"
 
 
 def density_image(p: np.ndarray, x, y, upsample: int = 4) -> dict:

@@ -18,6 +18,24 @@ def panel_steps(page) -> dict[str, int]:
     return out
 
 
+# For the flow panel: of its samples inside the current axis ranges, the fraction whose place on the
+# points canvas (pages/live_chart.js) is painted. Plotly draws the axes; the canvas must follow them.
+POINTS_ON_CANVAS = """() => {
+  const g = [...document.querySelectorAll('.js-plotly-plot')].find(g => /^flow · step/.test(g.layout.title.text));
+  const canvas = g.parentElement.querySelector('canvas.lab-live-points'), ctx = canvas.getContext('2d');
+  const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, dpr = canvas.width / g._fullLayout.width;
+  const p = g.__labPoints[0];
+  let inside = 0, painted = 0;
+  for (let i = 0; i < p.x.length; i++) {
+    const px = xa._offset + xa.l2p(p.x[i]), py = ya._offset + ya.l2p(p.y[i]);
+    if (px < xa._offset + 2 || px > xa._offset + xa._length - 2 || py < ya._offset + 2 || py > ya._offset + ya._length - 2) continue;
+    inside++;
+    if (ctx.getImageData(Math.round(px * dpr), Math.round(py * dpr), 1, 1).data[3] > 0) painted++;
+  }
+  return [inside, painted];
+}"""
+
+
 def wait_until(pred, timeout=90.0, every=0.25):
     t0 = time.time()
     while time.time() - t0 < timeout:
@@ -119,4 +137,10 @@ def test_a_zoom_on_a_live_panel_survives_its_updates(app_url, page):
     step = panel_steps(page)["flow"]
     assert wait_until(lambda: panel_steps(page).get("flow", 0) > step + 20), "the panel stopped updating"
     assert page.evaluate(x_range) == zoomed  # the updates kept the zoom
+    # the samples are drawn on a canvas over the plot: where the zoomed axes put them, the canvas is painted
+    page.get_by_role("button", name=re.compile("Pause")).click()
+    page.get_by_text(re.compile(r"Normalizing flow: step [\d,]+ · \d+ steps/s · paused")).wait_for(timeout=30_000)
+    time.sleep(1.0)
+    inside, painted = page.evaluate(POINTS_ON_CANVAS)
+    assert inside >= 10 and painted == inside, (inside, painted)
     assert_no_exception(page)

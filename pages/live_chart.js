@@ -1,0 +1,200 @@
+// A plotly chart that a live view updates in place (see `live_chart` in pages/ui.py).
+//
+// Mounted once per key; every update runs Plotly.react on the same div, so a zoom or pan survives.
+// Large marker-only scatter traces (a panel's samples) are drawn on a canvas over the plot instead of as
+// SVG: plotly spends ~35 us per SVG point on every update (500 points x 6 panels x 4 updates a second is
+// most of a core on a 2-core machine); the canvas draws them in well under a millisecond. Plotly still
+// draws the axes, the density picture and the title, and keeps the zoom; the canvas follows its axes.
+
+const CANVAS_MIN_POINTS = 100;  // below this, SVG points cost little and keep their hover labels
+const TYPED = { f8: Float64Array, f4: Float32Array, i4: Int32Array, u4: Uint32Array, i2: Int16Array,
+                u2: Uint16Array, i1: Int8Array, u1: Uint8Array };
+
+function values(v) {  // a plain array, or plotly.py's typed-array spec {dtype, bdata}
+  if (Array.isArray(v)) return v;
+  if (v && typeof v.bdata === "string") {
+    const T = TYPED[String(v.dtype).replace(/^[<>|=]/, "")];
+    if (!T) return null;
+    const bin = atob(v.bdata);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new T(bytes.buffer);
+  }
+  return null;
+}
+
+function axisKey(ref, letter) {  // "x2" -> "xaxis2"
+  return letter + "axis" + (ref && ref.length > 1 ? ref.slice(1) : "");
+}
+
+function fixedRange(layout, key) {
+  const ax = layout[key];
+  return !!(ax && Array.isArray(ax.range) && ax.autorange !== true && (!ax.type || ax.type === "linear"));
+}
+
+// A trace the canvas can draw exactly as plotly would: plain round markers of one size and colour, no
+// text, on axes with fixed linear ranges (a density panel's window; with automatic ranges plotly needs the
+// points themselves). Plotly keeps a one-point placeholder (x = y = null, never drawn) that does not change
+// between updates, so Plotly.react finds nothing to redraw but the title, and the legend still lists it.
+function splitCanvasTraces(fig) {
+  const layout = fig.layout || {};
+  const points = [];
+  const data = (fig.data || []).map((t, index) => {
+    const m = t.marker || {};
+    const plain = (t.type === undefined || t.type === "scatter") && t.mode === "markers" && !t.text && !t.hovertext &&
+      !t.customdata && (m.symbol === undefined || m.symbol === "circle") && (m.size === undefined || typeof m.size === "number") &&
+      (m.color === undefined || typeof m.color === "string") && !(m.line && m.line.width) && !t.error_x && !t.error_y;
+    if (!plain) return t;
+    const x = values(t.x), y = values(t.y);
+    const xk = axisKey(t.xaxis, "x"), yk = axisKey(t.yaxis, "y");
+    if (!x || !y || x.length < CANVAS_MIN_POINTS || !fixedRange(layout, xk) || !fixedRange(layout, yk)) return t;
+    points.push({ index, x, y, xk, yk, size: m.size === undefined ? 6 : m.size, color: m.color || null,
+                  opacity: (t.opacity === undefined ? 1 : t.opacity) * (m.opacity === undefined ? 1 : m.opacity) });
+    return { ...t, x: [null], y: [null], hoverinfo: "skip" };
+  });
+  return { data, points };
+}
+
+function drawPoints(div, canvas, ranges) {
+  const fl = div._fullLayout;
+  if (!fl || !canvas) return;
+  const dpr = window.devicePixelRatio || 1;
+  const w = fl.width, h = fl.height;
+  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+    canvas.style.width = w + "px";
+    canvas.style.height = h + "px";
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  for (const p of div.__labPoints || []) {
+    const full = (div._fullData || [])[p.index];
+    const xa = fl[p.xk], ya = fl[p.yk];
+    if (!xa || !ya || (full && full.visible !== true)) continue;  // hidden from the legend, or no such axes
+    // during a pan plotly moves its SVG layers; the relayouting event carries the ranges in flight
+    const xr = (ranges && ranges[p.xk]) || xa.range, yr = (ranges && ranges[p.yk]) || ya.range;
+    const sx = xa._length / (xr[1] - xr[0]), sy = ya._length / (yr[1] - yr[0]);
+    const r = p.size / 2;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(xa._offset, ya._offset, xa._length, ya._length);
+    ctx.clip();
+    ctx.globalAlpha = p.opacity;
+    ctx.fillStyle = p.color || (full && full.marker && full.marker.color) || "#1f77b4";
+    for (let i = 0; i < p.x.length; i++) {
+      const px = xa._offset + (p.x[i] - xr[0]) * sx, py = ya._offset + ya._length - (p.y[i] - yr[0]) * sy;
+      if (!Number.isFinite(px) || !Number.isFinite(py)) continue;
+      ctx.beginPath();  // one fill per point: overlapping points darken, as plotly's SVG points do
+      ctx.arc(px, py, r, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+    ctx.restore();
+  }
+}
+
+function rangesFromEvent(div, ev) {  // {"xaxis.range[0]": a, ...} or {"xaxis.range": [a, b]} -> {xaxis: [a, b]}
+  const out = {};
+  for (const k of Object.keys(div._fullLayout || {})) {
+    if (!/^[xy]axis\d*$/.test(k)) continue;
+    const r = ev[k + ".range"] || (ev[k + ".range[0]"] !== undefined ? [ev[k + ".range[0]"], ev[k + ".range[1]"]] : null);
+    if (r) out[k] = r;
+  }
+  return out;
+}
+
+function downloadPng(div, canvas) {  // the modebar's camera: plotly's picture with the canvas points on top
+  window.Plotly.toImage(div, { format: "png" }).then((url) => {
+    const img = new Image();
+    img.onload = () => {
+      const out = document.createElement("canvas");
+      out.width = img.width;
+      out.height = img.height;
+      const ctx = out.getContext("2d");
+      ctx.drawImage(img, 0, 0);
+      ctx.drawImage(canvas, 0, 0, img.width, img.height);
+      const a = document.createElement("a");
+      a.href = out.toDataURL("image/png");
+      a.download = "figure.png";
+      a.click();
+    };
+    img.src = url;
+  });
+}
+
+export default function (component) {
+  const { parentElement, data } = component;
+  if (!window.__labPlotly) {  // one <script> per page, shared by every live chart
+    window.__labPlotly = new Promise((ok, fail) => {
+      const s = document.createElement("script");
+      s.src = "./app/static/plotly.min.js";
+      s.onload = () => ok(window.Plotly);
+      s.onerror = () => { window.__labPlotly = null; fail(new Error("plotly.js did not load")); };
+      document.head.appendChild(s);
+    });
+  }
+  let box = parentElement.querySelector(".lab-live-chart-box");
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "lab-live-chart-box";
+    box.style.position = "relative";
+    box.style.width = "100%";
+    const div = document.createElement("div");
+    div.className = "lab-live-chart";
+    div.style.width = "100%";
+    const canvas = document.createElement("canvas");
+    canvas.className = "lab-live-points";
+    canvas.style.position = "absolute";
+    canvas.style.left = "0";
+    canvas.style.top = "0";
+    canvas.style.pointerEvents = "none";  // zoom, pan and hover go to plotly underneath
+    box.appendChild(div);
+    box.appendChild(canvas);
+    parentElement.appendChild(box);
+  }
+  const div = box.querySelector(".lab-live-chart");
+  const canvas = box.querySelector(".lab-live-points");
+  const cleanup = () => { if (window.Plotly) window.Plotly.purge(div); div.__labHooked = false; };
+  const text = typeof data === "string" ? data : new TextDecoder().decode(data);
+  if (div.__labSpec === text) return cleanup;  // the same figure again (a rerun with no new snapshot): nothing to draw
+  div.__labSpec = text;
+  const fig = JSON.parse(text);
+  const { data: traces, points } = splitCanvasTraces(fig);
+  div.__labPoints = points;
+  // one config object per chart: Plotly.react compares configs, and a new button function each time would
+  // count as a change and rebuild the whole plot (losing a zoom, or a drag in progress)
+  const kind = points.length ? "canvas" : "svg";
+  if (!div.__labConfig || div.__labConfig.kind !== kind) {
+    const config = { displaylogo: false, responsive: true };
+    if (points.length) {
+      config.modeBarButtonsToRemove = ["toImage"];
+      config.modeBarButtonsToAdd = [{ name: "Download plot as a png", icon: null, click: () => downloadPng(div, canvas) }];
+    }
+    div.__labConfig = { kind, config };
+  }
+  const config = div.__labConfig.config;
+  // most updates change only the points and the title's step count: a relayout of the title costs half
+  // of a full Plotly.react (which re-runs every default and redraws the plot)
+  const title = fig.layout && fig.layout.title;
+  const titleText = title && typeof title.text === "string" ? title.text : null;
+  const rest = JSON.stringify({ traces, layout: { ...fig.layout, title: { ...title, text: null } }, frames: fig.frames || null });
+  const titleOnly = titleText !== null && div.__labRest === rest && div._fullLayout;
+  div.__labRest = rest;
+  window.__labPlotly
+    .then((Plotly) => {
+      if (titleOnly) return Plotly.relayout(div, { "title.text": titleText });
+      if (points.length) config.modeBarButtonsToAdd[0].icon = Plotly.Icons.camera;  // the same object each time
+      return Plotly.react(div, { data: traces, layout: fig.layout, frames: fig.frames || [], config });
+    })
+    .then(() => {
+      if (!div.__labHooked && div.on) {
+        div.__labHooked = true;
+        div.on("plotly_afterplot", () => drawPoints(div, canvas));
+        div.on("plotly_relayouting", (ev) => drawPoints(div, canvas, rangesFromEvent(div, ev)));
+      }
+      drawPoints(div, canvas);
+    })
+    .catch((e) => { div.textContent = "This chart could not be drawn: " + e.message; });
+  return cleanup;
+}
