@@ -18,6 +18,7 @@ from lab.runner import History, Run, RunSpec, SessionRunner, fit
 class ToyConfig(Config):
     blow_up_at: int = option(0, "step at which the loss becomes nan (0: never)", min=0, max=10**9)
     sample_delay: float = option(0.0, "seconds of sleep per sample drawn (a slow sampler)", min=0.0, max=1.0)
+    step_delay: float = option(0.0, "seconds of sleep per training step (a slow step, like EM over every point)", min=0.0, max=1.0)
 
 
 class Toy(GenerativeModel):
@@ -34,6 +35,7 @@ class Toy(GenerativeModel):
         return self.net.bias
 
     def train_step(self, batch):
+        time.sleep(self.config.step_delay)
         self.n += 1
         loss = ((batch - self._mean()) ** 2).sum(1).mean()
         self.optimizers[0].zero_grad()
@@ -340,4 +342,33 @@ def test_a_page_gets_the_lock_before_the_trainer_takes_another_slice():
         step = r.runs["a"].step
         assert wait_for(lambda: r.runs["a"].step > step + 10)  # and training goes on
     finally:
+        r.close()
+
+
+def test_a_slow_step_trains_every_round_while_pages_keep_asking_for_the_lock():
+    """Every slice takes at least one step: a step longer than the slice (EM over every point) used to
+    lose whole rounds whenever a page thread was waiting, and its panel stood still."""
+    import threading
+
+    r = SessionRunner(metrics_interval=1e9)
+    stop = threading.Event()
+
+    def page():  # a busy page: always about to take the runner's lock
+        while not stop.is_set():
+            with r._lock:
+                time.sleep(0.002)
+
+    try:
+        r.add("slow", spec(config=ToyConfig(lr=0.01, step_delay=0.02)), wait=True)
+        for i in ("a", "b"):
+            r.add(i, spec(), wait=True)
+        r.play()
+        assert wait_for(lambda: r.runs["slow"].step > 0)
+        threading.Thread(target=page, daemon=True).start()
+        step = r.runs["slow"].step
+        time.sleep(1.5)
+        # a round is one slow step plus two short slices and pictures: ~0.1 s, so ~15 rounds; 5 is a wide margin
+        assert r.runs["slow"].step - step >= 5
+    finally:
+        stop.set()
         r.close()

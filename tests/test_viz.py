@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from lab.viz.common import _BLUES_RGB, density_figure, density_image
+from lab.viz.common import _BLUES_RGB, density_figure, density_image, density_spec, spec_json
 
 
 def _read_png(source: str) -> np.ndarray:
@@ -61,3 +61,33 @@ def test_density_figure_survives_plotly_validation_unchanged():
     later = density_figure(dens, None, "flow · step 13", (-2, 3, -1.5, 2))
     assert later.layout.uirevision == fig.layout.uirevision
     assert density_figure(None, None, "x", (0, 1, 0, 1)).layout.uirevision != fig.layout.uirevision
+
+
+def test_spec_json_is_the_density_figure_as_plotly_reads_it():
+    """Live panels send `spec_json(density_spec(...))` instead of serialising a Figure: the same figure
+    (template included), coordinates rounded to 1e-4, non-finite ones as null (JSON has no NaN)."""
+    rng = np.random.default_rng(1)
+    dens = {"x": np.linspace(-2, 3, 20), "y": np.linspace(-1.5, 2, 20), "log_prob": rng.normal(size=(20, 20))}
+    samples = rng.normal(size=(300, 2))
+    samples[7] = np.nan  # a diverging model's sample
+    args = (dens, samples, "gan · step 3", (-2, 3, -1.5, 2))
+    sent = json.loads(spec_json(density_spec(*args)))  # strict JSON: a bare NaN would not parse in the browser
+    built = json.loads(pio.to_json(density_figure(*args), validate=False))
+    assert sent["layout"] == built["layout"]  # template, axes, title and the density picture
+    (trace,) = sent["data"]
+    assert trace["x"][7] is None and trace["y"][7] is None
+    keep = np.isfinite(samples[:, 0])
+    np.testing.assert_allclose(np.array(trace["x"], dtype=float)[keep], samples[keep, 0], atol=5e-5)
+    go.Figure(sent)  # plotly validates it
+
+
+def test_a_live_panel_draws_its_density_picture_once_per_grid():
+    rng = np.random.default_rng(2)
+    dens = {"x": np.linspace(0, 1, 10), "y": np.linspace(0, 1, 10), "log_prob": rng.normal(size=(10, 10))}
+    a = density_spec(dens, rng.normal(size=(50, 2)), "step 1", (0, 1, 0, 1))
+    b = density_spec(dens, rng.normal(size=(50, 2)), "step 2", (0, 1, 0, 1))  # new samples, the same grid
+    assert a["layout"]["images"][0] is b["layout"]["images"][0]
+    fresh = density_spec({**dens, "log_prob": dens["log_prob"] + 1.0}, None, "step 3", (0, 1, 0, 1))
+    assert fresh["layout"]["images"][0] is not a["layout"]["images"][0]  # a new grid (a new dict) is drawn anew
+    # p is shown relative to its maximum, so log p + 1 draws the same picture
+    assert fresh["layout"]["images"][0]["source"] == a["layout"]["images"][0]["source"]
