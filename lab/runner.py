@@ -444,6 +444,9 @@ class SessionRunner:
         self.train_wall = 0.0
         self._last_snap: dict[str, float] = {}
         self._last_metrics: dict[str, float] = {}
+        # speed limits (steps per second of wall time) and where each limited run's clock started
+        self._speed: dict[str, float] = {}
+        self._speed_anchor: dict[str, tuple[float, int]] = {}
         self.error: str | None = None
         _LIVE_RUNNERS.add(self)
 
@@ -584,6 +587,7 @@ class SessionRunner:
                 r = self.runs[i]
                 if r.status in (READY, PAUSED):
                     r.status = RUNNING
+                    self._speed_anchor.pop(i, None)  # a slowed run's clock starts again
                     if i in self._snaps:  # the page says "running" at once, as pause says "paused"
                         self._snaps[i] = {**self._snaps[i], "status": RUNNING}
         self._ensure_thread()
@@ -630,6 +634,38 @@ class SessionRunner:
         with self._lock:
             if run_id in self.runs:
                 self.runs[run_id].set_lr(lr)
+
+    def set_speed(self, ids=None, steps_per_second: float | None = None) -> None:
+        """Slow these runs to at most this many training steps per second of wall time (None: as fast
+        as the machine goes), to watch a lesson unfold in front of a room; the panels keep moving."""
+        if steps_per_second is not None and not (math.isfinite(steps_per_second) and steps_per_second > 0):
+            raise ValueError(f"a speed is a positive number of steps per second, got {steps_per_second!r}")
+        with self._lock:
+            for i in [ids] if isinstance(ids, str) else (ids if ids is not None else list(self.runs)):
+                if self._speed.get(i) == steps_per_second:
+                    continue
+                if steps_per_second is None:
+                    self._speed.pop(i, None)
+                else:
+                    self._speed[i] = float(steps_per_second)
+                self._speed_anchor.pop(i, None)
+        self._wake.set()
+
+    def speed(self, run_id: str) -> float | None:
+        return self._speed.get(run_id)
+
+    def _allowed_steps(self, run_id: str, run: Run, now: float) -> tuple[int, float]:
+        """(steps this run may take now, seconds until its next step) under its speed limit."""
+        rate = self._speed.get(run_id)
+        if rate is None:
+            return 1 << 30, 0.0
+        t0, step0 = self._speed_anchor.get(run_id, (now, run.step))
+        k = run.step - step0  # steps since the anchor; step k is due at t0 + k / rate
+        if now - (t0 + k / rate) > 0.25:  # behind (a slow family, or after a pause): no burst of more than 0.25 s
+            t0 = now - 0.25 - k / rate
+        self._speed_anchor[run_id] = (t0, step0)
+        due = int((now - t0) * rate) + 1 - k
+        return max(due, 0), max(0.0, t0 + k / rate - now)
 
     def snapshot(self, run_id: str) -> dict | None:
         return self._snaps.get(run_id)
@@ -706,7 +742,13 @@ class SessionRunner:
                     self.queued = not self._has_slot
                     if not self._has_slot:
                         continue
-                self._train_round()
+                wait = self._train_round()
+                if wait > 0:  # every running run is slowed and none is due: the core is free until the next step
+                    t0 = time.perf_counter()
+                    self._wake.wait(min(wait, 0.05))
+                    self._wake.clear()
+                    # idle time pays for pictures in full (overhead bounds the pictures' share of *training*)
+                    self._snap_credit = min(self._snap_credit + time.perf_counter() - t0, 0.1)
         except Exception as e:  # a bug in a family must not kill the page: show it, stop training
             self.error = f"training stopped: {type(e).__name__}: {e}"
             with self._lock:
@@ -717,15 +759,17 @@ class SessionRunner:
         finally:
             self._release()
 
-    def _train_round(self) -> None:
+    def _train_round(self) -> float:
         """Each running run trains for a slice (30 ms; less with many runs), each slice followed by a due
-        snapshot within the overhead budget."""
+        snapshot within the overhead budget. Returns how long to wait when no run could train because
+        every running one is at its speed limit (0 otherwise)."""
         with self._lock:
             items = list(self.runs.items())
             n_running = sum(r.status == RUNNING for r in self.runs.values())
         # a run's picture waits for its next slice (it shows new weights only), so a round of slices bounds
         # every panel's update rate: six runs share a ~0.1 s round, not 6 x 30 ms
         slice_seconds = min(self.slice_seconds, self.round_seconds / max(n_running, 1))
+        any_trained, next_due = False, math.inf
         for run_id, run in items:
             trained = False
             with self._lock:
@@ -743,12 +787,18 @@ class SessionRunner:
                         run.status = PAUSED
                     self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
                 elif run.status == RUNNING:
+                    allowed, wait = self._allowed_steps(run_id, run, time.monotonic())
+                    if not allowed:
+                        next_due = min(next_due, wait)
+                        continue
                     # at least one step per slice (a page that waits, waits one step): a slow step (EM over
                     # every point) would otherwise lose whole rounds, and its panel with them
                     run.advance(1)
-                    while run.status == RUNNING and time.perf_counter() - t0 < slice_seconds and self._lock.waiting <= 0:
+                    allowed -= 1
+                    while allowed > 0 and run.status == RUNNING and time.perf_counter() - t0 < slice_seconds and self._lock.waiting <= 0:
                         run.advance(1)
-                    trained = True
+                        allowed -= 1
+                    trained = any_trained = True
                     if run.finished:
                         self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
             if not trained:
@@ -760,6 +810,7 @@ class SessionRunner:
             self._train_since_snap += spent
             # a picture may follow every slice, not only every round: six runs make a round ~0.2 s long
             self._maybe_snapshot()
+        return 0.0 if any_trained or next_due == math.inf else next_due
 
     def _maybe_snapshot(self) -> None:
         """Snapshot the stalest running runs while the overhead budget has credit for it.
@@ -787,7 +838,9 @@ class SessionRunner:
                 if not moved:
                     return
                 run_id, run = min(moved, key=lambda ir: self._last_snap.get(ir[0], 0.0))
-                if now - self._last_snap.get(run_id, 0.0) < self.snapshot_interval:
+                # a slowed run's every step is worth a picture (slow motion is for watching each one)
+                interval = min(self.snapshot_interval, 0.5 / self._speed[run_id]) if run_id in self._speed else self.snapshot_interval
+                if now - self._last_snap.get(run_id, 0.0) < interval:
                     return
                 # pictures first: a run's metrics (costlier) come only after a picture-only snapshot of it, so
                 # every panel moves soon after Train even when six families share the budget
@@ -841,6 +894,8 @@ class SessionRunner:
         old = self._snaps.get(run_id, {})
         if n < self.n_samples // 2 and "sample_seconds_per_1000" in old:  # the scoreboard's speed: from full-size draws only
             snap["sample_seconds_per_1000"] = old["sample_seconds_per_1000"]
+        if run_id in self._speed:  # a slowed run's steps per second of wall time, not of its training time
+            snap["steps_per_second"] = min(snap["steps_per_second"], self._speed[run_id])
         self.snapshot_count += 1
         self._last_snap[run_id] = time.monotonic()
         self.snapshot_seconds += time.perf_counter() - t0

@@ -466,10 +466,13 @@ def weights_download(runner: SessionRunner, run_id: str, name: str, key: str) ->
 # ---------------------------------------------------------------------------------------------
 
 
+SPEEDS = ["full", "100", "30", "10", "3", "1"]  # training steps per second (wall time) for every run on a page
+
+
 def controls(runner: SessionRunner, ids: list[str], prefix: str) -> None:
-    """Play / pause / step / reset for these runs, plus the runner's state."""
+    """Play / pause / step / reset and the speed for these runs, plus the runner's state."""
     ids = [i for i in ids if i]
-    c = st.columns(4)
+    c = st.columns([1, 1, 1, 1, 1.1])
     if c[0].button("Train", icon=":material/play_arrow:", key=f"{prefix}.play", width="stretch", type="primary"):
         runner.play(ids)
     if c[1].button("Pause", icon=":material/pause:", key=f"{prefix}.pause", width="stretch"):
@@ -478,6 +481,12 @@ def controls(runner: SessionRunner, ids: list[str], prefix: str) -> None:
         runner.step(ids, 1)
     if c[3].button("Reset", icon=":material/replay:", key=f"{prefix}.reset", width="stretch", help="back to step 0 (same seed)"):
         runner.reset(ids)
+    key = f"{prefix}.speed"
+    linked(key, "full", choices=SPEEDS)
+    speed = c[4].selectbox("speed", SPEEDS, key=key, label_visibility="collapsed",
+                           format_func=lambda v: "full speed" if v == "full" else f"{v} step{'s' if v != '1' else ''}/s",
+                           help="slow motion: at most this many training steps per second, to watch a lesson unfold")
+    runner.set_speed(ids, None if speed == "full" else float(speed))
 
     @st.fragment(run_every=LIVE_EVERY if runner.busy else None)
     def line():  # steps and speed move while training, between full reruns

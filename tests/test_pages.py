@@ -76,6 +76,7 @@ def test_a_link_sets_the_widgets_and_bad_values_are_noted():
         ("pages/diffusion.py", "diffusion.t", "70", 70),
         ("pages/inverse.py", "inverse.families", "ar,gmm", ["ar", "gmm"]),
         ("pages/scoreboard.py", "scoreboard.seeds", "3", 3),
+        ("pages/gan.py", "gan.speed", "10", "10"),
     ],
 )
 def test_plain_widgets_follow_the_link(page, key, raw, expected):
@@ -122,3 +123,23 @@ def test_compare_panels_update_in_place_as_live_charts():
     assert later_id == first_id
     assert not at.exception
     runner.close()
+
+
+def test_the_speed_slows_every_run_on_the_page_and_a_bad_one_is_a_note():
+    at = _app("pages/compare.py")
+    at.query_params["compare.families"] = "gmm,flow"
+    at.query_params["compare.speed"] = "3"
+    at.run()
+    runner = at.session_state["runner"]
+    ids = ["compare/0:gmm", "compare/1:flow"]
+    assert all(runner.speed(i) == 3.0 for i in ids)
+    at.selectbox(key="compare.speed").set_value("full").run()
+    assert all(runner.speed(i) is None for i in ids)
+    runner.close()
+    bad = _app("pages/compare.py")
+    bad.query_params["compare.families"] = "gmm"
+    bad.query_params["compare.speed"] = "fast"
+    bad.run()
+    assert not bad.exception
+    assert any("Ignored compare.speed='fast'" in i.value for i in bad.info)
+    bad.session_state["runner"].close()

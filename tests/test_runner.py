@@ -372,3 +372,27 @@ def test_a_slow_step_trains_every_round_while_pages_keep_asking_for_the_lock():
     finally:
         stop.set()
         r.close()
+
+
+def test_a_speed_limit_slows_training_and_every_step_still_gets_its_picture():
+    """At 10 steps per second a toy that could do thousands takes ~10 (the first at once); its panel
+    moves with each step (idle time pays for the pictures); lifting the limit lets it run free."""
+    r = SessionRunner(metrics_interval=1e9)
+    try:
+        r.add("a", spec(), wait=True)
+        r.set_speed("a", 10.0)
+        r.play("a")
+        seen, t0 = set(), time.time()
+        while time.time() - t0 < 1.5:
+            seen.add(r.snapshot("a")["step"])
+            time.sleep(0.01)
+        steps = r.runs["a"].step
+        assert 5 <= steps <= 1.5 * 10 + 1 + 3  # the limit is never exceeded (a little slack for the last step)
+        assert len(seen) >= 0.6 * steps  # most steps were drawn
+        assert r.snapshot("a")["steps_per_second"] <= 10.0
+        r.set_speed("a", None)
+        assert wait_for(lambda: r.runs["a"].step > steps + 200)
+        with pytest.raises(ValueError):
+            r.set_speed("a", 0.0)
+    finally:
+        r.close()
