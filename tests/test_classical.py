@@ -1,12 +1,14 @@
 """The classical references: the GMM's EM steps against scikit-learn's own EM, and EM's monotone likelihood."""
 
 import numpy as np
+import pytest
 from sklearn.mixture import GaussianMixture
 
 from lab.classical import GMM, GMMConfig
 from lab.data import make_dataset
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the reference runs exactly 12 iterations
 def test_each_train_step_is_one_em_iteration_and_never_lowers_the_likelihood():
     x = make_dataset("8gaussians").sample(2000, seed=0)
     m = GMM(GMMConfig(n_components=8, bic=False), x, seed=0)

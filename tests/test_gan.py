@@ -90,7 +90,7 @@ def test_wgan_keeps_the_critic_clipped(ring):
     m = _model(ring, loss="wgan", clip=0.02, d_steps=2)
     for _ in range(3):
         m.train_step(m.train_z[:64])
-    assert all(float(p.abs().max()) <= 0.02 + 1e-7 for p in m.net["D"].parameters())
+    assert all(float(p.detach().abs().max()) <= 0.02 + 1e-7 for p in m.net["D"].parameters())
 
 
 def test_minimax_saturates_where_nonsaturating_does_not(ring):
@@ -141,7 +141,7 @@ def test_train_step_and_views(ring, loss):
     D = m.net["D"].double().eval()
 
     def lg(pts):
-        return float(m._g_loss_per_pack(D(pts.reshape(1, -1)).squeeze(-1)).sum())
+        return float(m._g_loss_per_pack(D(pts.reshape(1, -1)).squeeze(-1)).sum().detach())
 
     e = torch.zeros_like(f)
     e[0, 0] = eps
@@ -205,7 +205,7 @@ def test_r1_penalty_of_a_linear_discriminator(ring):
             lin.bias.fill_(0.1)
         m.net["D"] = lin
         d_real, r1 = m._d_and_r1(m.train_z[:8])
-        assert float(r1) == pytest.approx(float((w**2).sum()), rel=1e-6)
+        assert float(r1.detach()) == pytest.approx(float((w**2).sum()), rel=1e-6)
         assert torch.allclose(d_real, m._d(m.train_z[:8]))
         out = m.train_step(m.train_z[:64])
         losses[gamma] = out
@@ -217,7 +217,7 @@ def test_r1_trains_d_flat_on_the_data(ring):
     # the penalty's gradient reaches D's weights (create_graph): a large gamma drives ||grad D(x)|| on real points down
     def grad_norm(m):
         _, r1 = m._d_and_r1(m.train_z[:256])
-        return float(r1)
+        return float(r1.detach())
 
     norms = {}
     for gamma in (0.0, 10.0):
