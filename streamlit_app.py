@@ -4,6 +4,8 @@ import os
 
 import streamlit as st
 
+from pages import links
+
 st.set_page_config(page_title="Generative models lab", page_icon=":material/science:", layout="wide")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -25,6 +27,7 @@ pages = [
     for i, (path, title, icon) in enumerate(p for p in PAGES if os.path.exists(os.path.join(HERE, p[0])))
 ]
 page = st.navigation(pages)
+links.lecture_from_link()
 top = st.container()  # the lecture-mode switch goes here, drawn after the page so that the page's
 try:                  # title paints before torch and scikit-learn are imported (first paint)
     page.run()

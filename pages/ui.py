@@ -43,6 +43,7 @@ from lab.data import (
 )
 from lab.runner import RunSpec, SessionRunner
 from lab.viz.common import fast_figure, spec_json
+from pages import links
 
 # seconds between live figure updates: family pages draw 6-10 figures per update (~15 ms of plotly each,
 # holding the GIL the trainer needs) and get a picture snapshot about twice a second, so 0.5 s; the
@@ -63,8 +64,7 @@ def _use_the_router() -> None:
 
 
 _use_the_router()
-_URL_KEYS = "_url_keys"
-_URL_NOTES = "_url_notes"
+_URL_KEYS, _URL_NOTES = links.URL_KEYS, links.URL_NOTES
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,10 +108,7 @@ def ensure_run(runner: SessionRunner, run_id: str, spec: RunSpec) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _note(msg: str) -> None:
-    st.session_state.setdefault(_URL_NOTES, [])
-    if msg not in st.session_state[_URL_NOTES]:
-        st.session_state[_URL_NOTES].append(msg)
+_note = links.note
 
 
 def url_default(key: str, default: Any, check: Callable[[str], Any]) -> Any:
@@ -120,8 +117,7 @@ def url_default(key: str, default: Any, check: Callable[[str], Any]) -> Any:
     Registers the key so `sync_url` writes it back. `check` turns the link's text into a value or
     raises ValueError with a reason.
     """
-    st.session_state.setdefault(_URL_KEYS, {})
-    st.session_state[_URL_KEYS][key] = default
+    links.register(key, default)
     if key not in st.session_state and key in st.query_params:
         raw = st.query_params[key]
         try:

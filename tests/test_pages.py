@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import charts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAGES = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "pages", "*.py")) if not p.endswith("ui.py"))
+HELPERS = ("ui.py", "links.py")  # shared page pieces, not pages
+PAGES = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "pages", "*.py")) if os.path.basename(p) not in HELPERS)
 
 
 def wait_for(pred, timeout: float = 60.0) -> bool:
@@ -143,3 +144,25 @@ def test_the_speed_slows_every_run_on_the_page_and_a_bad_one_is_a_note():
     assert not bad.exception
     assert any("Ignored compare.speed='fast'" in i.value for i in bad.info)
     bad.session_state["runner"].close()
+
+
+@pytest.mark.parametrize("raw, on", [("true", True), ("0", False)])
+def test_lecture_mode_comes_from_the_link_and_stays_in_it(raw, on):
+    """The switch is drawn after the page, whose sync_url rewrites the link: the router reads it first."""
+    at = _app("streamlit_app.py")
+    at.query_params["lecture"] = raw
+    at.run()
+    assert not at.exception
+    assert at.session_state["lecture"] is on and at.toggle(key="lecture").value is on
+    assert (at.query_params.get("lecture") == "true") is on  # kept when on (the default, off, is left out)
+    at.session_state["runner"].close()
+
+
+def test_a_bad_lecture_value_in_the_link_is_a_note():
+    at = _app("streamlit_app.py")
+    at.query_params["lecture"] = "loud"
+    at.run()
+    assert not at.exception
+    assert at.session_state["lecture"] is False
+    assert any("Ignored lecture='loud'" in i.value for i in at.info)
+    at.session_state["runner"].close()
