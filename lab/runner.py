@@ -247,10 +247,15 @@ def density_grid(model: GenerativeModel, bounds, size: int = 64) -> dict[str, np
 
 
 def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Evaluator | None = None,
-                  density: dict | None = None) -> dict[str, Any]:
+                  density: dict | None = None, views: tuple[dict, float] | None = None) -> dict[str, Any]:
     """The run as plain arrays for a page; `density` reuses an earlier density grid (the costly part of a
-    picture for flows, VAEs and KDE) instead of computing a new one."""
+    picture for flows, VAEs and KDE) and `views` an earlier snapshot's (views, views_time), instead of
+    computing new ones. `views_time` says when the views were drawn (pages rebuild their figures then)."""
     m = run.model
+    t_views = time.perf_counter()
+    if views is None:
+        views = (m.views() if run.spec.views else {}), time.time()
+    t_views = time.perf_counter() - t_views
     snap: dict[str, Any] = {
         "key": run.spec.key,
         "title": m.title,
@@ -263,7 +268,9 @@ def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Ev
         "lr": m.config.lr,
         "samples": None,
         "density": density if density is not None else density_grid(m, run.spec.dataset.bounds(), grid),
-        "views": m.views() if run.spec.views else {},
+        "views": views[0],
+        "views_time": views[1],
+        "views_seconds": t_views,
         "losses": run.losses.arrays(),
         "time": time.time(),
     }
@@ -398,7 +405,7 @@ class SessionRunner:
         alive: Callable[[], bool] | None = None,
         snapshot_interval: float = 0.1,
         metrics_interval: float = 4.0,
-        overhead: float = 0.05,
+        overhead: float = 0.08,
         overhead_many: float = 0.5,
         density_interval: float = 1.0,
         picture_seconds: float = 0.008,
@@ -410,13 +417,15 @@ class SessionRunner:
         self.alive = alive or (lambda: True)
         self.snapshot_interval = snapshot_interval
         self.metrics_interval = metrics_interval
-        # live pictures may cost up to this fraction of training time: more with more than two runs, where
-        # every panel still has to move 4-5 times a second (Compare page: six families use ~30 %)
+        # live pictures may cost up to this fraction of training time (8 %: a family's page moves ~2 times a
+        # second within the 10 % overhead target); more with more than two runs, where every panel still
+        # has to move 4-5 times a second (Compare page: six families use ~30 %)
         self.overhead, self.overhead_many = overhead, overhead_many
         self.density_interval = density_interval  # a live picture recomputes its density grid at most this often
         self._last_density: dict[str, float] = {}
-        # with more than two runs, a live picture draws at most about this long: a slow sampler (50-step
-        # diffusion, Langevin) then shows fewer points rather than holding every other panel back
+        # a live picture draws at most about this long with more than two runs (2.5x with fewer): a slow
+        # sampler (50-step diffusion, Langevin) then shows fewer points (at least 64; 250 on a family's own
+        # page) rather than holding its panels back; a paused run's picture is full size
         self.picture_seconds = picture_seconds
         self._seconds_per_sample: dict[str, float] = {}
         self.grid, self.n_samples = grid, n_samples
@@ -815,7 +824,7 @@ class SessionRunner:
     def _maybe_snapshot(self) -> None:
         """Snapshot the stalest running runs while the overhead budget has credit for it.
 
-        Training time earns credit at `overhead` (5 %; `overhead_many` with more than two runs) and each
+        Training time earns credit at `overhead` (8 %; `overhead_many` with more than two runs) and each
         snapshot spends its cost, so training slows by at most that fraction however costly a family's
         snapshot is. Credit rather than "the training since the last snapshot pays for the next": one
         costly picture (a VAE's density grid) used to block every panel for many slices; now the credit
@@ -886,12 +895,19 @@ class SessionRunner:
             self._last_density[run_id] = now
         n = self.n_samples // 2 if many else self.n_samples
         per = self._seconds_per_sample.get(run_id)
-        if many and not with_metrics and run.status == RUNNING and per:
-            n = int(min(n, max(64, self.picture_seconds / per)))
-        snap = make_snapshot(run, n, self.grid * 5 // 8 if many else self.grid, ev, density=None if fresh_density else prev)
+        if not with_metrics and run.status == RUNNING and per:
+            n = int(min(n, max(64, self.picture_seconds / per)) if many else min(n, max(250, 2.5 * self.picture_seconds / per)))
+        # the family's own pictures come with every picture when cheap (a GAN's D surface: ~2 ms), else
+        # with the density grid (a flow's warped grid, a diffusion model's trajectories: 25-30 ms)
+        old = self._snaps.get(run_id, {})
+        fresh_views = (with_metrics or run.status != RUNNING or "views" not in old
+                       or time.time() - old["views_time"] >= interval
+                       or old.get("views_cost", 0.0) < self.picture_seconds)
+        views = None if fresh_views else (old["views"], old["views_time"])
+        snap = make_snapshot(run, n, self.grid * 5 // 8 if many else self.grid, ev, density=None if fresh_density else prev, views=views)
         if snap["samples"] is not None and len(snap["samples"]):
             self._seconds_per_sample[run_id] = snap["sample_seconds_per_1000"] / 1000
-        old = self._snaps.get(run_id, {})
+        snap["views_cost"] = snap["views_seconds"] if views is None else old.get("views_cost", 0.0)
         if n < self.n_samples // 2 and "sample_seconds_per_1000" in old:  # the scoreboard's speed: from full-size draws only
             snap["sample_seconds_per_1000"] = old["sample_seconds_per_1000"]
         if run_id in self._speed:  # a slowed run's steps per second of wall time, not of its training time

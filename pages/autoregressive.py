@@ -57,19 +57,24 @@ def view():
     idx = round(where / 100 * (len(v["slice_c"]) - 1))
     ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"),
                          ("energy distance", "energy_distance", ".4f"), ("modes", "modes", "d")])
+    t, vt = (snap["time"], idx), (snap["views_time"], idx)  # figures are rebuilt when what they show changes
     c = st.columns(2)
-    fig = density_figure(snap["density"], snap["samples"], f"Learned density, step {snap['step']:,}", b)
-    ui.live_chart(av.slice_on_density(fig, v, idx), key="autoregressive.fig_model", where=c[0])
-    fig = density_figure(truth, None, "True density", b, data=data if truth is None else None)
-    ui.live_chart(av.slice_on_density(fig, v, idx), key="autoregressive.fig_truth", where=c[1])
-    true_slice = true_conditional_log_prob(ds, v["order"][0], v["slice_c"][idx], v["slice_x"]) if ds.has_density else None
+    ui.chart("autoregressive.fig_model", t, lambda: av.slice_on_density(
+        density_figure(snap["density"], snap["samples"], f"Learned density, step {snap['step']:,}", b), v, idx), c[0])
+    ui.chart("autoregressive.fig_truth", vt, lambda: av.slice_on_density(
+        density_figure(truth, None, "True density", b, data=data if truth is None else None), v, idx), c[1])
     c = st.columns(2)
-    ui.live_chart(av.marginal_figure(v, v["slice_c"][idx]), key="autoregressive.fig_marginal", where=c[0])
-    ui.live_chart(av.conditional_figure(v, idx, true_slice), key="autoregressive.fig_conditional", where=c[1])
+
+    def conditional():
+        true_slice = true_conditional_log_prob(ds, v["order"][0], v["slice_c"][idx], v["slice_x"]) if ds.has_density else None
+        return av.conditional_figure(v, idx, true_slice)
+
+    ui.chart("autoregressive.fig_marginal", vt, lambda: av.marginal_figure(v, v["slice_c"][idx]), c[0])
+    ui.chart("autoregressive.fig_conditional", vt, conditional, c[1])
     c = st.columns(2)
-    ui.live_chart(av.sequential_figure(v, step, b, data), key="autoregressive.fig_sequential", where=c[0])
+    ui.chart("autoregressive.fig_sequential", (vt, step), lambda: av.sequential_figure(v, step, b, data), c[0])
     hist = {k: snap["metrics"][k] for k in ("test_nll", "kl_to_truth", "val_nll") if k in snap["metrics"]}
-    ui.live_chart(curves(hist, "Held-out NLL and KL to truth (nats)"), key="autoregressive.fig_metrics", where=c[1])
+    ui.chart("autoregressive.fig_metrics", vt, lambda: curves(hist, "Held-out NLL and KL to truth (nats)"), c[1])
     st.caption(f"Order {cfg.order}: the model samples x{v['order'][0] + 1} first, then x{v['order'][1] + 1} given it.")
 
 

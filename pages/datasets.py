@@ -47,12 +47,12 @@ def gmm_view():
     snap = runner.snapshot(rid)
     if snap is None:
         return
-    ui.live_chart(gmm_figure(snap, ds.bounds(), points), key="datasets.gmm_fig")
+    ui.chart("datasets.gmm_fig", (snap["time"], id(points)), lambda: gmm_figure(snap, ds.bounds(), points))
     ui.status(snap)
     ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"), ("energy distance", "energy_distance", ".4f")])
     hist = {k: v for k, v in snap["metrics"].items() if k in ("test_nll", "kl_to_truth", "val_nll")}
     if hist:
-        ui.live_chart(curves(hist, "held-out NLL and KL over EM iterations"), key="datasets.curves")
+        ui.chart("datasets.curves", snap["time"], lambda: curves(hist, "held-out NLL and KL over EM iterations"))
 
 
 with right:

@@ -71,19 +71,20 @@ def view():
     v, s = snap["views"], snap["samples"]
     ui.metric_row(snap, [("energy distance", "energy_distance", ".4f"), ("floor", "energy_distance_floor", ".4f"),
                          ("blur gap (nats)", "blur_gap", ".3f"), ("modes", "modes", "d"), ("high quality", "high_quality", ".1%")])
+    t, vt = snap["time"], snap["views_time"]  # figures are rebuilt when what they show changes
     c = st.columns(2)
-    ui.live_chart(density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), key="diffusion.samples", where=c[0])
-    ui.live_chart(dv.trajectories_figure(v, ds.bounds(), data), key="diffusion.paths", where=c[1])
+    ui.chart("diffusion.samples", t, lambda: density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), c[0])
+    ui.chart("diffusion.paths", vt, lambda: dv.trajectories_figure(v, ds.bounds(), data), c[1])
     c = st.columns(2)
     n_frames = len(v["forward"]["points"])
-    ui.live_chart(dv.forward_figure(v, round(frame / 100 * (n_frames - 1)), ds.bounds()), key="diffusion.forward", where=c[0])
-    ui.live_chart(dv.prior_figure(v), key="diffusion.prior", where=c[1])
+    i_frame = round(frame / 100 * (n_frames - 1))
+    ui.chart("diffusion.forward", (vt, i_frame), lambda: dv.forward_figure(v, i_frame, ds.bounds()), c[0])
+    ui.chart("diffusion.prior", vt, lambda: dv.prior_figure(v), c[1])
     c = st.columns(3)
-    ui.live_chart(dv.score_field_figure(v, level, "model", data), key="diffusion.score_model", where=c[0])
-    ui.live_chart(dv.score_field_figure(v, level, "true", data), key="diffusion.score_true", where=c[1])
-    ui.live_chart(dv.score_error_figure(v, level, data), key="diffusion.score_error", where=c[2])
-    ui.live_chart(curves({"loss": snap["losses"]["loss"]} if "loss" in snap["losses"] else {}, "Training loss", log_y=True),
-                  key="diffusion.loss")
+    ui.chart("diffusion.score_model", (vt, level), lambda: dv.score_field_figure(v, level, "model", data), c[0])
+    ui.chart("diffusion.score_true", (vt, level), lambda: dv.score_field_figure(v, level, "true", data), c[1])
+    ui.chart("diffusion.score_error", (vt, level), lambda: dv.score_error_figure(v, level, data), c[2])
+    ui.chart("diffusion.loss", vt, lambda: curves({"loss": snap["losses"]["loss"]} if "loss" in snap["losses"] else {}, "Training loss", log_y=True))
 
 
 view()

@@ -54,20 +54,20 @@ def view():
     ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"),
                          ("energy distance", "energy_distance", ".4f"), ("modes", "modes", "d")])
     c = st.columns(2)
-    ui.live_chart(density_figure(snap["density"], snap["samples"], f"Learned density, step {snap['step']:,}", b), key="flows.fig_model", where=c[0])
-    ui.live_chart(density_figure(truth, None, "True density", b, data=data if truth is None else None), key="flows.fig_truth", where=c[1])
+    t, vt = snap["time"], snap["views_time"]
+    ui.chart("flows.fig_model", t, lambda: density_figure(snap["density"], snap["samples"], f"Learned density, step {snap['step']:,}", b), c[0])
+    ui.chart("flows.fig_truth", (id(truth), id(ds), seed), lambda: density_figure(truth, None, "True density", b, data=data if truth is None else None), c[1])
     idx = round(layer_pick / 100 * (len(v["layers"]) - 1))
     c = st.columns(2)
-    ui.live_chart(fv.warp_figure(v, idx, b), key="flows.fig_warp", where=c[0])
-    ui.live_chart(fv.layer_density_figure(v, idx, b), key="flows.fig_layers", where=c[1])
+    ui.chart("flows.fig_warp", (vt, idx), lambda: fv.warp_figure(v, idx, b), c[0])
+    ui.chart("flows.fig_layers", (vt, idx), lambda: fv.layer_density_figure(v, idx, b), c[1])
     c = st.columns(2)
-    ui.live_chart(fv.flow_animation_figure(v, b), key="flows.fig_anim", where=c[0])
-    ui.live_chart(fv.log_det_figure(v, b), key="flows.fig_logdet", where=c[1])
+    ui.chart("flows.fig_anim", vt, lambda: fv.flow_animation_figure(v, b), c[0])
+    ui.chart("flows.fig_logdet", vt, lambda: fv.log_det_figure(v, b), c[1])
     hist = {k: snap["metrics"][k] for k in ("test_nll", "kl_to_truth", "val_nll") if k in snap["metrics"]}
     c = st.columns(2)
-    ui.live_chart(curves(hist, "Held-out NLL and KL to truth (nats)"), key="flows.fig_metrics", where=c[0])
-    ui.live_chart(curves({"nll": snap["losses"]["nll"]} if "nll" in snap["losses"] else {}, "Training NLL (batch)"), key="flows.fig_loss", where=c[1])
-
+    ui.chart("flows.fig_metrics", vt, lambda: curves(hist, "Held-out NLL and KL to truth (nats)"), c[0])
+    ui.chart("flows.fig_loss", vt, lambda: curves({"nll": snap["losses"]["nll"]} if "nll" in snap["losses"] else {}, "Training NLL (batch)"), c[1])
 
 view()
 ui.sync_url()

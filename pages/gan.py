@@ -64,27 +64,32 @@ def view():
     ui.status(snap)
     v, s = snap["views"], snap["samples"]
     ui.metric_row(snap, [("modes captured", "modes", ".0f"), ("high quality", "high_quality", ".1%"), ("energy distance", "energy_distance", ".4f")])
+    t, vt = snap["time"], snap["views_time"]  # figures are rebuilt when what they show changes
     c = st.columns(3)
-    ui.live_chart(density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), key="gan.samples", where=c[0])
-    ui.live_chart(gv.discriminator_figure(v, s), key="gan.d", where=c[1])
-    dstar = None
-    if ds.has_density and "x" in v:
-        lp = truth_on(ds.name, tuple(sorted(ds.params().items())), tuple(v["bounds"]), len(v["x"]))
-        xx, yy = np.meshgrid(v["x"], v["y"])
-        dstar = gv.optimal_discriminator(lp, gv.kde_log_prob(np.stack([xx.ravel(), yy.ravel()], 1), s[:300]).reshape(lp.shape))
-    ui.live_chart(gv.optimal_figure(dstar, v.get("x"), v.get("y"), s, v.get("bounds")), key="gan.dstar", where=c[2])
+    ui.chart("gan.samples", t, lambda: density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), c[0])
+    ui.chart("gan.d", t, lambda: gv.discriminator_figure(v, s), c[1])
+
+    def optimal():
+        dstar = None
+        if ds.has_density and "x" in v:
+            lp = truth_on(ds.name, tuple(sorted(ds.params().items())), tuple(v["bounds"]), len(v["x"]))
+            xx, yy = np.meshgrid(v["x"], v["y"])
+            dstar = gv.optimal_discriminator(lp, gv.kde_log_prob(np.stack([xx.ravel(), yy.ravel()], 1), s[:300]).reshape(lp.shape))
+        return gv.optimal_figure(dstar, v.get("x"), v.get("y"), s, v.get("bounds"))
+
+    ui.chart("gan.dstar", t, optimal, c[2])
     c = st.columns(3)
-    ui.live_chart(gv.push_figure(v, data), key="gan.push", where=c[0])
-    ui.live_chart(gv.manifold_figure(v, data), key="gan.manifold", where=c[1])
-    ui.live_chart(gv.mode_histogram(s, ds.modes, ds.mode_std), key="gan.modes", where=c[2])
+    ui.chart("gan.push", vt, lambda: gv.push_figure(v, data), c[0])
+    ui.chart("gan.manifold", vt, lambda: gv.manifold_figure(v, data), c[1])
+    ui.chart("gan.modes", t, lambda: gv.mode_histogram(s, ds.modes, ds.mode_std), c[2])
     c = st.columns(2)
-    ui.live_chart(gv.coverage_figure(snap["metrics"]), key="gan.coverage", where=c[0])
-    ui.live_chart(gv.value_figure(snap["losses"], v.get("loss", cfg.loss)), key="gan.value", where=c[1])
+    ui.chart("gan.coverage", vt, lambda: gv.coverage_figure(snap["metrics"]), c[0])
+    ui.chart("gan.value", vt, lambda: gv.value_figure(snap["losses"], v.get("loss", cfg.loss)), c[1])
     c = st.columns(2)
-    ui.live_chart(gv.loss_figure(snap["losses"]), key="gan.losses", where=c[0])
+    ui.chart("gan.losses", vt, lambda: gv.loss_figure(snap["losses"]), c[0])
     snaps = {f"seed {seed + k}": runner.snapshot(i) for k, i in enumerate(ids) if i and runner.snapshot(i)}
     norms = {name: sn["losses"]["g_grad_norm"] for name, sn in snaps.items() if "g_grad_norm" in sn["losses"]}
-    ui.live_chart(gv.grad_norm_figure(norms), key="gan.gnorm", where=c[1])
+    ui.chart("gan.gnorm", tuple(sn["views_time"] for sn in snaps.values()), lambda: gv.grad_norm_figure(norms), c[1])
     if len(snaps) > 1:
         rows = [{"run": name, "step": sn["step"], "modes": sn["latest_metrics"].get("modes"),
                  "high quality": sn["latest_metrics"].get("high_quality"), "status": sn["status"]} for name, sn in snaps.items()]

@@ -586,6 +586,13 @@ def live_chart(fig, key: str, where=None) -> None:
         component(data=spec, key=key)
 
 
+def chart(key: str, version, build: Callable[[], Any], where=None) -> None:
+    """A live chart whose figure is built only when `version` changes (what the figure shows: a
+    snapshot's time for its samples, `views_time` for a family's own pictures, a widget's value): a live
+    view re-runs every 0.5 s, and building a plotly figure holds the GIL that training needs."""
+    live_chart(cached_figure(key, version, build), key=key, where=where)
+
+
 def cached_figure(key: str, version, build):
     """The figure built for this version (a snapshot's time), built again only when it changes:
     a live page redraws several times a second, and building plotly figures holds the GIL that training needs."""

@@ -69,18 +69,21 @@ def panels(snap: dict, slots: list, tag: str) -> None:
     v, m = snap["views"], snap.get("latest_metrics", {})
     sel = vv.spread_indices(len(v["codes"]), n_post) if "codes" in v else None
     title = f"{snap['title']}, step {snap['step']:,}"
-    if snap["density"] is not None:
-        gap = m.get("blur_gap")
-        extra = f" · blur gap {gap:.2f}" if gap is not None else ""
-        fig = density_figure(snap["density"], snap["samples"], f"{title}: IWAE bound, samples{extra}", bounds, data)
-    else:
-        fig = vv.samples_blur_figure(snap["samples"], data, bounds, m.get("blur_gap"), f"{title}: decoded Gaussian codes")
-    ui.live_chart(fig, key=f"vae.{tag}.samples", where=slots[0])
-    ui.live_chart(vv.latent_figure(v, bounds, sel), key=f"vae.{tag}.latent", where=slots[1])
-    ui.live_chart(vv.aggregate_figure(v), key=f"vae.{tag}.aggregate", where=slots[2])
-    ui.live_chart(vv.manifold_figure(v, bounds, data), key=f"vae.{tag}.manifold", where=slots[3])
-    ui.live_chart(vv.reconstruction_figure(v, bounds, sel), key=f"vae.{tag}.recon", where=slots[4])
-    ui.live_chart(vv.elbo_figure(snap["losses"]), key=f"vae.{tag}.elbo", where=slots[5])
+
+    def samples():
+        if snap["density"] is not None:
+            gap = m.get("blur_gap")
+            extra = f" · blur gap {gap:.2f}" if gap is not None else ""
+            return density_figure(snap["density"], snap["samples"], f"{title}: IWAE bound, samples{extra}", bounds, data)
+        return vv.samples_blur_figure(snap["samples"], data, bounds, m.get("blur_gap"), f"{title}: decoded Gaussian codes")
+
+    t, vt = snap["time"], (snap["views_time"], n_post)  # figures are rebuilt when what they show changes
+    ui.chart(f"vae.{tag}.samples", t, samples, slots[0])
+    ui.chart(f"vae.{tag}.latent", vt, lambda: vv.latent_figure(v, bounds, sel), slots[1])
+    ui.chart(f"vae.{tag}.aggregate", vt, lambda: vv.aggregate_figure(v), slots[2])
+    ui.chart(f"vae.{tag}.manifold", vt, lambda: vv.manifold_figure(v, bounds, data), slots[3])
+    ui.chart(f"vae.{tag}.recon", vt, lambda: vv.reconstruction_figure(v, bounds, sel), slots[4])
+    ui.chart(f"vae.{tag}.elbo", vt, lambda: vv.elbo_figure(snap["losses"]), slots[5])
 
 
 @ui.live(runner)

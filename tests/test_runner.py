@@ -19,6 +19,7 @@ class ToyConfig(Config):
     blow_up_at: int = option(0, "step at which the loss becomes nan (0: never)", min=0, max=10**9)
     sample_delay: float = option(0.0, "seconds of sleep per sample drawn (a slow sampler)", min=0.0, max=1.0)
     step_delay: float = option(0.0, "seconds of sleep per training step (a slow step, like EM over every point)", min=0.0, max=1.0)
+    views_delay: float = option(0.0, "seconds of sleep per views() call (a costly family picture)", min=0.0, max=1.0)
 
 
 class Toy(GenerativeModel):
@@ -51,6 +52,10 @@ class Toy(GenerativeModel):
 
     def _log_prob_z(self, z):
         return -0.5 * ((z - self._mean()) ** 2).sum(1) - math.log(2 * math.pi)
+
+    def views(self, **kw):
+        time.sleep(self.config.views_delay)
+        return {"step": self.n}
 
 
 @pytest.fixture(autouse=True)
@@ -184,6 +189,26 @@ def test_live_pictures_move_samples_every_time_and_the_density_at_most_every_int
         done = r.snapshot("a")
         assert done["density"] is not live[1]["density"]
         assert not np.allclose(done["density"]["log_prob"], first["density"]["log_prob"])
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("views_delay, reused", [(0.03, True), (0.0, False)])
+def test_a_costly_family_picture_comes_with_the_density_and_a_cheap_one_with_every_picture(views_delay, reused):
+    r = SessionRunner(snapshot_interval=0.02, metrics_interval=1e9, density_interval=1e9, overhead=1.0)
+    try:
+        r.add("a", spec(config=ToyConfig(lr=0.01, views_delay=views_delay)), wait=True)
+        r.play("a")
+        live = []
+        for _ in range(3):  # three live pictures at three different steps
+            assert wait_for(lambda: r.snapshot("a")["step"] > (live[-1]["step"] if live else 0))
+            live.append(r.snapshot("a"))
+        if reused:  # a 30 ms views() is drawn once per density grid (here: held back), with its own time
+            assert live[2]["views"] is live[1]["views"] and live[2]["views_time"] == live[1]["views_time"]
+        else:  # a cheap one follows the weights on every picture
+            assert live[2]["views"]["step"] == live[2]["step"] != live[1]["views"]["step"]
+        r.pause("a")  # a paused run's pictures are all fresh
+        assert wait_for(lambda: r.snapshot("a")["status"] == "paused" and r.snapshot("a")["views"]["step"] == r.runs["a"].step)
     finally:
         r.close()
 
