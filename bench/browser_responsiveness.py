@@ -1,8 +1,8 @@
 """Responsiveness in a real browser (Playwright + Debian's Chromium): first paint of every page,
-figure updates per second with six families training on the Compare page, and how fast a widget
-answers while they train.
+figure updates per second with six families training on the Compare page, how fast a widget
+answers while they train, and how often a family's own page moves its main panel.
 
-    python bench/browser_responsiveness.py [--families flow,ar,vae,gan,ddpm,gmm] [--seconds 10]
+    python bench/browser_responsiveness.py [--families flow,ar,vae,gan,ddpm,gmm] [--seconds 10] [--no-family-pages]
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+# a family's own page and the start of its main panel's title (which carries the step)
+FAMILY_PANELS = [("flows", "Learned density, step"), ("autoregressive", "Learned density, step"), ("vae", "Variational autoencoder, step"),
+                 ("gan", "Samples, step"), ("diffusion", "Samples, step")]
+PANEL_COUNTER = """(prefix) => { window.__n = 0; let last = null; setInterval(() => {
+  const t = [...document.querySelectorAll('.js-plotly-plot .gtitle')].map(e => e.textContent).find(s => s.startsWith(prefix));
+  if (t && t !== last) { last = t; window.__n++; } }, 20); }"""
 PAGES = ["compare", "datasets", "flows", "autoregressive", "vae", "gan", "diffusion", "classifiers", "inverse", "scoreboard"]
 
 COUNTER = """
@@ -69,6 +75,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--families", default="flow,ar,vae,gan,ddpm,gmm")
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--no-family-pages", action="store_true", help="skip the family pages' update rates")
     a = p.parse_args()
     proc, url = serve()
     rows = []
@@ -125,6 +132,22 @@ def main() -> None:
             rows.append(("widget answer while training (mouse click on Pause -> 'paused' shown)", f"{time.perf_counter() - t0:.2f} s", "< 0.5 s"))
             steps = pg.eval_on_selector_all(".js-plotly-plot .gtitle", "els => els.map(e => e.textContent)")
             rows.append(("panels after the bench", "; ".join(t for t in steps if " · step " in (t or "")), ""))
+            ctx.close()
+            # 3. one family on its own page (more pictures per panel: 6-10 figures, one run)
+            for name, prefix in [] if a.no_family_pages else FAMILY_PANELS:
+                ctx = b.new_context(viewport={"width": 1400, "height": 1000})
+                pg = ctx.new_page()
+                pg.goto(f"{url}/{name}?{name}.seconds=0")
+                pg.get_by_role("button", name=re.compile("Train")).wait_for(timeout=60_000)
+                pg.wait_for_function("(p) => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(e => e.textContent.startsWith(p))",
+                                     arg=prefix, timeout=120_000)
+                pg.get_by_role("button", name=re.compile("Train")).click()
+                time.sleep(3)
+                pg.evaluate(PANEL_COUNTER, prefix)
+                time.sleep(a.seconds / 2)
+                rate = (pg.evaluate("() => window.__n") - 1) / (a.seconds / 2)
+                rows.append((f"main panel updates per second, /{name} (one run)", f"{rate:.1f}", ""))
+                ctx.close()
             b.close()
     finally:
         proc.terminate()
