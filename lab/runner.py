@@ -789,7 +789,9 @@ class SessionRunner:
                 refresh = run_id in self._refresh
                 self._refresh.discard(run_id)
                 if refresh and not n_pending and run.status != RUNNING:
-                    self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=False)
+                    # the paused picture and its numbers: metrics come every few seconds while training, and
+                    # a pause soon after Train showed step 0's numbers beside the new picture
+                    self._snaps[run_id] = self._snapshot(run_id, run, with_metrics=True)
                 elif n_pending:
                     run.advance(n_pending)
                     if run.status == RUNNING:

@@ -222,6 +222,9 @@ def test_pause_shows_at_once_and_the_picture_catches_up_with_the_paused_weights(
         r.pause("a")
         assert r.snapshot("a")["status"] == "paused"  # no wait for the trainer
         assert wait_for(lambda: r.snapshot("a")["step"] == r.runs["a"].step > 50)
+        # and its numbers are measured at the paused weights, not left from the last metrics while training
+        steps, _ = r.snapshot("a")["metrics"]["energy_distance"]
+        assert steps[-1] == r.runs["a"].step
     finally:
         r.close()
 
