@@ -39,20 +39,36 @@ function fixedRange(layout, key) {
 function splitCanvasTraces(fig) {
   const layout = fig.layout || {};
   const points = [];
+  // the canvas lies over the whole plot: only the last traces may go there (plotly draws traces in order),
+  // and only when no shapes or annotations would end up under the points
+  if ((layout.shapes && layout.shapes.length) || (layout.annotations && layout.annotations.length)) return { data: fig.data || [], points };
+  const drawable = (fig.data || []).map((t) => canvasTrace(t, layout));
+  let first = drawable.length;
+  while (first > 0 && drawable[first - 1]) first--;
   const data = (fig.data || []).map((t, index) => {
-    const m = t.marker || {};
-    const plain = (t.type === undefined || t.type === "scatter") && t.mode === "markers" && !t.text && !t.hovertext &&
-      !t.customdata && (m.symbol === undefined || m.symbol === "circle") && (m.size === undefined || typeof m.size === "number") &&
-      (m.color === undefined || typeof m.color === "string") && !(m.line && m.line.width) && !t.error_x && !t.error_y;
-    if (!plain) return t;
-    const x = values(t.x), y = values(t.y);
-    const xk = axisKey(t.xaxis, "x"), yk = axisKey(t.yaxis, "y");
-    if (!x || !y || x.length < CANVAS_MIN_POINTS || !fixedRange(layout, xk) || !fixedRange(layout, yk)) return t;
-    points.push({ index, x, y, xk, yk, size: m.size === undefined ? 6 : m.size, color: m.color || null,
-                  opacity: (t.opacity === undefined ? 1 : t.opacity) * (m.opacity === undefined ? 1 : m.opacity) });
-    return { ...t, x: [null], y: [null], hoverinfo: "skip" };
+    if (index < first) return t;
+    return canvasPlaceholder(t, index, drawable[index], points);
   });
   return { data, points };
+}
+
+function canvasTrace(t, layout) {  // {x, y, xk, yk} when the canvas can draw this trace, else null
+  const m = t.marker || {};
+  const plain = (t.type === undefined || t.type === "scatter") && t.mode === "markers" && !t.text && !t.hovertext &&
+    !t.customdata && (m.symbol === undefined || m.symbol === "circle") && (m.size === undefined || typeof m.size === "number") &&
+    (m.color === undefined || typeof m.color === "string") && !(m.line && m.line.width) && !t.error_x && !t.error_y;
+  if (!plain) return null;
+  const x = values(t.x), y = values(t.y);
+  const xk = axisKey(t.xaxis, "x"), yk = axisKey(t.yaxis, "y");
+  if (!x || !y || x.length < CANVAS_MIN_POINTS || !fixedRange(layout, xk) || !fixedRange(layout, yk)) return null;
+  return { x, y, xk, yk };
+}
+
+function canvasPlaceholder(t, index, c, points) {
+  const m = t.marker || {};
+  points.push({ index, x: c.x, y: c.y, xk: c.xk, yk: c.yk, size: m.size === undefined ? 6 : m.size, color: m.color || null,
+                opacity: (t.opacity === undefined ? 1 : t.opacity) * (m.opacity === undefined ? 1 : m.opacity) });
+  return { ...t, x: [null], y: [null], hoverinfo: "skip" };
 }
 
 function drawPoints(div, canvas, ranges) {

@@ -45,3 +45,23 @@ def assert_no_exception(page):
     """Streamlit draws an uncaught exception as an stException block: there must be none."""
     errors = page.locator('[data-testid="stException"]').all_inner_texts()
     assert not errors, errors[0][:500]
+
+
+# For each chart with a title: how many traces it draws on the points canvas (pages/live_chart.js).
+CANVAS_TRACES = """() => Object.fromEntries([...document.querySelectorAll('.lab-live-chart')]
+  .filter((d) => d.layout && d.layout.title).map((d) => [d.layout.title.text, (d.__labPoints || []).length]))"""
+
+
+def test_only_plain_points_on_top_go_on_the_canvas(app_url, page):
+    """The canvas lies over the whole plot, so it may only take the last traces, and only plain markers:
+    the diffusion page's samples go there; its trajectories (data points under grey paths under points
+    coloured by t) stay in plotly's SVG, in plotly's order."""
+    page.goto(app_url + "/diffusion")
+    page.get_by_role("heading", name=re.compile("Diffusion")).wait_for(timeout=60_000)
+    page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.startsWith('Reverse trajectories'))",
+                           timeout=90_000)
+    counts = page.evaluate(CANVAS_TRACES)
+    samples = next(v for k, v in counts.items() if k.startswith("Samples, step"))
+    paths = next(v for k, v in counts.items() if k.startswith("Reverse trajectories"))
+    assert samples == 1 and paths == 0, counts
+    assert_no_exception(page)
