@@ -468,7 +468,7 @@ SPEEDS = ["full", "100", "30", "10", "3", "1"]  # training steps per second (wal
 def controls(runner: SessionRunner, ids: list[str], prefix: str) -> None:
     """Play / pause / step / reset and the speed for these runs, plus the runner's state."""
     ids = [i for i in ids if i]
-    c = st.columns([1, 1, 1, 1, 1.1])
+    c = st.columns(4)
     if c[0].button("Train", icon=":material/play_arrow:", key=f"{prefix}.play", width="stretch", type="primary"):
         runner.play(ids)
     if c[1].button("Pause", icon=":material/pause:", key=f"{prefix}.pause", width="stretch"):
@@ -477,9 +477,11 @@ def controls(runner: SessionRunner, ids: list[str], prefix: str) -> None:
         runner.step(ids, 1)
     if c[3].button("Reset", icon=":material/replay:", key=f"{prefix}.reset", width="stretch", help="back to step 0 (same seed)"):
         runner.reset(ids)
+    # the speed on the state line's row: a fifth column squeezed the buttons' labels where controls share a page's half
+    c = st.columns([1.2, 2.8], vertical_alignment="center")
     key = f"{prefix}.speed"
     linked(key, "full", choices=SPEEDS)
-    speed = c[4].selectbox("speed", SPEEDS, key=key, label_visibility="collapsed",
+    speed = c[0].selectbox("speed", SPEEDS, key=key, label_visibility="collapsed",
                            format_func=lambda v: "full speed" if v == "full" else f"{v} step{'s' if v != '1' else ''}/s",
                            help="slow motion: at most this many training steps per second, to watch a lesson unfold")
     runner.set_speed(ids, None if speed == "full" else float(speed))
@@ -488,7 +490,8 @@ def controls(runner: SessionRunner, ids: list[str], prefix: str) -> None:
     def line():  # steps and speed move while training, between full reruns
         st.caption(state_line(runner, ids))
 
-    line()
+    with c[1]:
+        line()
 
 
 def state_line(runner: SessionRunner, ids: list[str]) -> str:
