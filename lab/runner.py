@@ -256,6 +256,7 @@ def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Ev
     if views is None:
         views = (m.views() if run.spec.views else {}), time.time()
     t_views = time.perf_counter() - t_views
+    t_density = time.perf_counter()
     snap: dict[str, Any] = {
         "key": run.spec.key,
         "title": m.title,
@@ -268,6 +269,7 @@ def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Ev
         "lr": m.config.lr,
         "samples": None,
         "density": density if density is not None else density_grid(m, run.spec.dataset.bounds(), grid),
+        "density_seconds": 0.0 if density is not None else time.perf_counter() - t_density,
         "views": views[0],
         "views_time": views[1],
         "views_seconds": t_views,
@@ -892,6 +894,10 @@ class SessionRunner:
         now = time.monotonic()
         prev = self._snaps.get(run_id, {}).get("density")
         interval = self.density_interval * (2 if many else 1)  # six small panels: the samples move, the density every ~2 s
+        # and a costly grid (a VAE's IWAE bound on 64 x 64 points: ~65 ms) takes at most half of the pictures' budget,
+        # so the samples between grids keep moving
+        old = self._snaps.get(run_id, {})
+        interval = max(interval, old.get("density_cost", 0.0) / (0.5 * (self.overhead_many if many else self.overhead)))
         fresh_density = with_metrics or run.status != RUNNING or prev is None or now - self._last_density.get(run_id, 0.0) >= interval
         if fresh_density:
             self._last_density[run_id] = now
@@ -901,7 +907,6 @@ class SessionRunner:
             n = int(min(n, max(64, self.picture_seconds / per)) if many else min(n, max(250, 2.5 * self.picture_seconds / per)))
         # the family's own pictures come with every picture when cheap (a GAN's D surface: ~2 ms), else
         # with the density grid (a flow's warped grid, a diffusion model's trajectories: 25-30 ms)
-        old = self._snaps.get(run_id, {})
         fresh_views = (with_metrics or run.status != RUNNING or "views" not in old
                        or time.time() - old["views_time"] >= interval
                        or old.get("views_cost", 0.0) < self.picture_seconds)
@@ -910,6 +915,7 @@ class SessionRunner:
         if snap["samples"] is not None and len(snap["samples"]):
             self._seconds_per_sample[run_id] = snap["sample_seconds_per_1000"] / 1000
         snap["views_cost"] = snap["views_seconds"] if views is None else old.get("views_cost", 0.0)
+        snap["density_cost"] = snap["density_seconds"] if fresh_density else old.get("density_cost", 0.0)
         if n < self.n_samples // 2 and "sample_seconds_per_1000" in old:  # the scoreboard's speed: from full-size draws only
             snap["sample_seconds_per_1000"] = old["sample_seconds_per_1000"]
         if run_id in self._speed:  # a slowed run's steps per second of wall time, not of its training time

@@ -19,6 +19,7 @@ class ToyConfig(Config):
     blow_up_at: int = option(0, "step at which the loss becomes nan (0: never)", min=0, max=10**9)
     sample_delay: float = option(0.0, "seconds of sleep per sample drawn (a slow sampler)", min=0.0, max=1.0)
     step_delay: float = option(0.0, "seconds of sleep per training step (a slow step, like EM over every point)", min=0.0, max=1.0)
+    density_delay: float = option(0.0, "seconds of sleep per density grid (a costly bound, like a VAE's)", min=0.0, max=1.0)
     views_delay: float = option(0.0, "seconds of sleep per views() call (a costly family picture)", min=0.0, max=1.0)
 
 
@@ -52,6 +53,10 @@ class Toy(GenerativeModel):
 
     def _log_prob_z(self, z):
         return -0.5 * ((z - self._mean()) ** 2).sum(1) - math.log(2 * math.pi)
+
+    def display_log_prob(self, x):
+        time.sleep(self.config.density_delay)
+        return super().display_log_prob(x)
 
     def views(self, **kw):
         time.sleep(self.config.views_delay)
@@ -422,5 +427,25 @@ def test_a_speed_limit_slows_training_and_every_step_still_gets_its_picture():
         assert wait_for(lambda: r.runs["a"].step > steps + 200)
         with pytest.raises(ValueError):
             r.set_speed("a", 0.0)
+    finally:
+        r.close()
+
+
+def test_a_costly_density_grid_takes_at_most_half_of_the_pictures_budget():
+    """A 30 ms grid at a 10 % picture budget is redrawn about every 0.6 s, not at every 0.05 s interval
+    the budget could pay for: the other half of the budget keeps the samples moving between grids."""
+    r = SessionRunner(snapshot_interval=0.02, metrics_interval=1e9, density_interval=0.05, overhead=0.1)
+    try:
+        r.add("a", spec(config=ToyConfig(lr=0.01, density_delay=0.03)), wait=True)
+        r.play("a")
+        grids, pictures, last, t0 = 0, 0, None, time.time()
+        while time.time() - t0 < 2.5:
+            snap = r.snapshot("a")
+            if last is None or snap["time"] != last["time"]:
+                pictures += 1
+                grids += last is None or snap["density"] is not last["density"]
+                last = snap
+            time.sleep(0.005)
+        assert pictures >= 4 * grids, (pictures, grids)
     finally:
         r.close()
