@@ -252,11 +252,15 @@ def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Ev
     picture for flows, VAEs and KDE) and `views` an earlier snapshot's (views, views_time), instead of
     computing new ones. `views_time` says when the views were drawn (pages rebuild their figures then)."""
     m = run.model
-    t_views = time.perf_counter()
+    t0 = time.perf_counter()
+    views_seconds = density_seconds = 0.0  # what this snapshot spent on them (0 when reused)
     if views is None:
         views = (m.views() if run.spec.views else {}), time.time()
-    t_views = time.perf_counter() - t_views
-    t_density = time.perf_counter()
+        views_seconds = time.perf_counter() - t0
+    if density is None:
+        t0 = time.perf_counter()
+        density = density_grid(m, run.spec.dataset.bounds(), grid)
+        density_seconds = time.perf_counter() - t0
     snap: dict[str, Any] = {
         "key": run.spec.key,
         "title": m.title,
@@ -268,11 +272,11 @@ def make_snapshot(run: Run, n_samples: int = 1000, grid: int = 64, evaluator: Ev
         "progress": run.progress,
         "lr": m.config.lr,
         "samples": None,
-        "density": density if density is not None else density_grid(m, run.spec.dataset.bounds(), grid),
-        "density_seconds": 0.0 if density is not None else time.perf_counter() - t_density,
+        "density": density,
+        "density_seconds": density_seconds,
         "views": views[0],
         "views_time": views[1],
-        "views_seconds": t_views,
+        "views_seconds": views_seconds,
         "losses": run.losses.arrays(),
         "time": time.time(),
     }
@@ -424,7 +428,9 @@ class SessionRunner:
         # has to move 4-5 times a second (Compare page: six families use ~30 %)
         self.overhead, self.overhead_many = overhead, overhead_many
         self.density_interval = density_interval  # a live picture recomputes its density grid at most this often
-        self._last_density: dict[str, float] = {}
+        self._last_density: dict[str, float] = {}  # when each run's density grid and costly views were last drawn
+        self._density_cost: dict[str, float] = {}  # seconds each run's last density grid took
+        self._views_cost: dict[str, float] = {}  # seconds each run's last views() took
         # a live picture draws at most about this long with more than two runs (2.5x with fewer): a slow
         # sampler (50-step diffusion, Langevin) then shows fewer points (at least 64; 250 on a family's own
         # page) rather than holding its panels back; a paused run's picture is full size
@@ -892,30 +898,30 @@ class SessionRunner:
         # between metrics, a running run's picture keeps its density grid up to density_interval old: the
         # samples move every picture, the (costlier) density about once a second
         now = time.monotonic()
-        prev = self._snaps.get(run_id, {}).get("density")
+        old = self._snaps.get(run_id, {})
         interval = self.density_interval * (2 if many else 1)  # six small panels: the samples move, the density every ~2 s
         # and a costly grid (a VAE's IWAE bound on 64 x 64 points: ~65 ms) takes at most half of the pictures' budget,
         # so the samples between grids keep moving
-        old = self._snaps.get(run_id, {})
-        interval = max(interval, old.get("density_cost", 0.0) / (0.5 * (self.overhead_many if many else self.overhead)))
-        fresh_density = with_metrics or run.status != RUNNING or prev is None or now - self._last_density.get(run_id, 0.0) >= interval
-        if fresh_density:
+        interval = max(interval, self._density_cost.get(run_id, 0.0) / (0.5 * (self.overhead_many if many else self.overhead)))
+        due = with_metrics or run.status != RUNNING or now - self._last_density.get(run_id, -math.inf) >= interval
+        if due:
             self._last_density[run_id] = now
+        fresh_density = due or old.get("density") is None
         n = self.n_samples // 2 if many else self.n_samples
         per = self._seconds_per_sample.get(run_id)
         if not with_metrics and run.status == RUNNING and per:
             n = int(min(n, max(64, self.picture_seconds / per)) if many else min(n, max(250, 2.5 * self.picture_seconds / per)))
         # the family's own pictures come with every picture when cheap (a GAN's D surface: ~2 ms), else
         # with the density grid (a flow's warped grid, a diffusion model's trajectories: 25-30 ms)
-        fresh_views = (with_metrics or run.status != RUNNING or "views" not in old
-                       or time.time() - old["views_time"] >= interval
-                       or old.get("views_cost", 0.0) < self.picture_seconds)
+        fresh_views = due or "views" not in old or self._views_cost.get(run_id, 0.0) < self.picture_seconds
         views = None if fresh_views else (old["views"], old["views_time"])
-        snap = make_snapshot(run, n, self.grid * 5 // 8 if many else self.grid, ev, density=None if fresh_density else prev, views=views)
+        snap = make_snapshot(run, n, self.grid * 5 // 8 if many else self.grid, ev, density=None if fresh_density else old["density"], views=views)
         if snap["samples"] is not None and len(snap["samples"]):
             self._seconds_per_sample[run_id] = snap["sample_seconds_per_1000"] / 1000
-        snap["views_cost"] = snap["views_seconds"] if views is None else old.get("views_cost", 0.0)
-        snap["density_cost"] = snap["density_seconds"] if fresh_density else old.get("density_cost", 0.0)
+        if fresh_views:
+            self._views_cost[run_id] = snap["views_seconds"]
+        if fresh_density:
+            self._density_cost[run_id] = snap["density_seconds"]
         if n < self.n_samples // 2 and "sample_seconds_per_1000" in old:  # the scoreboard's speed: from full-size draws only
             snap["sample_seconds_per_1000"] = old["sample_seconds_per_1000"]
         if run_id in self._speed:  # a slowed run's steps per second of wall time, not of its training time

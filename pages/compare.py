@@ -75,9 +75,8 @@ def panels():
             with col:
                 if rid is None:
                     title = "true density" if truth is not None else f"data ({len(ds.points):,} points)"
-                    fig = ui.cached_figure("compare.truth", (id(ds), seed, height),
-                                           lambda: density_spec(truth, None, title, bounds, data=ds.sample(1000, seed), height=height))
-                    ui.live_chart(fig, key="compare.truth")
+                    ui.chart("compare.truth", (id(ds), seed, height),
+                             lambda: density_spec(truth, None, title, bounds, data=ds.sample(1000, seed), height=height))
                     continue
                 snap = runner.snapshot(rid)
                 if snap is None or snap.get("samples") is None:
@@ -86,9 +85,8 @@ def panels():
                         ui.status(snap)
                     continue
                 title = f"{label} · step {snap['step']:,}"
-                fig = ui.cached_figure(f"compare.fig.{rid}", (snap["time"], height),
-                                       lambda: density_spec(snap["density"], snap["samples"], title, bounds, height=height, max_points=LIVE_POINTS))
-                ui.live_chart(fig, key=f"compare.fig.{rid}")
+                ui.chart(f"compare.fig.{rid}", (snap["time"], height),
+                         lambda: density_spec(snap["density"], snap["samples"], title, bounds, height=height, max_points=LIVE_POINTS))
                 st.progress(min(1.0, snap["progress"]), text=snap["status"])
                 ui.status(snap)
 

@@ -10,6 +10,13 @@ LECTURE = "lecture"
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
+def parse_bool(raw: str) -> bool:
+    """A link's true/false (also 1/0, yes/no, on/off); ValueError otherwise."""
+    if raw.lower() not in _TRUE + _FALSE:
+        raise ValueError("not true or false")
+    return raw.lower() in _TRUE
+
+
 def register(key: str, default) -> None:
     """Have `ui.sync_url` write this widget's value into the link when it differs from the default."""
     st.session_state.setdefault(URL_KEYS, {})[key] = default
@@ -29,7 +36,7 @@ def lecture_from_link() -> None:
     if LECTURE in st.session_state or LECTURE not in st.query_params:
         return
     raw = st.query_params[LECTURE]
-    if raw.lower() in _TRUE + _FALSE:
-        st.session_state[LECTURE] = raw.lower() in _TRUE
-    else:
-        note(f"Ignored {LECTURE}={raw!r} from the link: not true or false")
+    try:
+        st.session_state[LECTURE] = parse_bool(raw)
+    except ValueError as e:
+        note(f"Ignored {LECTURE}={raw!r} from the link: {e}")

@@ -172,10 +172,9 @@ export default function (component) {
   const div = box.querySelector(".lab-live-chart");
   const canvas = box.querySelector(".lab-live-points");
   const cleanup = () => { if (window.Plotly) window.Plotly.purge(div); div.__labHooked = false; };
-  const text = typeof data === "string" ? data : new TextDecoder().decode(data);
-  if (div.__labSpec === text) return cleanup;  // the same figure again (a rerun with no new snapshot): nothing to draw
-  div.__labSpec = text;
-  const fig = JSON.parse(text);
+  if (div.__labSpec === data) return cleanup;  // the same figure again (a rerun with no new snapshot): nothing to draw
+  div.__labSpec = data;
+  const fig = JSON.parse(data);
   const { data: traces, points } = splitCanvasTraces(fig);
   div.__labPoints = points;
   // one config object per chart: Plotly.react compares configs, and a new button function each time would

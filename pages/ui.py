@@ -134,9 +134,7 @@ def linked(key: str, default: Any, choices: list | None = None, lo: float | None
 
     def cast(raw: str, like: Any) -> Any:
         if isinstance(like, bool):
-            if raw.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-                return raw.lower() in ("true", "1", "yes", "on")
-            raise ValueError("not true or false")
+            return links.parse_bool(raw)
         return type(like)(raw) if isinstance(like, (int, float)) else raw
 
     def check(raw: str) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import struct
 import threading
 import zlib
@@ -171,11 +170,11 @@ def spec_json(spec: dict, decimals: int = 4) -> str:
         _TEMPLATE_JSON = json.dumps(template())
 
     def plain(v):
-        if isinstance(v, np.ndarray):
-            a = np.round(v.astype(float), decimals)
-            return [x if math.isfinite(x) else None for x in a.tolist()] if not np.isfinite(a).all() else a.tolist()
+        if isinstance(v, (np.ndarray, np.floating)):  # arrays of any shape, and float scalars (NaN -> null)
+            a = np.round(np.asarray(v, dtype=float), decimals)
+            return (a if np.isfinite(a).all() else np.where(np.isfinite(a), a, None)).tolist()
         if isinstance(v, np.generic):
-            return plain(np.asarray(v)) if isinstance(v, np.floating) and not np.isfinite(v) else v.item()
+            return v.item()
         raise TypeError(f"cannot write {type(v).__name__} into a figure")
 
     layout = json.dumps(spec.get("layout", {}), default=plain)
