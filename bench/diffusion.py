@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from lab.data import make_dataset  # noqa: E402
 from lab.diffusion import sampler_sweep  # noqa: E402
 from lab.metrics import Evaluator, energy_distance, energy_distance_unbiased  # noqa: E402
-from lab.runner import RunSpec, fit  # noqa: E402
+from lab.run import RunSpec, fit  # noqa: E402
 
 
 def fmt(v) -> str:

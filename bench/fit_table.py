@@ -20,7 +20,7 @@ import torch  # noqa: E402
 from lab.base import make_config, get_model_class  # noqa: E402
 from lab.data import make_dataset  # noqa: E402
 from lab.metrics import Evaluator  # noqa: E402
-from lab.runner import RunSpec, fit  # noqa: E402
+from lab.run import RunSpec, fit  # noqa: E402
 
 COLUMNS = ["model", "data", "seed", "steps", "train_s", "test_nll", "entropy", "kl_to_truth", "energy_distance",
            "energy_distance_floor", "blur_gap", "modes", "high_quality", "sample_s_per_1000", "status"]

@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 from lab.data import make_dataset  # noqa: E402
 from lab.metrics import Evaluator, test_nll  # noqa: E402
-from lab.runner import RunSpec, fit  # noqa: E402
+from lab.run import RunSpec, fit  # noqa: E402
 
 FAMILIES = ["flow", "ar"]
 CLASSICAL = ["gmm", "kde"]

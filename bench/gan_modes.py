@@ -33,7 +33,7 @@ from lab.base import make_config  # noqa: E402
 from lab.data import make_dataset  # noqa: E402
 from lab.gan import LOSSES, GANConfig  # noqa: E402
 from lab.metrics import Evaluator  # noqa: E402
-from lab.runner import RunSpec, fit  # noqa: E402
+from lab.run import RunSpec, fit  # noqa: E402
 
 
 PAPER_D_STEPS = {"wgan": 5, "wgan-gp": 5}  # n_critic in Arjovsky et al. 2017 and Gulrajani et al. 2017

@@ -20,7 +20,7 @@ from lab.base import get_model_class, make_config  # noqa: E402
 from lab.data import make_dataset  # noqa: E402
 from lab.metrics import Evaluator  # noqa: E402
 from lab.presets import PRESETS  # noqa: E402
-from lab.runner import RunSpec, fit  # noqa: E402
+from lab.run import RunSpec, fit  # noqa: E402
 
 
 def watched(run, metrics: dict, name: str):

@@ -22,7 +22,7 @@ import torch  # noqa: E402
 
 from lab.base import make_config  # noqa: E402
 from lab.data import make_dataset  # noqa: E402
-from lab.runner import RunSpec, fit  # noqa: E402
+from lab.run import RunSpec, fit  # noqa: E402
 from lab.vae import VAEConfig  # noqa: E402
 
 

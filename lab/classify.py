@@ -309,7 +309,7 @@ def fit_generative(data: LabelledData, key: str = "gmm", config=None, seed: int 
                    max_steps: int | None = None) -> GenerativeClassifier:
     """Train one `key` model per class with lab.runner.fit (in this thread) and combine them."""
     from lab.base import get_model_class
-    from lab.runner import RunSpec, fit
+    from lab.run import RunSpec, fit
 
     if not get_model_class(key).has_log_prob:
         raise ValueError(f"{get_model_class(key).title} has no density, so it cannot be a class-conditional p(x|y).")

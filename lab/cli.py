@@ -152,7 +152,7 @@ def cmd_train(args) -> int:
     from lab.base import get_model_class, parse_sets, save_model
     from lab.data import load_points_csv, make_dataset
     from lab.metrics import Evaluator
-    from lab.runner import DIVERGED, RunSpec, fit
+    from lab.run import DIVERGED, RunSpec, fit
 
     _positive("--seconds", args.seconds, 86_400)
     _positive("--steps", args.steps, 10**8)

@@ -1,9 +1,8 @@
-"""Live training: a Run (one model under a budget) and a SessionRunner (one background thread per session)."""
+"""Live training: snapshots and a SessionRunner (one background thread per session)."""
 
 from __future__ import annotations
 
 import atexit
-import copy
 import dataclasses
 import math
 import os
@@ -11,224 +10,15 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from lab.base import Config, GenerativeModel, get_model_class, make_model
-from lab.data import Dataset, PointsDataset
+from lab.base import GenerativeModel
 from lab.metrics import Evaluator
-
-# ---------------------------------------------------------------------------------------------
-# Bounded history: keeps the whole span of a long run at decreasing resolution.
-# ---------------------------------------------------------------------------------------------
-
-
-class History:
-    """(step, {name: value}) records; when full, every other old record is dropped (memory stays bounded)."""
-
-    def __init__(self, maxlen: int = 1000):
-        self.maxlen = maxlen
-        self.records: list[tuple[int, dict[str, float]]] = []
-        self.stride = 1  # keep one record in `stride` once thinned
-        self._count = 0
-
-    def add(self, step: int, values: dict[str, float]) -> None:
-        self._count += 1
-        if self._count % self.stride:
-            return
-        self.records.append((step, dict(values)))
-        if len(self.records) >= self.maxlen:
-            self.records = self.records[::2]
-            self.stride *= 2
-
-    def arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """name -> (steps, values), for plotting."""
-        names: dict[str, None] = {}
-        for _, v in self.records:
-            names.update(dict.fromkeys(v))
-        out = {}
-        for name in names:
-            pts = [(s, v[name]) for s, v in self.records if name in v and v[name] is not None]
-            out[name] = (np.array([p[0] for p in pts]), np.array([p[1] for p in pts], dtype=float))
-        return out
-
-    def last(self) -> dict[str, float]:
-        return dict(self.records[-1][1]) if self.records else {}
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-
-# ---------------------------------------------------------------------------------------------
-# A Run: one model, its data split, budget, early stopping and divergence check.
-# ---------------------------------------------------------------------------------------------
-
-READY, RUNNING, PAUSED, DONE, DIVERGED, STOPPED = "ready", "running", "paused", "done", "diverged", "stopped"
-
-
-@dataclass
-class RunSpec:
-    """Everything needed to (re)build a run: reset rebuilds from this."""
-
-    key: str
-    dataset: Dataset
-    config: Config | None = None
-    seed: int = 0
-    n_train: int = 20_000
-    max_steps: int | None = None
-    max_seconds: float | None = None
-    early_stopping: bool = True
-    val_fraction: float = 0.1
-    device: str = "cpu"
-    views: bool = True  # snapshots carry the family's own pictures (the Compare page needs none)
-
-
-class Run:
-    """Trains one model. The CLI, the bench and the SessionRunner all drive it through `advance`."""
-
-    def __init__(self, spec: RunSpec):
-        self.spec = spec
-        ds = spec.dataset
-        if isinstance(ds, PointsDataset):
-            pts = ds.sample(len(ds.points), spec.seed)  # a seeded shuffle of the user's points
-        else:
-            pts = ds.sample(spec.n_train, spec.seed)
-        # held-out split: early stopping (explicit densities) and honest test numbers on user points
-        n_val = int(len(pts) * spec.val_fraction) if spec.val_fraction > 0 and len(pts) >= 20 else 0
-        self.val_x = pts[:n_val]
-        self.train_x = pts[n_val:]
-        self.model: GenerativeModel = make_model(spec.key, self.train_x, spec.config, seed=spec.seed, device=spec.device)
-        cls = get_model_class(spec.key)
-        self.has_val = n_val > 0 and cls.has_log_prob and cls.early_stopping
-        self.batch_gen = torch.Generator(device=self.model.device).manual_seed(spec.seed + 1)
-        self.step = 0
-        self.train_seconds = 0.0
-        self.status = READY
-        self.message = ""
-        self.losses = History(1000)
-        self.metrics = History(300)
-        self.best_val = math.inf
-        self.best_step = 0
-        self._best_weights: dict[str, torch.Tensor] | None = None
-        self._bad_evals = 0
-        self._next_val_time = 0.0
-        self.patience = 12  # validation checks without improvement before stopping
-
-    # -- budget ----------------------------------------------------------------------------------
-    @property
-    def progress(self) -> float:
-        """Fraction of the budget used, in [0, 1]."""
-        fr = [0.0]
-        if self.spec.max_steps:
-            fr.append(self.step / self.spec.max_steps)
-        if self.spec.max_seconds:
-            fr.append(self.train_seconds / self.spec.max_seconds)
-        if self.status in (DONE,):
-            return 1.0
-        return float(min(1.0, max(fr)))
-
-    def budget_left(self) -> bool:
-        if self.spec.max_steps is not None and self.step >= self.spec.max_steps:
-            return False
-        if self.spec.max_seconds is not None and self.train_seconds >= self.spec.max_seconds:
-            return False
-        return True
-
-    @property
-    def finished(self) -> bool:
-        return self.status in (DONE, DIVERGED, STOPPED)
-
-    # -- one step ----------------------------------------------------------------------------------
-    def batch(self) -> torch.Tensor:
-        z = self.model.train_z
-        idx = torch.randint(0, len(z), (min(self.model.config.batch_size, len(z)),), generator=self.batch_gen, device=z.device)
-        return z[idx]
-
-    def advance(self, n: int = 1) -> None:
-        """Up to n training steps; marks the run done/diverged when the budget ends or a loss blows up."""
-        for _ in range(n):
-            if self.finished:
-                return
-            if not self.budget_left() or self.model.converged:
-                self.finish(DONE)
-                return
-            t0 = time.perf_counter()
-            losses = self.model.train_step(self.batch())
-            self.train_seconds += time.perf_counter() - t0
-            self.step += 1
-            bad = [k for k, v in losses.items() if not math.isfinite(v)]
-            if bad:
-                self.status = DIVERGED
-                self.message = f"diverged at step {self.step}: {bad[0]} was {losses[bad[0]]}"
-                self.losses.add(self.step, losses)
-                return
-            self.losses.add(self.step, losses)
-            if self.has_val and self.spec.early_stopping and self.train_seconds >= self._next_val_time:
-                self._validate()
-
-    def _validate(self, final: bool = False) -> None:
-        """Held-out NLL; keep the best weights; stop after `patience` checks without improvement."""
-        t0 = time.perf_counter()
-        val = float(-self.model.log_prob(self.val_x).double().mean())
-        if not math.isfinite(val):
-            val = math.inf
-        if val < self.best_val - 1e-4:
-            self.best_val, self.best_step, self._bad_evals = val, self.step, 0
-            self._best_weights = copy.deepcopy(self.model.weights())
-        else:
-            self._bad_evals += 1
-        self.metrics.add(self.step, {"val_nll": val})
-        cost = time.perf_counter() - t0
-        # check about every 2 % of the budget, at most 5 % of the time on validation
-        every = max(0.25, 20 * cost, 0.02 * (self.spec.max_seconds or 15.0))
-        self._next_val_time = self.train_seconds + every
-        if self._bad_evals >= self.patience and not final:
-            self.finish(DONE, f"early stopped at step {self.step}: best validation NLL {self.best_val:.3f} at step {self.best_step}")
-
-    def finish(self, status: str, message: str = "") -> None:
-        if self.finished:
-            return
-        if self.has_val and self.spec.early_stopping and status == DONE and self.best_step != self.step:
-            self._validate(final=True)  # the last weights compete too
-        if self._best_weights is not None and status == DONE:
-            if self.best_step != self.step:
-                self.model.load_weights(self._best_weights)  # early stopping: the best validated weights
-                message = message or f"restored the weights of step {self.best_step} (best validation NLL {self.best_val:.3f})"
-        self.status = status
-        if not message and status == DONE:
-            if self.model.converged:
-                message = f"converged at step {self.step}"
-            else:
-                message = f"budget used: {self.step} steps in {self.train_seconds:.1f} s"
-        self.message = message
-
-    def set_lr(self, lr: float) -> None:
-        self.model.set_lr(lr)
-
-    @property
-    def test_points(self) -> np.ndarray:
-        """Held-out points for metrics on user data (the training points when too few to split)."""
-        return self.val_x if len(self.val_x) >= 4 else self.train_x
-
-    @property
-    def steps_per_second(self) -> float:
-        return self.step / self.train_seconds if self.train_seconds > 0 else 0.0
-
-
-def fit(spec: RunSpec, progress: Callable[[Run], None] | None = None, chunk: int = 25) -> Run:
-    """Train a run to its budget in the calling thread (CLI, bench, tests)."""
-    run = Run(spec)
-    run.status = RUNNING
-    while not run.finished:
-        run.advance(chunk)
-        if progress is not None:
-            progress(run)
-    return run
-
+from lab.run import DIVERGED, DONE, PAUSED, READY, RUNNING, STOPPED, History, Run, RunSpec, fit  # noqa: F401
 
 # ---------------------------------------------------------------------------------------------
 # Snapshots: what a page draws, made in the training thread, read by the page.

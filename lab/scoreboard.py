@@ -136,7 +136,7 @@ def measure(key: str, dataset: str, seed: int, seconds: float, n_eval: int = 200
     """Train `key` on `dataset` for `seconds` (lab.runner.fit) and evaluate it (lab.metrics.Evaluator)."""
     from lab.data import make_dataset
     from lab.metrics import Evaluator
-    from lab.runner import DIVERGED, RunSpec, fit
+    from lab.run import DIVERGED, RunSpec, fit
 
     meas = Measurement(key, dataset, seed)
     ds = make_dataset(dataset)

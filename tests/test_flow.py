@@ -215,7 +215,7 @@ def test_default_config_generalises_on_300_points():
     without the noise floor, noise_floor=0, the same run is 0.3 nats worse than the KDE)."""
     from lab.data import make_dataset
     from lab.metrics import test_nll
-    from lab.runner import RunSpec, fit
+    from lab.run import RunSpec, fit
 
     ds = make_dataset("checkerboard")
     test = ds.sample(2000, seed=99)

@@ -245,7 +245,7 @@ def test_learning_rate_halves_every_half_life(ring):
 def test_default_config_covers_the_ring():
     # a regression check on the defaults (R1, EMA, batch 256), by steps not time: 1500 steps keep every mode
     from lab.metrics import Evaluator
-    from lab.runner import RunSpec, fit
+    from lab.run import RunSpec, fit
 
     ds = make_dataset("8gaussians")
     run = fit(RunSpec("gan", ds, GANConfig(), seed=0, n_train=5000, max_steps=1500))

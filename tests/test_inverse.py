@@ -135,7 +135,7 @@ for _k in REGISTRY:
 @pytest.mark.parametrize("key", [k for k in AVAILABLE if k not in ("gmm", "kde")])
 def test_every_family_answers(key):
     """Each family that exists answers with its best method: finite points on (or near) the line."""
-    from lab.runner import RunSpec, fit
+    from lab.run import RunSpec, fit
 
     ds = make_dataset("moons")
     model = fit(RunSpec(key, ds, seed=0, n_train=2000, max_steps=30)).model
