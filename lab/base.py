@@ -377,6 +377,7 @@ REGISTRY: dict[str, str | type] = {
     "ar": "lab.autoregressive:Autoregressive",
     "ddpm": "lab.diffusion:DDPM",
     "score": "lab.score:ScoreModel",
+    "fm": "lab.fm:FlowMatching",
 }
 
 
