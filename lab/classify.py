@@ -268,7 +268,7 @@ class GenerativeClassifier:
     P(y|x_1) is proportional to P(y) * integral p(x_1, x_2|y) dx_2.
     """
 
-    def __init__(self, models: list[GenerativeModel], priors: np.ndarray, missing_range: list[tuple[float, float]] | None = None):
+    def __init__(self, models: list, priors: np.ndarray, missing_range: list[tuple[float, float]] | None = None):
         bad = [m.title for m in models if not m.has_log_prob]
         if bad:
             raise ValueError(f"{bad[0]} has no density, so it cannot be a class-conditional p(x|y); choose a family with log_prob.")
@@ -279,7 +279,7 @@ class GenerativeClassifier:
 
     def class_log_probs(self, x: np.ndarray) -> np.ndarray:
         """log p(x|y) [m, K]."""
-        return np.stack([m.log_prob(np.asarray(x)).double().numpy() for m in self.models], 1)
+        return np.stack([_log_prob(m, np.asarray(x)) for m in self.models], 1)
 
     def _posterior(self, logp: np.ndarray) -> np.ndarray:
         joint = logp + self.log_priors[None]
@@ -294,8 +294,15 @@ class GenerativeClassifier:
         keep = 1 - missing
         lo, hi = self.missing_range[missing] if self.missing_range else (-10.0, 10.0)
         x = np.asarray(x, dtype=np.float64)
-        logp = np.stack([marginal_log_prob(m, x[:, keep], keep, lo, hi) for m in self.models], 1)
+        logp = np.stack([m.marginal_log_prob(x[:, keep], keep, lo, hi) if hasattr(m, "marginal_log_prob")
+                         else marginal_log_prob(m, x[:, keep], keep, lo, hi) for m in self.models], 1)
         return self._posterior(logp)
+
+
+def _log_prob(model, x: np.ndarray) -> np.ndarray:
+    """log p(x) [m] as numpy, from a GenerativeModel or a run in a worker (lab.live.session.RunDensity)."""
+    lp = model.log_prob(x)
+    return lp.double().numpy() if hasattr(lp, "double") else np.asarray(lp, dtype=np.float64)
 
 
 def missing_range(data: LabelledData, pad: float = 0.5) -> list[tuple[float, float]]:

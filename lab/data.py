@@ -36,6 +36,10 @@ class Dataset:
     has_density: ClassVar[bool] = True
     scale: float = field(default=1.0, metadata={"min": 0.1, "max": 10.0, "help": "multiplies every coordinate"})
 
+    def __getstate__(self) -> dict:
+        # the quadrature cache (a KD-tree) is rebuilt where it is needed: it need not cross to a worker
+        return {k: v for k, v in self.__dict__.items() if k != "_quad"}
+
     # -- public -------------------------------------------------------------------------------
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """n points, shape [n, 2], float64, reproducible for a given seed."""

@@ -5,14 +5,15 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from lab.base import Config, GenerativeModel, get_model_class, make_model
-from lab.data import Dataset, PointsDataset
+from lab.base import GenerativeModel, get_model_class, make_model
+from lab.data import PointsDataset
+from lab.snapshot import DIVERGED, DONE, PAUSED, READY, RUNNING, STOPPED  # noqa: F401  (statuses, shared with pages)
+from lab.spec import RunSpec  # noqa: F401  (the CLI and benches import it from here)
 
 # ---------------------------------------------------------------------------------------------
 # Bounded history: keeps the whole span of a long run at decreasing resolution.
@@ -59,28 +60,9 @@ class History:
 # A Run: one model, its data split, budget, early stopping and divergence check.
 # ---------------------------------------------------------------------------------------------
 
-READY, RUNNING, PAUSED, DONE, DIVERGED, STOPPED = "ready", "running", "paused", "done", "diverged", "stopped"
-
-
-@dataclass
-class RunSpec:
-    """Everything needed to (re)build a run: reset rebuilds from this."""
-
-    key: str
-    dataset: Dataset
-    config: Config | None = None
-    seed: int = 0
-    n_train: int = 20_000
-    max_steps: int | None = None
-    max_seconds: float | None = None
-    early_stopping: bool = True
-    val_fraction: float = 0.1
-    device: str = "cpu"
-    views: bool = True  # snapshots carry the family's own pictures (the Compare page needs none)
-
 
 class Run:
-    """Trains one model. The CLI, the bench and the SessionRunner all drive it through `advance`."""
+    """Trains one model. The CLI, the bench and the trainer workers all drive it through `advance`."""
 
     def __init__(self, spec: RunSpec):
         self.spec = spec

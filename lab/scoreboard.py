@@ -272,7 +272,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# A background job so a page never waits: runs one measurement at a time, reports progress
+# A background job so a page never waits: the measurements train on the trainer workers
 # ---------------------------------------------------------------------------------------------
 
 
@@ -280,18 +280,18 @@ _LIVE_JOBS: "weakref.WeakSet[ScoreboardJob]" = weakref.WeakSet()
 
 
 @atexit.register
-def _stop_all_jobs() -> None:  # a job inside torch at interpreter exit would abort the process
+def _stop_all_jobs() -> None:
     for job in list(_LIVE_JOBS):
         job.cancel(wait=2.0)
 
 
 class ScoreboardJob:
-    """Measures every (dataset, family, seed) in its own daemon thread, one run at a time, taking a
-    slot of the runner's process-wide trainer cap for each run. Read `progress`, `current`,
-    `rows()`; `cancel()` stops it within one training chunk."""
+    """Measures every (dataset, family, seed) as sweep members on the server's trainer workers (lab.live),
+    a few at a time so the table fills in run by run and live pages keep their share of the cores.
+    Read `progress`, `current`, `rows()`; `cancel()` drops the members still training."""
 
     def __init__(self, keys: list[str], seconds: float = 3.0, seeds: int = 5, main: str = "moons",
-                 modes_dataset: str = "8gaussians", n_eval: int = 1500, n_train: int = 10_000):
+                 modes_dataset: str = "8gaussians", n_eval: int = 1500, n_train: int = 10_000, pool=None):
         self.keys, self.seconds, self.seeds = list(keys), float(seconds), int(seeds)
         self.main, self.modes_dataset, self.n_eval, self.n_train = main, modes_dataset, n_eval, n_train
         self.skipped = {k: why for k, why in available(self.keys).items() if why}
@@ -303,6 +303,7 @@ class ScoreboardJob:
         self.error = ""
         self.started = time.time()
         self.finished_at: float | None = None
+        self.pool = pool
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="lab-scoreboard", daemon=True)
@@ -313,31 +314,35 @@ class ScoreboardJob:
         return self
 
     def _loop(self) -> None:
-        import torch
+        from concurrent.futures import FIRST_COMPLETED, wait
 
-        from lab import runner
+        from lab.data import make_dataset
+        from lab.live.pool import get_pool
+        from lab.spec import RunSpec
 
-        torch.set_num_threads(1)
+        pool = self.pool or get_pool()
+        session = f"scoreboard-{id(self):x}"
+        plan = list(self.plan)
+        flying: dict = {}  # future -> (key, dataset, seed)
         try:
-            for key, data, seed in self.plan:
-                if self._stop.is_set():
-                    break
-                self.current = f"{FAMILY_TITLES.get(key, key)} on {data}, seed {seed}"
-                slots = runner.trainer_slots()  # the cap shared with every session's trainer thread
-                while not slots.acquire(timeout=0.2):
-                    if self._stop.is_set():
-                        return
-                try:
-                    m = measure(key, data, seed, self.seconds, self.n_eval, self.n_train, self._stop.is_set)
-                finally:
-                    slots.release()
-                with self._lock:
-                    self.measurements.append(m)
-        except _Cancelled:
-            pass
+            while (plan or flying) and not self._stop.is_set():
+                while plan and len(flying) < pool.n_workers:  # one member per worker at a time
+                    key, data, seed = plan.pop(0)
+                    spec = RunSpec(key, make_dataset(data), seed=seed, n_train=self.n_train, max_seconds=self.seconds,
+                                   views=False)
+                    f = pool.measure(spec, "evaluate", {"n_eval": self.n_eval, "seed": seed + 1000}, session=session)
+                    flying[f] = (key, data, seed)
+                self.current = ", ".join(f"{FAMILY_TITLES.get(k, k)} on {d}, seed {s}" for k, d, s in flying.values())
+                done, _ = wait(list(flying), timeout=0.2, return_when=FIRST_COMPLETED)
+                for f in done:
+                    key, data, seed = flying.pop(f)
+                    with self._lock:
+                        self.measurements.append(measurement_of(key, data, seed, f))
         except Exception as e:  # never let the page's job die silently
             self.error = f"{type(e).__name__}: {e}"
         finally:
+            if flying:
+                pool.cancel_measures(session)
             self.current = ""
             self.finished_at = time.time()
 
@@ -358,3 +363,16 @@ class ScoreboardJob:
         with self._lock:
             ms = list(self.measurements)
         return table(aggregate(ms, self.main, self.modes_dataset)) if ms else []
+
+
+def measurement_of(key: str, dataset: str, seed: int, future) -> Measurement:
+    """A sweep member's answer (lab.live.jobs.evaluate) as a Measurement; a failed member is a row with its error."""
+    m = Measurement(key, dataset, seed)
+    try:
+        row = future.result()
+    except Exception as e:
+        m.error = str(e)
+        return m
+    m.steps, m.train_seconds, m.status, m.diverged = row["steps"], row["train_seconds"], row["message"], row["diverged"]
+    m.metrics = row.get("metrics", {})
+    return m

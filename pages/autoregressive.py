@@ -7,7 +7,7 @@ import streamlit as st
 st.title("Autoregressive models")  # before the heavy imports: the page paints while torch loads
 
 from lab.autoregressive import Autoregressive, true_conditional_log_prob  # noqa: E402
-from lab.runner import RunSpec  # noqa: E402
+from lab.spec import RunSpec  # noqa: E402
 from lab.viz import curves, density_figure  # noqa: E402
 from lab.viz import autoregressive as av  # noqa: E402
 from pages import ui  # noqa: E402
@@ -50,17 +50,17 @@ step = c[1].radio("sequential sampling", [1, 2], index=1, horizontal=True, key="
 @ui.live(runner)
 def view():
     snap = runner.snapshot(rid) if rid else None
-    if snap is None:
+    if not ui.drawn(snap):
         return
     ui.status(snap)
-    v, b = snap["views"], ds.bounds()
+    v, b = snap.views, ds.bounds()
     idx = round(where / 100 * (len(v["slice_c"]) - 1))
     ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"),
                          ("energy distance", "energy_distance", ".4f"), ("modes", "modes", "d")])
-    t, vt = (snap["time"], idx), (snap["views_time"], idx)  # figures are rebuilt when what they show changes
+    t, vt = (snap.time, idx), (snap.views_time, idx)  # figures are rebuilt when what they show changes
     c = st.columns(2)
     ui.chart("autoregressive.fig_model", t, lambda: av.slice_on_density(
-        density_figure(snap["density"], snap["samples"], f"Learned density, step {snap['step']:,}", b), v, idx), c[0])
+        density_figure(snap.density, snap.samples, f"Learned density, step {snap.step:,}", b), v, idx), c[0])
     ui.chart("autoregressive.fig_truth", vt, lambda: av.slice_on_density(
         density_figure(truth, None, "True density", b, data=data if truth is None else None), v, idx), c[1])
     c = st.columns(2)
@@ -73,7 +73,7 @@ def view():
     ui.chart("autoregressive.fig_conditional", vt, conditional, c[1])
     c = st.columns(2)
     ui.chart("autoregressive.fig_sequential", (vt, step), lambda: av.sequential_figure(v, step, b, data), c[0])
-    hist = {k: snap["metrics"][k] for k in ("test_nll", "kl_to_truth", "val_nll") if k in snap["metrics"]}
+    hist = {k: snap.metrics[k] for k in ("test_nll", "kl_to_truth", "val_nll") if k in snap.metrics}
     ui.chart("autoregressive.fig_metrics", vt, lambda: curves(hist, "Held-out NLL and KL to truth (nats)"), c[1])
     st.caption(f"Order {cfg.order}: the model samples x{v['order'][0] + 1} first, then x{v['order'][1] + 1} given it.")
 

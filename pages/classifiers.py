@@ -8,7 +8,8 @@ st.title("Generative vs discriminative classifiers")  # before the heavy imports
 from lab import classify as C  # noqa: E402
 from lab.classical import GMMConfig  # noqa: E402
 from lab.data import DataError, points_from_array  # noqa: E402
-from lab.runner import RunSpec  # noqa: E402
+from lab.live.session import JobError, RunDensity  # noqa: E402
+from lab.spec import RunSpec  # noqa: E402
 from lab.viz import concepts as cv  # noqa: E402
 from pages import ui  # noqa: E402
 
@@ -72,9 +73,15 @@ ui.controls(runner, ids, "classifiers")
 
 
 def generative():
-    if not all(i and i in runner.runs for i in ids):
+    """Bayes' rule over the class densities, each evaluated in its run's worker; None until they are built."""
+    snaps = [runner.snapshot(i) if i else None for i in ids]
+    if not all(s is not None and s.status not in ("building", "error") for s in snaps):
         return None
-    return C.GenerativeClassifier([runner.runs[i].model for i in ids], train.priors(), C.missing_range(train))
+    try:
+        return C.GenerativeClassifier([RunDensity(runner, i) for i in ids], train.priors(), C.missing_range(train))
+    except (JobError, ValueError) as e:
+        st.warning(str(e))
+        return None
 
 
 @ui.live(runner, every=0.5)

@@ -8,7 +8,8 @@ import pandas as pd  # noqa: E402
 
 from lab.base import REGISTRY, ConfigError, get_model_class, make_config, model_from_bytes  # noqa: E402
 from lab.presets import PRESETS  # noqa: E402
-from lab.runner import SUMMARY_COLUMNS, RunSpec, snapshot_summary  # noqa: E402
+from lab.snapshot import SUMMARY_COLUMNS, snapshot_summary  # noqa: E402
+from lab.spec import RunSpec  # noqa: E402
 from lab.viz import density_figure  # noqa: E402
 from lab.viz.common import density_spec  # noqa: E402
 from pages import ui  # noqa: E402
@@ -45,16 +46,17 @@ for i, (label, key, cfg) in enumerate(runs):
     except ConfigError as e:
         st.error(f"{label}: {e}")
         continue
-    rid = ui.ensure_run(runner, f"compare/{i}:{label}", RunSpec(key, ds, config, seed=seed, max_seconds=seconds, views=False))
+    rid = ui.ensure_run(runner, f"compare/{i}:{label}", RunSpec(key, ds, config, seed=seed, max_seconds=seconds, views=False),
+                        many=len(runs) > 2)
     if rid:
         ids.append(rid)
         labels[rid] = label
 loaded = st.session_state.setdefault("compare.loaded", {})  # run id -> label of uploaded models
 for rid, label in loaded.items():
-    if rid in runner.runs:
+    if runner.has(rid):
         ids.append(rid)
         labels[rid] = label
-for stale in [r for r in list(runner.runs) if r.startswith("compare/") and r not in ids]:
+for stale in [r for r in runner.ids if r.startswith("compare/") and r not in ids]:
     runner.remove(stale)
 
 ui.controls(runner, ids, "compare")
@@ -79,15 +81,15 @@ def panels():
                              lambda: density_spec(truth, None, title, bounds, data=ds.sample(1000, seed), height=height))
                     continue
                 snap = runner.snapshot(rid)
-                if snap is None or snap.get("samples") is None:
+                if snap is None or snap.samples is None:
                     st.caption(f"{label}: building…")
                     if snap:
                         ui.status(snap)
                     continue
-                title = f"{label} · step {snap['step']:,}"
-                ui.chart(f"compare.fig.{rid}", (snap["time"], height),
-                         lambda: density_spec(snap["density"], snap["samples"], title, bounds, height=height, max_points=LIVE_POINTS))
-                st.progress(min(1.0, snap["progress"]), text=snap["status"])
+                title = f"{label} · step {snap.step:,}"
+                ui.chart(f"compare.fig.{rid}", (snap.time, height),
+                         lambda: density_spec(snap.density, snap.samples, title, bounds, height=height, max_points=LIVE_POINTS))
+                st.progress(min(1.0, snap.progress), text=snap.status)
                 ui.status(snap)
 
 
@@ -113,15 +115,15 @@ with st.expander("Export and import", expanded=False):
                          key="compare.dl.json", on_click="ignore")
     for rid in ids:
         snap = runner.snapshot(rid)
-        if not snap or snap.get("samples") is None:
+        if not snap or snap.samples is None:
             continue
         name = labels[rid].split(" ")[0].replace("/", "-")
         st.markdown(f"**{labels[rid]}**")
         c = st.columns(3)
         with c[0]:
-            ui.samples_download(snap["samples"], name, key=f"compare.dl.s.{rid}")
+            ui.samples_download(snap.samples, name, key=f"compare.dl.s.{rid}")
         with c[1]:
-            ui.figure_download(density_figure(snap["density"], snap["samples"], labels[rid], bounds), name, key=f"compare.dl.f.{rid}")
+            ui.figure_download(density_figure(snap.density, snap.samples, labels[rid], bounds), name, key=f"compare.dl.f.{rid}")
         with c[2]:
             ui.weights_download(runner, rid, name, key=f"compare.dl.w.{rid}")
     up = st.file_uploader("Restore a model from weights (.safetensors; weights only, nothing is unpickled)", type=["safetensors"],
@@ -129,8 +131,10 @@ with st.expander("Export and import", expanded=False):
     rid = f"compare/loaded:{up.name}" if up is not None else ""
     if up is not None and rid not in loaded:
         try:
-            model = model_from_bytes(up.getvalue())
-            runner.add_model(rid, RunSpec(model.key, ds, model.config, seed=seed, max_seconds=seconds), model)
+            raw = up.getvalue()
+            model = model_from_bytes(raw)  # checked here, so a bad file is a sentence before any worker sees it
+            runner.add(rid, RunSpec(model.key, ds, model.config, seed=seed, max_seconds=seconds, views=False), weights=raw,
+                       many=len(ids) > 1)
             loaded[rid] = f"loaded: {up.name}"
             st.success(f"Restored a {model.title} from {up.name}; it joins the panels as '{loaded[rid]}'.")
             st.rerun()

@@ -8,7 +8,7 @@ st.title("Datasets")
 st.caption("Every built-in density is known exactly, so the lab can measure how far each model is from the truth.")
 
 from lab.classical import GMM  # noqa: E402
-from lab.runner import RunSpec  # noqa: E402
+from lab.spec import RunSpec  # noqa: E402
 from lab.viz import curves, density_figure  # noqa: E402
 from lab.viz.classical import gmm_figure  # noqa: E402
 from pages import ui  # noqa: E402
@@ -45,14 +45,14 @@ with right:
 @ui.live(runner)
 def gmm_view():
     snap = runner.snapshot(rid)
-    if snap is None:
+    if not ui.drawn(snap):
         return
-    ui.chart("datasets.gmm_fig", (snap["time"], id(points)), lambda: gmm_figure(snap, ds.bounds(), points))
+    ui.chart("datasets.gmm_fig", (snap.time, id(points)), lambda: gmm_figure(snap, ds.bounds(), points))
     ui.status(snap)
     ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"), ("energy distance", "energy_distance", ".4f")])
-    hist = {k: v for k, v in snap["metrics"].items() if k in ("test_nll", "kl_to_truth", "val_nll")}
+    hist = {k: v for k, v in snap.metrics.items() if k in ("test_nll", "kl_to_truth", "val_nll")}
     if hist:
-        ui.chart("datasets.curves", snap["time"], lambda: curves(hist, "held-out NLL and KL over EM iterations"))
+        ui.chart("datasets.curves", snap.time, lambda: curves(hist, "held-out NLL and KL over EM iterations"))
 
 
 with right:

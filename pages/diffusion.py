@@ -6,9 +6,10 @@ import streamlit as st
 
 st.title("Diffusion and score-based models")  # before the heavy imports: the page paints while torch loads
 
-from lab.diffusion import DDPM, sampler_sweep  # noqa: E402
+from lab.diffusion import DDPM  # noqa: E402
+from lab.live.session import JobError  # noqa: E402
 from lab.metrics import energy_distance_floor  # noqa: E402
-from lab.runner import RunSpec  # noqa: E402
+from lab.spec import RunSpec  # noqa: E402
 from lab.score import ScoreModel  # noqa: E402
 from lab.viz import curves, density_figure  # noqa: E402
 from lab.viz import diffusion as dv  # noqa: E402
@@ -65,15 +66,15 @@ level = c[1].select_slider("score field: noise level (small → large)", list(ra
 @ui.live(runner)
 def view():
     snap = runner.snapshot(rid) if rid else None
-    if snap is None:
+    if not ui.drawn(snap):
         return
     ui.status(snap)
-    v, s = snap["views"], snap["samples"]
+    v, s = snap.views, snap.samples
     ui.metric_row(snap, [("energy distance", "energy_distance", ".4f"), ("floor", "energy_distance_floor", ".4f"),
                          ("blur gap (nats)", "blur_gap", ".3f"), ("modes", "modes", "d"), ("high quality", "high_quality", ".1%")])
-    t, vt = snap["time"], snap["views_time"]  # figures are rebuilt when what they show changes
+    t, vt = snap.time, snap.views_time  # figures are rebuilt when what they show changes
     c = st.columns(2)
-    ui.chart("diffusion.samples", t, lambda: density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), c[0])
+    ui.chart("diffusion.samples", t, lambda: density_figure(truth, s, f"Samples, step {snap.step:,}", ds.bounds()), c[0])
     ui.chart("diffusion.paths", vt, lambda: dv.trajectories_figure(v, ds.bounds(), data), c[1])
     c = st.columns(2)
     n_frames = len(v["forward"]["points"])
@@ -84,7 +85,7 @@ def view():
     ui.chart("diffusion.score_model", (vt, level), lambda: dv.score_field_figure(v, level, "model", data), c[0])
     ui.chart("diffusion.score_true", (vt, level), lambda: dv.score_field_figure(v, level, "true", data), c[1])
     ui.chart("diffusion.score_error", (vt, level), lambda: dv.score_error_figure(v, level, data), c[2])
-    ui.chart("diffusion.loss", vt, lambda: curves({"loss": snap["losses"]["loss"]} if "loss" in snap["losses"] else {}, "Training loss", log_y=True))
+    ui.chart("diffusion.loss", vt, lambda: curves({"loss": snap.losses["loss"]} if "loss" in snap.losses else {}, "Training loss", log_y=True))
 
 
 view()
@@ -94,13 +95,15 @@ if key == "ddpm" and rid:
     st.caption("Ancestral DDPM against deterministic DDIM (η = 0) on the current weights: energy distance of 500 "
                "samples to fresh data, and the seconds each took. Runs once per press (a few seconds).")
     if st.button("compare samplers", key="diffusion.sweep"):
-        model = runner.runs[rid].model
-        steps = [k for k in (5, 10, 20, 50, 100, 250, 1000) if k <= model.config.T]
-        with st.spinner("sampling…"):
-            st.session_state["diffusion.sweep_result"] = (
-                sampler_sweep(model, ds.sample(500, seed + 99), steps=steps, n=500, seed=seed),
-                energy_distance_floor(ds, 500, seed) if ds.has_density else None,
-            )
+        with st.spinner("sampling…"):  # in the run's worker, between its training steps
+            try:
+                st.session_state["diffusion.sweep_result"] = (
+                    runner.call(rid, "sampler_sweep", reference=ds.sample(500, seed + 99), steps=[5, 10, 20, 50, 100, 250, 1000],
+                                n=500, seed=seed),
+                    energy_distance_floor(ds, 500, seed) if ds.has_density else None,
+                )
+            except JobError as e:
+                st.error(f"The sampler comparison could not run: {e}")
     sweep, floor = st.session_state.get("diffusion.sweep_result", (None, None))
     ui.live_chart(dv.steps_figure(sweep, floor), key="diffusion.steps")
 

@@ -7,7 +7,7 @@ import streamlit as st
 st.title("Normalizing flows")  # before the heavy imports: the page paints while torch loads
 
 from lab.flow import Flow  # noqa: E402
-from lab.runner import RunSpec  # noqa: E402
+from lab.spec import RunSpec  # noqa: E402
 from lab.viz import curves, density_figure  # noqa: E402
 from lab.viz import flow as fv  # noqa: E402
 from pages import ui  # noqa: E402
@@ -47,15 +47,15 @@ layer_pick = st.slider("layers applied (pictures below: 0 = base Gaussian, right
 @ui.live(runner)
 def view():
     snap = runner.snapshot(rid) if rid else None
-    if snap is None:
+    if not ui.drawn(snap):
         return
     ui.status(snap)
-    v, b = snap["views"], ds.bounds()
+    v, b = snap.views, ds.bounds()
     ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"),
                          ("energy distance", "energy_distance", ".4f"), ("modes", "modes", "d")])
     c = st.columns(2)
-    t, vt = snap["time"], snap["views_time"]
-    ui.chart("flows.fig_model", t, lambda: density_figure(snap["density"], snap["samples"], f"Learned density, step {snap['step']:,}", b), c[0])
+    t, vt = snap.time, snap.views_time
+    ui.chart("flows.fig_model", t, lambda: density_figure(snap.density, snap.samples, f"Learned density, step {snap.step:,}", b), c[0])
     ui.chart("flows.fig_truth", (id(truth), id(ds), seed), lambda: density_figure(truth, None, "True density", b, data=data if truth is None else None), c[1])
     idx = round(layer_pick / 100 * (len(v["layers"]) - 1))
     c = st.columns(2)
@@ -64,10 +64,10 @@ def view():
     c = st.columns(2)
     ui.chart("flows.fig_anim", vt, lambda: fv.flow_animation_figure(v, b), c[0])
     ui.chart("flows.fig_logdet", vt, lambda: fv.log_det_figure(v, b), c[1])
-    hist = {k: snap["metrics"][k] for k in ("test_nll", "kl_to_truth", "val_nll") if k in snap["metrics"]}
+    hist = {k: snap.metrics[k] for k in ("test_nll", "kl_to_truth", "val_nll") if k in snap.metrics}
     c = st.columns(2)
     ui.chart("flows.fig_metrics", vt, lambda: curves(hist, "Held-out NLL and KL to truth (nats)"), c[0])
-    ui.chart("flows.fig_loss", vt, lambda: curves({"nll": snap["losses"]["nll"]} if "nll" in snap["losses"] else {}, "Training NLL (batch)"), c[1])
+    ui.chart("flows.fig_loss", vt, lambda: curves({"nll": snap.losses["nll"]} if "nll" in snap.losses else {}, "Training NLL (batch)"), c[1])
 
 view()
 ui.sync_url()

@@ -8,7 +8,7 @@ import streamlit as st
 st.title("Generative adversarial network")  # before the heavy imports: the page paints while torch loads
 
 from lab.gan import GAN  # noqa: E402
-from lab.runner import RunSpec  # noqa: E402
+from lab.spec import RunSpec  # noqa: E402
 from lab.viz import density_figure  # noqa: E402
 from lab.viz import gan as gv  # noqa: E402
 from pages import ui  # noqa: E402
@@ -40,7 +40,8 @@ if ds is None:
     st.info("Choose a dataset, or upload a CSV with two numeric columns.")
     st.stop()
 
-ids = [ui.ensure_run(runner, f"gan/seed{k}", RunSpec("gan", ds, cfg, seed=seed + k, max_seconds=budget)) for k in range(n_seeds)]
+ids = [ui.ensure_run(runner, f"gan/seed{k}", RunSpec("gan", ds, cfg, seed=seed + k, max_seconds=budget), many=n_seeds > 2)
+       for k in range(n_seeds)]
 for k in range(n_seeds, MAX_SEEDS):
     runner.remove(f"gan/seed{k}")
 ui.controls(runner, ids, "gan")
@@ -59,14 +60,14 @@ def truth_on(name: str, params: tuple, bounds: tuple, size: int) -> np.ndarray:
 @ui.live(runner)
 def view():
     snap = runner.snapshot(ids[0]) if ids and ids[0] else None
-    if snap is None:
+    if not ui.drawn(snap):
         return
     ui.status(snap)
-    v, s = snap["views"], snap["samples"]
+    v, s = snap.views, snap.samples
     ui.metric_row(snap, [("modes captured", "modes", ".0f"), ("high quality", "high_quality", ".1%"), ("energy distance", "energy_distance", ".4f")])
-    t, vt = snap["time"], snap["views_time"]  # figures are rebuilt when what they show changes
+    t, vt = snap.time, snap.views_time  # figures are rebuilt when what they show changes
     c = st.columns(3)
-    ui.chart("gan.samples", t, lambda: density_figure(truth, s, f"Samples, step {snap['step']:,}", ds.bounds()), c[0])
+    ui.chart("gan.samples", t, lambda: density_figure(truth, s, f"Samples, step {snap.step:,}", ds.bounds()), c[0])
     ui.chart("gan.d", t, lambda: gv.discriminator_figure(v, s), c[1])
 
     def optimal():
@@ -83,16 +84,16 @@ def view():
     ui.chart("gan.manifold", vt, lambda: gv.manifold_figure(v, data), c[1])
     ui.chart("gan.modes", t, lambda: gv.mode_histogram(s, ds.modes, ds.mode_std), c[2])
     c = st.columns(2)
-    ui.chart("gan.coverage", vt, lambda: gv.coverage_figure(snap["metrics"]), c[0])
-    ui.chart("gan.value", vt, lambda: gv.value_figure(snap["losses"], v.get("loss", cfg.loss)), c[1])
+    ui.chart("gan.coverage", vt, lambda: gv.coverage_figure(snap.metrics), c[0])
+    ui.chart("gan.value", vt, lambda: gv.value_figure(snap.losses, v.get("loss", cfg.loss)), c[1])
     c = st.columns(2)
-    ui.chart("gan.losses", vt, lambda: gv.loss_figure(snap["losses"]), c[0])
-    snaps = {f"seed {seed + k}": runner.snapshot(i) for k, i in enumerate(ids) if i and runner.snapshot(i)}
-    norms = {name: sn["losses"]["g_grad_norm"] for name, sn in snaps.items() if "g_grad_norm" in sn["losses"]}
-    ui.chart("gan.gnorm", tuple(sn["views_time"] for sn in snaps.values()), lambda: gv.grad_norm_figure(norms), c[1])
+    ui.chart("gan.losses", vt, lambda: gv.loss_figure(snap.losses), c[0])
+    snaps = {f"seed {seed + k}": s for k, i in enumerate(ids) if i and (s := runner.snapshot(i)) and s.samples is not None}
+    norms = {name: sn.losses["g_grad_norm"] for name, sn in snaps.items() if "g_grad_norm" in sn.losses}
+    ui.chart("gan.gnorm", tuple(sn.views_time for sn in snaps.values()), lambda: gv.grad_norm_figure(norms), c[1])
     if len(snaps) > 1:
-        rows = [{"run": name, "step": sn["step"], "modes": sn["latest_metrics"].get("modes"),
-                 "high quality": sn["latest_metrics"].get("high_quality"), "status": sn["status"]} for name, sn in snaps.items()]
+        rows = [{"run": name, "step": sn.step, "modes": sn.latest_metrics.get("modes"),
+                 "high quality": sn.latest_metrics.get("high_quality"), "status": sn.status} for name, sn in snaps.items()]
         st.dataframe(rows, hide_index=True, key="gan.seeds")
         if ds.modes is not None:
             full = [r for r in rows if r["modes"] == len(ds.modes)]

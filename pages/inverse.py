@@ -6,7 +6,8 @@ st.title("Inverse problems")  # before the heavy imports: the page paints while 
 
 from lab import inverse as I  # noqa: E402
 from lab.base import REGISTRY, get_model_class  # noqa: E402
-from lab.runner import RunSpec  # noqa: E402
+from lab.live.session import JobError  # noqa: E402
+from lab.spec import RunSpec  # noqa: E402
 from lab.viz import concepts as cv  # noqa: E402
 from pages import ui  # noqa: E402
 
@@ -63,15 +64,18 @@ def answers():
     cache = st.session_state.setdefault("inverse.cache", {})
     out = []
     for k, rid in zip(keys, ids):
-        run = runner.runs.get(rid)
-        if run is None or run.step == 0:
+        snap = runner.snapshot(rid) if rid else None
+        if snap is None or snap.step == 0 or snap.status in ("building", "error"):
             continue
-        for m in [m for m in I.methods_for(run.model) if m in methods]:
-            ck = (k, run.step, ds.name, str(ds.params()), dim, c, sigma, m, seed)
-            if ck not in cache:
-                a = I.solve(run.model, dim, c, truth, m, n=500, seed=seed, sigma=sigma)
-                cache[ck] = (a, I.score(a, truth, dim, c))
-            out.append(cache[ck])
+        try:  # each answer is solved on the model in its worker
+            info = cache.setdefault(("info", rid, snap.step), runner.call(rid, "info"))
+            for m in [m for m in info["inverse_methods"] if m in methods]:
+                ck = (k, snap.step, ds.name, str(ds.params()), dim, c, sigma, m, seed)
+                if ck not in cache:
+                    cache[ck] = runner.call(rid, "inverse", dim=dim, c=c, truth=truth, method=m, n=500, seed=seed, sigma=sigma)
+                out.append(cache[ck])
+        except JobError as e:
+            st.warning(f"{FAMILIES.get(k, k)}: {e}")
     if len(cache) > 200:
         cache.clear()
     return out

@@ -2,13 +2,13 @@
 
 Every page follows one pattern:
 
-    runner = ui.get_runner()
+    runner = ui.get_runner()                        # this session's runs on the shared trainer workers
     ds = ui.dataset_picker("flows")                 # widgets -> Dataset (or None after an error)
     cfg = ui.config_form(Flow.Config, "flows")      # widgets -> frozen Config
     rid = ui.ensure_run(runner, "flows/flow", RunSpec(...))
     ui.controls(runner, [rid], "flows")             # play / pause / step / reset
     @ui.live(runner)                                # st.fragment(run_every=...) while training runs
-    def view(): snap = runner.snapshot(rid); st.plotly_chart(viz...(snap))
+    def view(): snap = runner.snapshot(rid); ui.chart(..., snap.time, lambda: viz...(snap))
     view()
     ui.sync_url()                                   # the whole page state into the link
 
@@ -41,7 +41,9 @@ from lab.data import (
     make_dataset,
     points_from_cells,
 )
-from lab.runner import RunSpec, SessionRunner
+from lab.live.session import JobError, LiveSession
+from lab.snapshot import Snapshot
+from lab.spec import RunSpec
 from lab.viz.common import fast_figure, spec_json
 from pages import links
 
@@ -68,12 +70,12 @@ _URL_KEYS, _URL_NOTES = links.URL_KEYS, links.URL_NOTES
 
 
 # ---------------------------------------------------------------------------------------------
-# The session's runner: one background thread per browser session
+# The session's runs: on the server's trainer worker processes (lab.live)
 # ---------------------------------------------------------------------------------------------
 
 
 def _alive_predicate() -> Callable[[], bool]:
-    """True while this browser session exists; the runner's thread ends when it says False."""
+    """True while this browser session exists; the pool frees the session's runs when it says False."""
     try:
         from streamlit.runtime import Runtime
         from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -83,20 +85,22 @@ def _alive_predicate() -> Callable[[], bool]:
             return lambda: True
         sid, rt = ctx.session_id, Runtime.instance()
         return lambda: rt.is_active_session(sid)
-    except Exception:  # AppTest and bare runs have no runtime: the thread is a daemon anyway
+    except Exception:  # AppTest and bare runs have no runtime
         return lambda: True
 
 
-def get_runner() -> SessionRunner:
+def get_runner() -> LiveSession:
+    """This browser session's runs (the worker pool is shared by every session of the server)."""
     if "runner" not in st.session_state:
-        st.session_state["runner"] = SessionRunner(alive=_alive_predicate())
+        st.session_state["runner"] = LiveSession(alive=_alive_predicate())
     return st.session_state["runner"]
 
 
-def ensure_run(runner: SessionRunner, run_id: str, spec: RunSpec) -> str:
-    """Keep run_id in step with the widgets: rebuild on a change, lr and budget change live."""
+def ensure_run(runner: LiveSession, run_id: str, spec: RunSpec, many: bool = False) -> str:
+    """Keep run_id in step with the widgets: rebuild on a change, lr and budget change live.
+    `many`: the page shows more than two runs (small panels get cheaper, more frequent pictures)."""
     try:
-        runner.ensure(run_id, spec)
+        runner.ensure(run_id, spec, many=many)
     except (ConfigError, DataError, ValueError) as e:
         st.error(str(e))
         return ""
@@ -444,12 +448,12 @@ def samples_download(samples, name: str, key: str) -> None:
                        icon=":material/download:", on_click="ignore")
 
 
-def weights_download(runner: SessionRunner, run_id: str, name: str, key: str) -> None:
-    from lab.base import model_to_bytes
-
-    def data() -> bytes:
-        run = runner.runs.get(run_id)
-        return model_to_bytes(run.model) if run else b""
+def weights_download(runner: LiveSession, run_id: str, name: str, key: str) -> None:
+    def data() -> bytes:  # taken by the run's worker between training steps
+        try:
+            return runner.weights(run_id)
+        except JobError:
+            return b""
 
     st.download_button("weights (safetensors)", data=data, file_name=f"{name}.safetensors", mime="application/octet-stream",
                        key=key, icon=":material/download:", on_click="ignore")
@@ -463,7 +467,7 @@ def weights_download(runner: SessionRunner, run_id: str, name: str, key: str) ->
 SPEEDS = ["full", "100", "30", "10", "3", "1"]  # training steps per second (wall time) for every run on a page
 
 
-def controls(runner: SessionRunner, ids: list[str], prefix: str) -> None:
+def controls(runner: LiveSession, ids: list[str], prefix: str) -> None:
     """Play / pause / step / reset and the speed for these runs, plus the runner's state."""
     ids = [i for i in ids if i]
     c = st.columns(4)
@@ -492,20 +496,16 @@ def controls(runner: SessionRunner, ids: list[str], prefix: str) -> None:
         line()
 
 
-def state_line(runner: SessionRunner, ids: list[str]) -> str:
-    if runner.error:
-        return f"⚠ {runner.error}"
-    if runner.state == "queued":
-        return "queued: other sessions are using every core; training starts when one frees up"
+def state_line(runner: LiveSession, ids: list[str]) -> str:
     parts = []
     for i in ids:
         s = runner.snapshot(i)
         if s:
-            parts.append(f"{s['title']}: step {s['step']:,} · {s['steps_per_second']:.0f} steps/s · {s['status']}")
+            parts.append(f"{s.title}: step {s.step:,} · {s.steps_per_second:.0f} steps/s · {s.status}")
     return " | ".join(parts)
 
 
-def live(runner: SessionRunner, every: float = LIVE_EVERY):
+def live(runner: LiveSession, every: float = LIVE_EVERY):
     """Decorator: run the view as a fragment that refreshes while training runs, and once more at
     the end (a full rerun, so buttons and the state line catch up)."""
 
@@ -605,23 +605,36 @@ def cached_figure(key: str, version, build):
     return hit[1]
 
 
-def status(snap: dict | None) -> None:
+def drawn(snap: Snapshot | None) -> bool:
+    """True when the run has a picture to draw; else says why not (building, or why its build failed)."""
+    if snap is None:
+        return False
+    if snap.samples is None:
+        if snap.status == "building":
+            st.caption(f"{snap.title}: building…")
+        else:
+            status(snap)
+        return False
+    return True
+
+
+def status(snap: Snapshot | None) -> None:
     """A diverged/stopped run's sentence, where the user will see it."""
     if not snap:
         return
-    if snap["status"] in ("diverged", "error"):
-        st.error(snap["message"])
-    elif snap["status"] == "stopped" and snap.get("message"):
-        st.warning(snap["message"])
-    elif snap["status"] == "done" and snap.get("message"):
-        st.caption(f"✔ {snap['message']}")
+    if snap.status in ("diverged", "error"):
+        st.error(snap.message)
+    elif snap.status == "stopped" and snap.message:
+        st.warning(snap.message)
+    elif snap.status == "done" and snap.message:
+        st.caption(f"✔ {snap.message}")
 
 
-def metric_row(snap: dict | None, keys: list[tuple[str, str, str]]) -> None:
+def metric_row(snap: Snapshot | None, keys: list[tuple[str, str, str]]) -> None:
     """st.metric for (label, key, format) of the snapshot's latest metrics."""
     if not snap:
         return
-    m = snap.get("latest_metrics", {})
+    m = snap.latest_metrics
     cols = st.columns(len(keys))
     for col, (label, k, fmt) in zip(cols, keys):
         v = m.get(k)

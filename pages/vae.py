@@ -7,7 +7,7 @@ import streamlit as st
 st.title("Autoencoder and variational autoencoder")  # before the heavy imports: the page paints while torch loads
 
 from lab.ae import Autoencoder  # noqa: E402
-from lab.runner import RunSpec  # noqa: E402
+from lab.spec import RunSpec  # noqa: E402
 from lab.vae import VAE  # noqa: E402
 from lab.viz import density_figure  # noqa: E402
 from lab.viz import vae as vv  # noqa: E402
@@ -64,33 +64,35 @@ data = ds.sample(1000, seed)
 bounds = ds.bounds()
 
 
-def panels(snap: dict, slots: list, tag: str) -> None:
+def panels(snap, slots: list, tag: str) -> None:
     """The six pictures of one model into six containers."""
-    v, m = snap["views"], snap.get("latest_metrics", {})
+    v, m = snap.views, snap.latest_metrics
     sel = vv.spread_indices(len(v["codes"]), n_post) if "codes" in v else None
-    title = f"{snap['title']}, step {snap['step']:,}"
+    title = f"{snap.title}, step {snap.step:,}"
 
     def samples():
-        if snap["density"] is not None:
+        if snap.density is not None:
             gap = m.get("blur_gap")
             extra = f" · blur gap {gap:.2f}" if gap is not None else ""
-            return density_figure(snap["density"], snap["samples"], f"{title}: IWAE bound, samples{extra}", bounds, data)
-        return vv.samples_blur_figure(snap["samples"], data, bounds, m.get("blur_gap"), f"{title}: decoded Gaussian codes")
+            return density_figure(snap.density, snap.samples, f"{title}: IWAE bound, samples{extra}", bounds, data)
+        return vv.samples_blur_figure(snap.samples, data, bounds, m.get("blur_gap"), f"{title}: decoded Gaussian codes")
 
-    t, vt = snap["time"], (snap["views_time"], n_post)  # figures are rebuilt when what they show changes
+    t, vt = snap.time, (snap.views_time, n_post)  # figures are rebuilt when what they show changes
     ui.chart(f"vae.{tag}.samples", t, samples, slots[0])
     ui.chart(f"vae.{tag}.latent", vt, lambda: vv.latent_figure(v, bounds, sel), slots[1])
     ui.chart(f"vae.{tag}.aggregate", vt, lambda: vv.aggregate_figure(v), slots[2])
     ui.chart(f"vae.{tag}.manifold", vt, lambda: vv.manifold_figure(v, bounds, data), slots[3])
     ui.chart(f"vae.{tag}.recon", vt, lambda: vv.reconstruction_figure(v, bounds, sel), slots[4])
-    ui.chart(f"vae.{tag}.elbo", vt, lambda: vv.elbo_figure(snap["losses"]), slots[5])
+    ui.chart(f"vae.{tag}.elbo", vt, lambda: vv.elbo_figure(snap.losses), slots[5])
 
 
 @ui.live(runner)
 def view():
     snaps = {k: runner.snapshot(i) for k, i in zip(keys, ids) if i and runner.snapshot(i)}
-    if not snaps:
-        st.caption("building the model…")
+    waiting = [s for s in snaps.values() if s.samples is None]
+    if waiting:  # building (or a failed build's sentence)
+        for s in waiting:
+            ui.drawn(s)
         return
     if len(snaps) == 1:
         (k, snap), = snaps.items()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lab.base import make_model
-from tests.conftest import charts
+from tests.conftest import built, charts, info
 
 SETUPS = [("mog", "x1-first"), ("softmax", "x2-first")]
 
@@ -140,10 +140,10 @@ def test_autoregressive_page_trains_live_and_switches_order():
     assert not at.exception, [e.value for e in at.exception]
     runner = at.session_state["runner"]
     t0 = time.time()
-    while runner.snapshot("autoregressive/ar") is None and time.time() - t0 < 30:  # the run is built in the background
+    while not built(runner, "autoregressive/ar") and time.time() - t0 < 30:  # the run is built in the background
         time.sleep(0.05)
     at.button(key="autoregressive.play").click().run()
-    while runner.snapshot("autoregressive/ar")["step"] < 5 and time.time() - t0 < 30:
+    while runner.snapshot("autoregressive/ar").step < 5 and time.time() - t0 < 30:
         time.sleep(0.1)
     runner.pause()
     at.slider(key="autoregressive.c").set_value(20).run()
@@ -152,9 +152,9 @@ def test_autoregressive_page_trains_live_and_switches_order():
     assert len(charts(at)) >= 6
     at.selectbox(key="autoregressive.order").set_value("x2-first").run()
     assert not at.exception, [e.value for e in at.exception]
-    while time.time() - t0 < 60 and not ("autoregressive/ar" in runner.runs and runner.runs["autoregressive/ar"].model.order == (1, 0)):
+    while time.time() - t0 < 60 and not (built(runner, "autoregressive/ar") and info(runner, "autoregressive/ar")["config"].order == "x2-first"):
         time.sleep(0.05)
-    assert runner.runs["autoregressive/ar"].model.order == (1, 0)
+    assert info(runner, "autoregressive/ar")["config"].order == "x2-first"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     runner.close()

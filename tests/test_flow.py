@@ -8,7 +8,7 @@ import torch
 
 from lab.base import make_model
 from lab.flow import rq_spline
-from tests.conftest import charts
+from tests.conftest import built, charts, info
 
 VARIANTS = ["spline", "affine", "planar"]
 
@@ -150,10 +150,10 @@ def test_flows_page_trains_live_and_switches_variant():
     assert not at.exception, [e.value for e in at.exception]
     runner = at.session_state["runner"]
     t0 = time.time()
-    while runner.snapshot("flows/flow") is None and time.time() - t0 < 30:  # the run is built in the background
+    while not built(runner, "flows/flow") and time.time() - t0 < 30:  # the run is built in the background
         time.sleep(0.05)
     at.button(key="flows.play").click().run()
-    while runner.snapshot("flows/flow")["step"] < 5 and time.time() - t0 < 30:
+    while runner.snapshot("flows/flow").step < 5 and time.time() - t0 < 30:
         time.sleep(0.1)
     runner.pause()
     at.run()
@@ -161,9 +161,9 @@ def test_flows_page_trains_live_and_switches_variant():
     assert len(charts(at)) >= 8  # model, truth, warp, layers, animation, log-det, two curves
     at.selectbox(key="flows.variant").set_value("planar").run()
     assert not at.exception, [e.value for e in at.exception]
-    while time.time() - t0 < 60 and not ("flows/flow" in runner.runs and runner.runs["flows/flow"].model.config.variant == "planar"):
+    while time.time() - t0 < 60 and not (built(runner, "flows/flow") and info(runner, "flows/flow")["config"].variant == "planar"):
         time.sleep(0.05)
-    assert runner.runs["flows/flow"].model.config.variant == "planar"
+    assert info(runner, "flows/flow")["config"].variant == "planar"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     runner.close()

@@ -162,12 +162,14 @@ def test_inverse_page_runs():
     import time
 
     at.multiselect(key="inverse.families").set_value(["kde"]).run()
+    from tests.conftest import built
+
     runner = at.session_state["runner"]
     t0 = time.time()
-    while "inverse/kde" not in runner.runs and time.time() - t0 < 30:  # runs are built in the background
+    while not built(runner, "inverse/kde") and time.time() - t0 < 30:  # runs are built in the background
         time.sleep(0.1)
     at.button(key="inverse.step").click().run()  # one step: KDE scores one bandwidth, then answers
-    while (runner.busy or runner.runs["inverse/kde"].step == 0) and time.time() - t0 < 30:
+    while (runner.busy or runner.snapshot("inverse/kde").step == 0) and time.time() - t0 < 30:
         time.sleep(0.1)
     at.run()
     assert not at.exception, [e.value for e in at.exception]

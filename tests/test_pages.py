@@ -7,7 +7,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import charts
+from tests.conftest import built, charts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPERS = ("ui.py", "links.py")  # shared page pieces, not pages
@@ -42,14 +42,14 @@ def test_page_runs_without_exception(page):
 def test_datasets_page_trains_the_gmm_live():
     at = _app("pages/datasets.py").run()
     runner = at.session_state["runner"]
-    assert wait_for(lambda: runner.snapshot("datasets/gmm") is not None)  # built in the background
+    assert wait_for(lambda: built(runner, "datasets/gmm"))  # built in the background
     at.run()
     assert len(charts(at)) >= 2  # truth and the GMM
     at.button(key="datasets.play").click().run()
-    assert wait_for(lambda: runner.snapshot("datasets/gmm")["step"] > 0)
+    assert wait_for(lambda: runner.snapshot("datasets/gmm").step > 0)
     at.run()
     assert not at.exception
-    assert runner.snapshot("datasets/gmm")["step"] > 0
+    assert runner.snapshot("datasets/gmm").step > 0
     assert any("Gaussian mixture (EM): step" in c.value for c in at.caption)
 
 
@@ -117,7 +117,7 @@ def test_compare_panels_update_in_place_as_live_charts():
     assert first["layout"]["title"]["text"] == "gmm · step 0"
     assert first["layout"]["images"] and [t["type"] for t in first["data"]] == ["scatter"]
     runner.step(["compare/0:gmm"], 3)
-    assert wait_for(lambda: runner.snapshot("compare/0:gmm")["step"] == 3)
+    assert wait_for(lambda: runner.snapshot("compare/0:gmm").step == 3)
     at.run()
     later_id, later = panel()
     assert later["layout"]["title"]["text"] == "gmm · step 3"

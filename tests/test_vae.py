@@ -9,7 +9,7 @@ import torch
 from lab.base import make_model
 from lab.data import make_dataset
 from lab.vae import gaussian_log_prob, kl_to_standard_normal
-from tests.conftest import charts
+from tests.conftest import built, charts
 
 
 @pytest.fixture(scope="module")
@@ -213,14 +213,14 @@ def test_page_runs_and_trains():
     at = AppTest.from_file(page, default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     runner = at.session_state["runner"]
-    assert _wait_for(lambda: runner.snapshot("vae/vae") is not None)  # runs are built in the background
+    assert _wait_for(lambda: built(runner, "vae/vae"))  # runs are built in the background
     at.run()
     assert not at.exception and len(charts(at)) == 6
     at.radio(key="vae.mode").set_value("Side by side").run()
-    assert _wait_for(lambda: runner.snapshot("vae/ae") is not None)
+    assert _wait_for(lambda: built(runner, "vae/ae"))
     at.run()
     assert not at.exception and len(charts(at)) == 12
     at.button(key="vae.step").click().run()
-    assert _wait_for(lambda: runner.snapshot("vae/vae")["step"] > 0 and runner.snapshot("vae/ae")["step"] > 0)
+    assert _wait_for(lambda: runner.snapshot("vae/vae").step > 0 and runner.snapshot("vae/ae").step > 0)
     at.run()
     assert not at.exception

@@ -18,8 +18,8 @@ def ellipse(mean: np.ndarray, cov: np.ndarray, n_std: float = 2.0, n: int = 60) 
 
 def gmm_figure(snap: dict, bounds, data: np.ndarray | None = None) -> go.Figure:
     """Learned density, data, and each component's 2-std ellipse (line width ~ its weight)."""
-    fig = density_figure(snap.get("density"), None, f"GMM after {snap['step']} EM steps", bounds, data=data)
-    v = snap.get("views", {})
+    fig = density_figure(snap.density, None, f"GMM after {snap.step} EM steps", bounds, data=data)
+    v = snap.views
     if "means" in v:
         for k, (m, c, w) in enumerate(zip(v["means"], v["covariances"], v["weights"])):
             e = ellipse(m, c)

@@ -1,0 +1,453 @@
+"""A trainer worker process: holds runs like actors, trains them in slices fair between sessions,
+and sends their snapshots to the page process.
+
+Started by lab.live.pool as `python -m lab.live.worker FD` with one end of a socket pair. It ends when
+told to, or when the other end closes (the server stopped or died): a worker never outlives its server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+import os
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+import numpy as np
+
+from lab.live.messages import Command, Picture, Reply
+from lab.live.pacing import LiveRun, PictureCost, PictureOrder, PicturePacer, SpeedLimit
+from lab.snapshot import PAUSED, READY, RUNNING, STOPPED, Snapshot
+
+# fields a picture may leave as they were: the pool copies them from the run's previous snapshot
+_DENSITY_FIELDS = ("density",)
+_VIEW_FIELDS = ("views", "views_time")
+_HISTORY_FIELDS = ("losses", "metrics", "latest_metrics")
+
+
+@dataclass
+class Actor:
+    """One run in this worker: its model (once built), its session, and what was asked of it."""
+
+    run_id: str
+    session: str
+    spec: Any  # lab.run.RunSpec
+    run: Any = None  # lab.run.Run, None until built
+    many: bool = False  # its page shows more than two runs
+    start_after_build: bool = False
+    weights: bytes | None = None  # uploaded weights to load once built
+    speed: SpeedLimit | None = None
+    pending_steps: int = 0
+    redraw: bool = False  # a still picture is due (paused, stepped, finished, changed live)
+    seq: int = 0  # the last command applied
+    measure: tuple[int, str, dict] | None = None  # (request, evaluate job, kwargs): a sweep member
+    evaluator: Any = None
+    sample_seconds_per_1000: float | None = None  # from full-size draws only
+    last_history: float = -math.inf  # when losses and metrics were last sent
+
+
+class Worker:
+    """The message loop and the training rounds. `clock` is injected for the pacer."""
+
+    slice_seconds = 0.03  # a run trains this long before the next one (less with many runs)
+    round_seconds = 0.1  # a round of slices: a panel can move once per round
+    history_interval = 1.0  # losses and metrics travel with a picture at most this often
+
+    def __init__(self, conn: Connection, clock: Callable[[], float] = time.monotonic):
+        self.conn = conn
+        self.clock = clock
+        self.pacer = PicturePacer(clock)
+        self.actors: dict[str, Actor] = {}
+        self.builds: deque[str] = deque()
+        self.evaluators: dict[tuple, Any] = {}
+        self.closed = False
+        self.parent = os.getppid()
+
+    # -- messages -----------------------------------------------------------------------------
+    def send(self, msg) -> None:
+        try:
+            self.conn.send(msg)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.closed = True
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Handle every waiting command (waiting up to `timeout` for the first)."""
+        try:
+            while not self.closed and self.conn.poll(timeout):
+                self.handle(self.conn.recv())
+                timeout = 0.0
+        except (EOFError, OSError):  # the server is gone
+            self.closed = True
+        if os.getppid() != self.parent:
+            self.closed = True
+
+    def handle(self, c: Command) -> None:
+        a = self.actors.get(c.run_id)
+        if a is not None:
+            a.seq = max(a.seq, c.seq)
+        if c.op == "shutdown":
+            self.closed = True
+        elif c.op in ("add", "measure"):
+            self.forget(c.run_id)
+            a = Actor(c.run_id, c.session, c.args["spec"], many=c.args.get("many", False), seq=c.seq,
+                      start_after_build=c.args.get("start", False) or c.op == "measure", weights=c.args.get("weights"))
+            if c.op == "measure":
+                a.measure = (c.request, c.args["evaluate"], c.args.get("kwargs", {}))
+            self.actors[c.run_id] = a
+            self.builds.append(c.run_id)
+        elif c.op == "remove":
+            self.forget(c.run_id)
+        elif c.op == "remove_session":
+            for rid in [i for i, x in self.actors.items() if x.session == c.session]:
+                self.forget(rid)
+        elif c.op == "job":
+            self.job(c)
+        elif a is None:
+            return
+        elif c.op == "play":
+            if a.run is None:
+                a.start_after_build = True
+            elif a.run.status in (READY, PAUSED):
+                a.run.status = RUNNING
+                if a.speed:
+                    a.speed.restart()
+        elif c.op == "pause":
+            a.start_after_build, a.pending_steps = False, 0
+            if a.run is not None and a.run.status == RUNNING:
+                a.run.status, a.redraw = PAUSED, True
+        elif c.op == "stop":
+            if a.run is not None and not a.run.finished:
+                a.run.finish(STOPPED, f"stopped at step {a.run.step}")
+                a.redraw = True
+        elif c.op == "step":
+            if a.run is not None and a.run.status in (READY, PAUSED):
+                a.run.status = PAUSED
+                a.pending_steps += int(c.args.get("n", 1))
+        elif c.op == "speed":
+            rate = c.args.get("rate")
+            a.speed = SpeedLimit(rate) if rate else None
+        elif c.op == "live":
+            a.many = c.args.get("many", a.many)
+            if a.run is not None:
+                self.apply_live(a, c.args)
+
+    def apply_live(self, a: Actor, args: dict) -> None:
+        """Live settings: the learning rate, a sampler's steps, the budget; no retraining."""
+        run = a.run
+        fields = args.get("fields") or {}
+        if fields:
+            run.model.apply_live(fields)
+        run.spec = dataclasses.replace(run.spec, max_steps=args.get("max_steps"), max_seconds=args.get("max_seconds"),
+                                       config=run.model.config)
+        a.spec = run.spec
+        if run.status == "done" and run.budget_left() and not run.model.converged:
+            run.status, run.message = PAUSED, ""  # a bigger budget lets a finished run go on
+        a.redraw = True
+
+    def job(self, c: Command) -> None:
+        from lab.live.jobs import JOBS
+
+        a = self.actors.get(c.run_id)
+        name = c.args.get("name", "")
+        try:
+            if name not in JOBS:
+                raise ValueError(f"there is no job '{name}'")
+            if c.run_id and (a is None or a.run is None):
+                raise ValueError("that run is not built (yet)")
+            value = JOBS[name](a.run if a else None, **c.args.get("kwargs", {}))
+            self.send(Reply(c.request, value))
+        except Exception as e:  # a job's failure is the page's sentence, never the worker's end
+            self.send(Reply(c.request, error=_sentence(e)))
+
+    def forget(self, run_id: str) -> None:
+        if self.actors.pop(run_id, None) is not None:
+            self.pacer.forget(run_id)
+            self.evaluators.pop(("run", run_id), None)
+
+    # -- building ---------------------------------------------------------------------------------
+    def build_next(self) -> None:
+        """Build one waiting run (a build may take a second: KDE's bandwidth search, GMM's BIC fits)."""
+        while self.builds:
+            a = self.actors.get(self.builds.popleft())
+            if a is None or a.run is not None:
+                continue
+            from lab.run import Run
+
+            try:
+                a.run = Run(a.spec)
+                if a.weights is not None:
+                    load_uploaded(a.run, a.weights)
+                    a.run.message = "loaded from uploaded weights"
+                a.weights = None
+            except Exception as e:  # bad settings for this data: a sentence on the page
+                msg = f"could not build {a.spec.key}: {_sentence(e)}"
+                if a.measure:
+                    self.send(Reply(a.measure[0], error=msg))
+                    self.forget(a.run_id)
+                else:
+                    self.send(Picture(Snapshot(a.run_id, a.spec.key, a.spec.key, status="error", message=msg,
+                                               time=time.time()), seq=a.seq))
+                    a.run = None
+                    self.actors.pop(a.run_id, None)
+                return
+            a.run.status = RUNNING if a.start_after_build else PAUSED
+            if not a.measure:
+                self.picture(a, self.pacer.still(a.run_id, a.many), live=False, metrics=a.run.step > 0)
+            return
+
+    # -- training ---------------------------------------------------------------------------------
+    def serve(self) -> None:
+        while not self.closed:
+            busy = self.builds or any(a.run is not None and (a.run.status == RUNNING or a.pending_steps or a.redraw)
+                                      for a in self.actors.values())
+            self.poll(0.0 if busy else 0.2)
+            if self.closed:
+                break
+            if self.builds:
+                self.build_next()
+                continue
+            wait = self.train_round()
+            if wait > 0:  # every running run waits for its speed limit: the core is free until the next step
+                t0 = self.clock()
+                self.poll(min(wait, 0.05))
+                self.pacer.earn(self.clock() - t0, 0, idle=True)
+
+    def train_round(self) -> float:
+        """One slice per running run, sessions sharing the round equally; stills for stepped or paused
+        runs. Returns how long to wait when every running run is at its speed limit (else 0)."""
+        for a in list(self.actors.values()):
+            if a.run is not None and (a.pending_steps or a.redraw) and a.run.status != RUNNING:
+                self.guarded(a, self.still)
+        running = [a for a in self.actors.values() if a.run is not None and a.run.status == RUNNING]
+        if not running:
+            return 0.0
+        sessions: dict[str, list[Actor]] = {}
+        for a in running:
+            sessions.setdefault(a.session, []).append(a)
+        per_session = self.round_seconds / len(sessions)
+        # interleave sessions (a session's nine runs do not go before another's one)
+        order = [s[i] for i in range(max(map(len, sessions.values()))) for s in sessions.values() if i < len(s)]
+        any_trained, next_due = False, math.inf
+        for a in order:
+            if self.closed:
+                break
+            self.poll()  # pause, step and settings answer between slices
+            if a.run is None or a.run.status != RUNNING or self.actors.get(a.run_id) is not a:
+                continue
+            slice_seconds = min(self.slice_seconds, per_session / len(sessions[a.session]))
+            trained, wait = self.guarded(a, self.train_slice, slice_seconds)
+            if trained:
+                any_trained = True
+                self.after_slice(a)
+            elif wait is not None:
+                next_due = min(next_due, wait)
+        return 0.0 if any_trained or next_due == math.inf else next_due
+
+    def guarded(self, a: Actor, fn, *args, **kwargs):
+        """fn(a, ...); a family that raises ends its own run with a sentence, and the others go on."""
+        try:
+            return fn(a, *args, **kwargs)
+        except Exception as e:
+            run = a.run
+            step = run.step if run is not None else 0
+            msg = f"training stopped at step {step}: {_sentence(e)}"
+            print(f"lab worker: {a.spec.key} run {a.run_id}: {type(e).__name__}: {e}", file=sys.stderr)
+            if run is not None:
+                run.status, run.message = STOPPED, msg
+            if a.measure:
+                self.send(Reply(a.measure[0], error=msg))
+                self.forget(a.run_id)
+            else:
+                self.send(Picture(Snapshot(a.run_id, a.spec.key, getattr(run.model, "title", a.spec.key) if run else "",
+                                           status=STOPPED, message=msg, step=step, time=time.time()),
+                                  reuse=("samples", "density", "views", "views_time", *_HISTORY_FIELDS,
+                                         "sample_seconds_per_1000", "train_seconds", "progress", "lr"), seq=a.seq))
+            return False, None
+
+    def train_slice(self, a: Actor, slice_seconds: float) -> tuple[bool, float | None]:
+        run = a.run
+        t0 = self.clock()
+        allowed = 1 << 30
+        if a.speed is not None:
+            allowed, wait = a.speed.allowed(t0, run.step)
+            if not allowed:
+                return False, wait
+        # at least one step per slice: a slow step (EM over every point) would otherwise lose whole rounds
+        run.advance(1)
+        allowed -= 1
+        while allowed > 0 and run.status == RUNNING and self.clock() - t0 < slice_seconds:
+            run.advance(1)
+            allowed -= 1
+        n_running = sum(x.run is not None and x.run.status == RUNNING for x in self.actors.values())
+        self.pacer.earn(self.clock() - t0, n_running)
+        return True, None
+
+    def after_slice(self, a: Actor) -> None:
+        if a.run.finished:
+            if a.measure:
+                self.guarded(a, self.finish_measure)
+            else:
+                self.guarded(a, self.still)
+            return
+        live = [LiveRun(x.run_id, x.run.step, x.many, self.peers(x), x.speed.rate if x.speed else None)
+                for x in self.actors.values() if x.run is not None and x.run.status == RUNNING and not x.measure]
+        for _ in range(len(live)):
+            order = self.pacer.next_live(live)
+            if order is None:
+                return
+            x = self.actors[order.run_id]
+            self.guarded(x, self.picture, order, live=True, metrics=order.metrics)
+
+    def peers(self, a: Actor) -> int:
+        return sum(x.session == a.session and x.run is not None and x.run.status == RUNNING for x in self.actors.values())
+
+    def still(self, a: Actor) -> None:
+        if a.pending_steps:
+            n, a.pending_steps = a.pending_steps, 0
+            a.run.advance(n)
+            if a.run.status == RUNNING:
+                a.run.status = PAUSED
+        a.redraw = False
+        if not a.measure:
+            self.picture(a, self.pacer.still(a.run_id, a.many), live=False, metrics=True)
+
+    def finish_measure(self, a: Actor) -> None:
+        from lab.live.jobs import JOBS
+
+        request, evaluate, kwargs = a.measure
+        value = JOBS[evaluate](a.run, **kwargs)
+        self.send(Reply(request, value))
+        self.forget(a.run_id)
+
+    # -- pictures ---------------------------------------------------------------------------------
+    def evaluator(self, a: Actor):
+        from lab.metrics import Evaluator
+
+        ds, seed = a.run.spec.dataset, a.run.spec.seed
+        # runs on the same data and seed share one reference sample
+        key = ("data", ds.name, tuple(sorted(ds.params().items())), seed) if ds.has_density else ("run", a.run_id)
+        if key not in self.evaluators:
+            test = None if ds.has_density else a.run.test_points
+            self.evaluators[key] = Evaluator(ds, n=500, seed=seed, test_points=test)
+        return self.evaluators[key]
+
+    def picture(self, a: Actor, order: PictureOrder, live: bool, metrics: bool) -> None:
+        """Draw the run as the order says and send it; what was not redrawn travels as `reuse`."""
+        import torch
+
+        run, m = a.run, a.run.model
+        t_start = time.perf_counter()
+        views_cost = density_cost = None
+        reuse: list[str] = []
+        views, views_time = {}, 0.0
+        if order.views and run.spec.views:
+            t0 = time.perf_counter()
+            views, views_time = m.views(), time.time()
+            views_cost = time.perf_counter() - t0
+        elif run.spec.views:
+            reuse += _VIEW_FIELDS
+        density = None
+        if order.density:
+            t0 = time.perf_counter()
+            density = density_grid(m, run.spec.dataset.bounds(), order.grid)
+            density_cost = time.perf_counter() - t0
+        else:
+            reuse += _DENSITY_FIELDS
+        t0 = time.perf_counter()
+        ev = self.evaluator(a) if metrics else None
+        if ev is not None and order.n_samples <= ev.n:  # one draw serves the picture and the metrics
+            drawn = ev.draw(m)
+            samples = drawn[: order.n_samples].astype(np.float32)
+            per = (time.perf_counter() - t0) / len(drawn)
+        else:
+            drawn = None
+            samples = m.sample(order.n_samples, torch.Generator().manual_seed(run.spec.seed + 12345)).numpy()
+            per = (time.perf_counter() - t0) / max(order.n_samples, 1)
+        if ev is not None:
+            run.metrics.add(run.step, ev(m, timing=False, n_mode_samples=1000, samples=drawn))
+        if order.n_samples >= self.pacer.n_samples // 2 or a.sample_seconds_per_1000 is None:
+            a.sample_seconds_per_1000 = per * 1000  # the scoreboard's speed: from full-size draws
+        now = self.clock()
+        histories = metrics or not live or order.density or now - a.last_history >= self.history_interval
+        if histories:
+            a.last_history = now
+        else:
+            reuse += _HISTORY_FIELDS
+        sps = run.steps_per_second
+        if a.speed is not None:  # a slowed run's steps per second of wall time
+            sps = min(sps, a.speed.rate)
+        snap = Snapshot(
+            run_id=a.run_id, key=run.spec.key, title=m.title, status=run.status, message=run.message, step=run.step,
+            train_seconds=run.train_seconds, steps_per_second=sps, progress=run.progress, lr=m.config.lr,
+            samples=samples, density=density, views=views, views_time=views_time,
+            losses=run.losses.arrays() if histories else {}, metrics=run.metrics.arrays() if histories else {},
+            latest_metrics=latest(run.metrics) if histories else {},
+            sample_seconds_per_1000=a.sample_seconds_per_1000, time=time.time(),
+        )
+        self.send(Picture(snap, tuple(reuse), a.seq))
+        self.pacer.paid(order, PictureCost(time.perf_counter() - t_start, density_cost, views_cost, per), run.step, live)
+
+
+def density_grid(model, bounds, size: int = 64):
+    """log p on a size x size grid over bounds (x0, x1, y0, y1), or None when there is no density."""
+    if not model.has_log_prob:
+        return None
+    x0, x1, y0, y1 = bounds
+    gx, gy = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
+    xx, yy = np.meshgrid(gx, gy)
+    lp = model.display_log_prob(np.stack([xx.ravel(), yy.ravel()], 1)).numpy().reshape(size, size)
+    return {"x": gx, "y": gy, "log_prob": lp}
+
+
+def latest(history) -> dict[str, float]:
+    """The last value of every metric in a History."""
+    out: dict[str, float] = {}
+    for _, v in history.records:
+        out.update({k: x for k, x in v.items() if x is not None})
+    return out
+
+
+def load_uploaded(run, raw: bytes) -> None:
+    """Uploaded weights into a freshly built run: the weights were trained in the upload's coordinates."""
+    import torch
+
+    from lab.base import model_from_bytes
+
+    model = model_from_bytes(raw)
+    run.model.load_weights(model.weights())
+    run.model.scaler = model.scaler
+    run.model.train_z = run.model.scaler.to_z(torch.as_tensor(run.train_x, dtype=torch.float32)).to(run.model.device)
+
+
+def _sentence(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def main(argv: list[str]) -> int:
+    # Ctrl-C reaches the whole process group: the server shuts down and closes our socket, which ends us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)  # tiny networks: one intra-op thread per worker is fastest
+    threadpool_limits(1)  # and one BLAS thread: oversubscribed cores slow scikit-learn ~20x
+    for module in filter(None, os.environ.get("LAB_WORKER_IMPORTS", "").split(",")):
+        importlib.import_module(module)  # plug-in families (tests register a toy family this way)
+    conn = Connection(int(argv[1]))
+    try:
+        Worker(conn).serve()
+    except Exception as e:  # a bug here: one line on the server's terminal, and the pool replaces us
+        print(f"lab worker stopped: {_sentence(e)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

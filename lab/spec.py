@@ -1,0 +1,27 @@
+"""RunSpec: everything needed to (re)build a run; light to import (the page process needs no torch for it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lab.base import Config
+    from lab.data import Dataset
+
+
+@dataclass
+class RunSpec:
+    """One run: family, data, settings, seed and budget. Reset rebuilds from this; it crosses to a worker."""
+
+    key: str
+    dataset: Dataset
+    config: Config | None = None
+    seed: int = 0
+    n_train: int = 20_000
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    early_stopping: bool = True
+    val_fraction: float = 0.1
+    device: str = "cpu"
+    views: bool = True  # snapshots carry the family's own pictures (the Compare page needs none)
