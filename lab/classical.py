@@ -15,7 +15,6 @@ from threadpoolctl import threadpool_limits
 
 from lab.base import Config, GenerativeModel, option
 
-
 # ---------------------------------------------------------------------------------------------
 # GMM: p(x) = sum_k pi_k N(x; mu_k, Sigma_k), one EM iteration per train_step (Dempster et al. 1977)
 # ---------------------------------------------------------------------------------------------
@@ -27,6 +26,8 @@ class GMMConfig(Config):
     bic: bool = option(True, "choose the number of components 1..n_components by BIC before EM")
     covariance_type: str = option("full", "shape of each covariance", choices=["full", "diag", "spherical", "tied"])
     tol: float = option(1e-5, "stop when an EM step improves the log-likelihood by less than this", min=0.0, max=1.0, log=True)
+    n_init: int = option(5, "EM starts on a subsample before the live EM; the best likelihood is kept (1: one "
+                         "k-means++ start, EM may stop in a local optimum)", min=1, max=50)
 
 
 class GMM(GenerativeModel):
@@ -44,27 +45,66 @@ class GMM(GenerativeModel):
         x = self.train_z.cpu().numpy().astype(np.float64)
         k = min(cfg.n_components, len(x))
         self.bic_scores: dict[int, float] = {}
+        # model selection and the EM starts run on a subsample so they stay quick on big data
+        sub = x[np.random.default_rng(self.seed).permutation(len(x))[:2000]]
+        # EM climbs to the nearest local optimum: a start that puts one centre between two narrow components
+        # merges them for good (0.3 nats above the entropy on an anisotropic mixture), and BIC then picks a
+        # wrong number of components too. Each candidate gets n_init k-means++ starts, each run to
+        # convergence, and keeps the best likelihood.
+        best: dict[int, GaussianMixture] = {}
+        multi: set[int] = set()  # numbers of components that had all their starts
+
+        def starts(m: int, n: int) -> None:
+            scores = self.start_scores.setdefault(m, [])
+            for _ in range(n):
+                gm = self._em(sub, m, self.seed + 1000 * len(scores))
+                scores.append(float(gm.score(sub)))
+                if scores[-1] >= max(scores):
+                    best[m] = gm
+            if cfg.bic:
+                self.bic_scores[m] = float(best[m].bic(sub))
+
+        self.start_scores: dict[int, list[float]] = {}  # mean log-likelihood on the subsample per start
         if cfg.bic and k > 1:
-            # BIC = -2 log L + p log n, on a subsample so the choice stays quick on big data
-            sub = x[np.random.default_rng(self.seed).permutation(len(x))[:2000]]
+            # BIC = -2 log L + p log n: one start for every candidate, then all starts around the minimum
+            # (a merged start moves it by one) until the minimum and its neighbours have had them all
             for m in range(1, k + 1):
-                gm = GaussianMixture(m, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=100,
-                                     tol=1e-3, init_params="k-means++")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    gm.fit(sub)
-                self.bic_scores[m] = float(gm.bic(sub))
-            k = min(self.bic_scores, key=self.bic_scores.get)
+                starts(m, 1)
+            while True:
+                kb = min(self.bic_scores, key=self.bic_scores.get)
+                todo = [m for m in range(max(1, kb - 1), min(k, kb + 1) + 1) if m not in multi]
+                if not todo or cfg.n_init == 1:
+                    break
+                for m in todo:
+                    starts(m, cfg.n_init - 1)
+                    multi.add(m)
+            k = kb
+        elif k > 1 and cfg.n_init > 1:
+            starts(k, cfg.n_init)
         self.k = k
-        # the first step's fit() initialises (k-means++) and runs one EM iteration; train_step runs the rest
-        self.gm = GaussianMixture(k, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=1, warm_start=True, init_params="k-means++")
+        init = {}
+        if k in best:
+            g = best[k]
+            init = {"weights_init": g.weights_, "means_init": g.means_, "precisions_init": g.precisions_}
+        # the first step's fit() initialises (from the best start, or k-means++ with one start and no BIC)
+        # and runs one EM iteration on every point; train_step runs the rest
+        self.gm = GaussianMixture(k, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=1,
+                                  warm_start=True, init_params="k-means++", **init)
         self._last_bound = -math.inf
+
+    def _em(self, x: np.ndarray, k: int, seed: int) -> GaussianMixture:
+        """One k-means++ start of EM on x, run to convergence (loosely: tol 1e-3, at most 100 steps)."""
+        gm = GaussianMixture(k, covariance_type=self.config.covariance_type, random_state=seed, max_iter=100,
+                             tol=1e-3, init_params="k-means++")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return gm.fit(x)
 
     @threadpool_limits.wrap(limits=1)
     def train_step(self, batch):
         x = self._x64()  # EM uses every point, not a minibatch
         if not self._fitted():
-            with warnings.catch_warnings():  # k-means++ initialisation, then one E and one M step
+            with warnings.catch_warnings():  # initialisation, then one E and one M step
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 self.gm.fit(x)
             bound = float(self.gm.lower_bound_)
