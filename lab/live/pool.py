@@ -269,8 +269,8 @@ class WorkerPool:
             if r is None or r.worker is None:
                 return
             r.seq += 1
-            if op == "step":
-                r.waiting = True
+            if op in ("step", "pause", "stop") and r.snapshot is not None and r.snapshot.status != BUILDING:
+                r.waiting = True  # the worker answers these with a still picture
             r.worker.send(Command(op, run_id, r.session, args, seq=r.seq))
 
     def set_status(self, run_id: str, status: str) -> None:

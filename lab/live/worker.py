@@ -55,8 +55,9 @@ class Actor:
 class Worker:
     """The message loop and the training rounds. `clock` is injected for the pacer."""
 
-    slice_seconds = 0.03  # a run trains this long before the next one (less with many runs)
-    round_seconds = 0.1  # a round of slices: a panel can move once per round
+    # a round of slices: every session gets an equal part of it, shared by its running runs (a panel moves
+    # at most once per round, and commands are read between slices)
+    round_seconds = 0.1
     history_interval = 1.0  # losses and metrics travel with a picture at most this often
 
     def __init__(self, conn: Connection, clock: Callable[[], float] = time.monotonic):
@@ -117,13 +118,16 @@ class Worker:
                 a.run.status = RUNNING
                 if a.speed:
                     a.speed.restart()
-        elif c.op == "pause":
+        elif c.op == "pause":  # always answered with a still picture (the page waits for one)
             a.start_after_build, a.pending_steps = False, 0
-            if a.run is not None and a.run.status == RUNNING:
-                a.run.status, a.redraw = PAUSED, True
+            if a.run is not None:
+                if a.run.status == RUNNING:
+                    a.run.status = PAUSED
+                a.redraw = True
         elif c.op == "stop":
-            if a.run is not None and not a.run.finished:
-                a.run.finish(STOPPED, f"stopped at step {a.run.step}")
+            if a.run is not None:
+                if not a.run.finished:
+                    a.run.finish(STOPPED, f"stopped at step {a.run.step}")
                 a.redraw = True
         elif c.op == "step":
             if a.run is not None and a.run.status in (READY, PAUSED):
@@ -240,7 +244,7 @@ class Worker:
             self.poll()  # pause, step and settings answer between slices
             if a.run is None or a.run.status != RUNNING or self.actors.get(a.run_id) is not a:
                 continue
-            slice_seconds = min(self.slice_seconds, per_session / len(sessions[a.session]))
+            slice_seconds = per_session / len(sessions[a.session])
             trained, wait = self.guarded(a, self.train_slice, slice_seconds)
             if trained:
                 any_trained = True

@@ -1,0 +1,174 @@
+"""Picture pacing and speed limits: pure policies driven by a fake clock (no sleeps, no wall time)."""
+
+import pytest
+
+from lab.live.pacing import LiveRun, PictureCost, PicturePacer, SpeedLimit
+
+
+class FakeClock:
+    def __init__(self, t: float = 100.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
+
+
+def draw(pacer, order, step, total=0.004, density=None, views=None, per=1e-5):
+    pacer.paid(order, PictureCost(total, density if order.density else None, views if order.views else None, per), step)
+
+
+def test_no_credit_no_picture_and_training_buys_it():
+    clock = FakeClock()
+    p = PicturePacer(clock, overhead=0.1)
+    runs = [LiveRun("a", step=10)]
+    assert p.next_live(runs) is None  # nothing earned yet
+    p.earn(0.05, n_running=1)  # 50 ms of training buys 5 ms of pictures
+    order = p.next_live(runs)
+    assert order is not None and order.run_id == "a"
+    draw(p, order, 10, total=0.004)
+    assert p.credit == pytest.approx(0.001)
+
+
+def test_pictures_spend_at_most_the_overhead_of_training():
+    clock = FakeClock()
+    p = PicturePacer(clock, overhead=0.08, interval=0.0)
+    spent = trained = 0.0
+    step = 0
+    for _ in range(2000):  # 30 ms slices, 10 ms pictures whenever allowed
+        p.earn(0.03, n_running=1)
+        trained += 0.03
+        step += 5
+        clock.advance(0.03)
+        order = p.next_live([LiveRun("a", step=step)])
+        if order is not None:
+            draw(p, order, step, total=0.01, density=0.0, views=0.0)
+            spent += 0.01
+    assert spent <= 0.08 * trained + p.credit_cap
+    assert spent >= 0.07 * trained  # and the budget is used, not wasted
+
+
+def test_a_run_that_did_not_move_is_not_redrawn_and_the_stalest_goes_first():
+    clock = FakeClock()
+    p = PicturePacer(clock, interval=0.1)
+    p.earn(1.0, n_running=2, idle=True)
+    first = p.next_live([LiveRun("a", 5), LiveRun("b", 5)])
+    draw(p, first, 5)
+    other = "b" if first.run_id == "a" else "a"
+    second = p.next_live([LiveRun("a", 5), LiveRun("b", 5)])
+    assert second.run_id == other
+    draw(p, second, 5)
+    clock.advance(1.0)
+    assert p.next_live([LiveRun("a", 5), LiveRun("b", 5)]) is None  # neither moved
+    assert p.next_live([LiveRun("a", 6), LiveRun("b", 5)]).run_id == "a"
+
+
+def test_the_interval_between_pictures_of_one_run():
+    clock = FakeClock()
+    p = PicturePacer(clock, interval=0.1, interval_many=0.15)
+    p.earn(1.0, 1, idle=True)
+    draw(p, p.next_live([LiveRun("a", 1)]), 1)
+    clock.advance(0.05)
+    assert p.next_live([LiveRun("a", 2)]) is None
+    clock.advance(0.06)
+    draw(p, p.next_live([LiveRun("a", 2)]), 2)
+    clock.advance(0.11)
+    assert p.next_live([LiveRun("a", 3, many=True)]) is None  # small panels: every 0.15 s
+    clock.advance(0.05)
+    assert p.next_live([LiveRun("a", 3, many=True)]) is not None
+    # slow motion: every step is worth a picture
+    draw(p, p.next_live([LiveRun("a", 3, many=True)]), 3)
+    clock.advance(0.06)
+    assert p.next_live([LiveRun("a", 4, many=True)]) is None
+    assert p.next_live([LiveRun("a", 4, many=True, speed=10.0)]) is not None  # 10 steps/s: a picture every 0.05 s
+
+
+def test_the_density_grid_is_redrawn_at_most_every_interval_and_samples_every_picture():
+    clock = FakeClock()
+    p = PicturePacer(clock, interval=0.0, density_interval=1.0, overhead=1.0)
+    p.earn(1.0, 1, idle=True)
+    fresh = []
+    for step in range(1, 31):
+        clock.advance(0.1)
+        p.earn(0.1, 1)
+        order = p.next_live([LiveRun("a", step)])
+        fresh.append(order.density)
+        draw(p, order, step, total=0.001, density=0.0005)
+    assert fresh[0] and 2 <= sum(fresh) <= 4  # 3 s of pictures every 0.1 s: the grid about once a second
+
+
+def test_a_costly_density_grid_takes_at_most_half_of_the_pictures_budget():
+    clock = FakeClock()
+    p = PicturePacer(clock, interval=0.0, overhead=0.08, density_interval=1.0)
+    order = p.still("a")
+    draw(p, order, 0, total=0.07, density=0.065)
+    # 65 ms a grid within half of 8 %: one grid per 65 / 0.04 ms = 1.6 s at least
+    p.earn(1.0, 1, idle=True)
+    clock.advance(1.2)
+    assert not p.next_live([LiveRun("a", 1)]).density
+    clock.advance(0.5)
+    assert p.next_live([LiveRun("a", 1)]).density
+
+
+def test_a_costly_family_picture_comes_with_the_density_and_a_cheap_one_every_time():
+    clock = FakeClock()
+    p = PicturePacer(clock, interval=0.0, picture_seconds=0.008)
+    p.earn(1.0, 1, idle=True)
+    draw(p, p.still("cheap"), 0, views=0.001, density=0.001)
+    draw(p, p.still("costly"), 0, views=0.03, density=0.001)
+    clock.advance(0.2)
+    assert p.next_live([LiveRun("cheap", 1)]).views
+    costly = p.next_live([LiveRun("costly", 1)])
+    assert not costly.views and not costly.density
+
+
+def test_many_panels_make_a_slow_sampler_draw_fewer_points():
+    clock = FakeClock()
+    p = PicturePacer(clock, interval=0.0, picture_seconds=0.008, n_samples=1000)
+    p.earn(1.0, 1, idle=True)
+    draw(p, p.still("slow", many=True), 0, per=1e-3)  # 1 ms a point (a 50-step sampler)
+    clock.advance(0.5)
+    few = p.next_live([LiveRun("slow", 1, many=True)])
+    assert few.n_samples == 64  # at least 64 points, about 8 ms
+    draw(p, p.still("slow"), 0, per=1e-3)
+    assert p.next_live([LiveRun("slow", 2)]).n_samples == 250  # a family's own page: at least 250
+
+
+def test_metrics_come_after_a_first_picture_and_then_every_interval():
+    clock = FakeClock()
+    p = PicturePacer(clock, interval=0.0, metrics_interval=4.0)
+    p.earn(1.0, 1, idle=True)
+    o = p.next_live([LiveRun("a", 1)])
+    assert not o.metrics  # the first live picture is a picture only, so every panel moves soon after Train
+    draw(p, o, 1)
+    clock.advance(0.1)
+    o = p.next_live([LiveRun("a", 2)])
+    assert o.metrics
+    draw(p, o, 2)
+    for step in range(3, 10):
+        clock.advance(0.4)
+        p.earn(1.0, 1, idle=True)
+        o = p.next_live([LiveRun("a", step)])
+        assert not o.metrics
+        draw(p, o, step)
+    clock.advance(1.5)  # 4.3 s after the last metrics
+    assert p.next_live([LiveRun("a", 10)]).metrics
+    # a still picture (paused, stepped) always has its numbers
+    assert p.still("a").metrics
+
+
+def test_a_speed_limit_allows_rate_steps_per_second_and_catches_up_at_most_a_quarter_second():
+    s = SpeedLimit(10.0)
+    assert s.allowed(0.0, 0) == (1, 0.0)
+    assert s.allowed(0.05, 1) == (0, pytest.approx(0.05))
+    n, _ = s.allowed(0.3, 1)
+    assert n == 3  # steps 1, 2, 3 are due by t = 0.3
+    # fall 10 s behind (a slow family): no burst of 100 steps, at most 0.25 s worth
+    n, _ = s.allowed(10.5, 6)
+    assert n == 3
+    s.restart()
+    assert s.allowed(20.0, 9) == (1, 0.0)
+    with pytest.raises(ValueError):
+        SpeedLimit(float("nan"))
