@@ -1,6 +1,7 @@
 """A real `streamlit run` on a free localhost port and Debian's Chromium driven by Playwright."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,33 +22,51 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url():
+def start_server(env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run` in a process group of its own (its trainer workers join it), answering on a free port."""
     port = _free_port()
-    log = open(os.path.join(ROOT, ".pytest_cache", f"streamlit-{port}.log") if os.path.isdir(os.path.join(ROOT, ".pytest_cache")) else os.devnull, "w")
+    cache = os.path.join(ROOT, ".pytest_cache")
+    log = open(os.path.join(cache, f"streamlit-{port}.log") if os.path.isdir(cache) else os.devnull, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
          "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})},
     )
+    log.close()
     url = f"http://127.0.0.1:{port}"
     t0 = time.time()
     while time.time() - t0 < 60:
         try:
             if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                break
+                return proc, url
         except OSError:
             time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not answer on /_stcore/health within 60 s")
-    yield url
-    proc.terminate()
+    kill_group(proc)
+    pytest.fail("streamlit did not answer on /_stcore/health within 60 s")
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """End the server and everything it started (its process group), whatever state it is in."""
     try:
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(5)
     except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        pass
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    proc, url = start_server()
+    yield url
+    kill_group(proc)
 
 
 @pytest.fixture(scope="session")
