@@ -20,6 +20,10 @@ from lab.diffusion import (
 )
 
 SOLVERS = ("euler", "midpoint", "rk4")
+# t in [0, 1] enters the sinusoidal embedding as TIME_SCALE * t. DDPM's integer steps use 0..1000, but here
+# the ODE solvers sample v_theta at any t: cos(1000 t) would make the field oscillate every 0.006 in t and
+# RK4 with 20 steps would miss it (log p off by ~0.1 nats); with 5 the fastest feature has period 1.26.
+TIME_SCALE = 5.0
 EVALS_PER_STEP = {"euler": 1, "midpoint": 2, "rk4": 4}
 
 
@@ -95,6 +99,8 @@ class FMConfig(Config):
                            "transport (OT-CFM)", choices=["independent", "ot"])
     sigma: float = option(0.0, "std of Gaussian noise around the straight path (Tong et al.'s sigma; 0: rectified flow)",
                           min=0.0, max=1.0)
+    t_sampling: str = option("uniform", "training times: uniform, logit-normal (Esser et al. 2024) or late "
+                             "t = 1 - (1 - u)^2 (more weight near the data)", choices=["uniform", "logit-normal", "late"])
     reflow: int = option(0, "rectified-flow reflow rounds k: retrain on the model's own (noise, sample) pairs",
                          min=0, max=5)
     reflow_every: int = option(2000, "training steps before each reflow round", min=10, max=100_000)
@@ -105,7 +111,8 @@ class FMConfig(Config):
     hidden: int = option(128, "hidden units per layer of v_theta", min=16, max=1024)
     layers: int = option(3, "hidden layers of v_theta", min=1, max=8)
     time_dim: int = option(32, "size of the sinusoidal embedding of t", min=4, max=256)
-    ema_decay: float = option(0.995, "EMA of the weights used for sampling (0: no EMA)", min=0.0, max=0.9999)
+    x_embedding: int = option(32, "sinusoidal features per coordinate of x (0: raw x only)", min=0, max=128)
+    ema_decay: float = option(0.999, "EMA of the weights used for sampling (0: no EMA)", min=0.0, max=0.9999)
     warmup: int = option(100, "steps of linear learning-rate warm-up", min=0, max=10_000)
 
 
@@ -139,7 +146,7 @@ class FlowMatching(GenerativeModel):
 
     def _build(self):
         cfg = self.config
-        self.net = make_ema_pair(NoiseConditionalMLP(cfg.hidden, cfg.layers, cfg.time_dim))
+        self.net = make_ema_pair(NoiseConditionalMLP(cfg.hidden, cfg.layers, cfg.time_dim, cfg.x_embedding))
         self.optimizers = [torch.optim.Adam(self.net["model"].parameters(), lr=cfg.lr)]
         self.step_count = 0
         self.reflow_round = 0  # 0: trained on data; r: on the pairs of the r-th reflow
@@ -147,11 +154,10 @@ class FlowMatching(GenerativeModel):
 
     # -- the velocity field ------------------------------------------------------------------------
     def velocity(self, x: torch.Tensor, t: torch.Tensor | float, ema: bool = True) -> torch.Tensor:
-        """v_theta(x, t) [n, 2] in z; t [n] or one float for every row. t is embedded as 1000 t (the scale
-        the sinusoidal embedding resolves, as DDPM's step index)."""
+        """v_theta(x, t) [n, 2] in z; t [n] or one float for every row. t is embedded as TIME_SCALE t."""
         net = self.net["ema"] if ema and self.config.ema_decay > 0 else self.net["model"]
-        t = torch.as_tensor(t, dtype=torch.float32, device=self.device)
-        return net(x, 1000.0 * t)
+        t = torch.as_tensor(t, dtype=x.dtype, device=self.device)
+        return net(x, TIME_SCALE * t)
 
     def velocity_and_divergence(self, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(v_theta(x, t) [n, 2], div v_theta(x, t) [n]): the trace of the 2 x 2 Jacobian by two vector-Jacobian
@@ -177,7 +183,7 @@ class FlowMatching(GenerativeModel):
             x0 = torch.randn(n, 2, generator=self.gen, device=self.device)
             if cfg.coupling == "ot":
                 x0 = ot_coupling(x0, x1)
-        t = torch.rand(n, generator=self.gen, device=self.device)
+        t = self.sample_t(n)
         x_t = (1 - t[:, None]) * x0 + t[:, None] * x1
         if cfg.sigma > 0:
             x_t = x_t + cfg.sigma * torch.randn(n, 2, generator=self.gen, device=self.device)
@@ -185,6 +191,15 @@ class FlowMatching(GenerativeModel):
         loss = (self.velocity(x_t, t, ema=False) - u_t).pow(2).sum(1).mean()
         warmup_ema_step(self, loss)
         return {"loss": float(loss.detach())}
+
+    def sample_t(self, n: int) -> torch.Tensor:
+        """Training times t [n]. Any density with full support on [0, 1] has the same minimiser v(x, t)
+        (the loss is a conditional expectation at every t); it only moves the network's effort along t."""
+        kind = self.config.t_sampling
+        if kind == "logit-normal":
+            return torch.sigmoid(torch.randn(n, generator=self.gen, device=self.device))
+        u = torch.rand(n, generator=self.gen, device=self.device)
+        return 1 - (1 - u) ** 2 if kind == "late" else u
 
     @torch.no_grad()
     def _start_reflow_round(self) -> None:
