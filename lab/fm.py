@@ -18,6 +18,7 @@ from lab.diffusion import (
     throttled,
     warmup_ema_step,
 )
+from lab.metrics import energy_distance
 
 SOLVERS = ("euler", "midpoint", "rk4")
 # t in [0, 1] enters the sinusoidal embedding as TIME_SCALE * t. DDPM's integer steps use 0..1000, but here
@@ -287,8 +288,22 @@ class FlowMatching(GenerativeModel):
             "kind": "fm",
             "trajectories": throttled(self, f"paths{n_particles}", paths),
             "velocity_field": throttled(self, f"field{grid}", lambda: self._velocity_field(grid)),
+            # ~200 network calls: at most every 30 s, so it costs a few % of a live run's time
+            "steps_quality": throttled(self, "steps_quality", self.steps_quality, every=30.0),
             "reflow_round": int(self.reflow_round),
         }
+
+    @torch.no_grad()
+    def steps_quality(self, steps=(1, 2, 4, 8, 16), n: int = 256) -> dict:
+        """Energy distance of n samples (data coordinates) to n training points for each solver and number of
+        steps, from the same noise, with the floor of two halves of the training points beside it."""
+        g = torch.Generator(device=self.device).manual_seed(self.seed + 99)
+        x0 = torch.randn(n, 2, generator=g, device=self.device)
+        ref = self.to_x(self.train_z[:n])
+        out: dict = {"steps": list(steps), "floor": energy_distance(ref[: n // 2], self.to_x(self.train_z[n : n + n // 2]))}
+        for method in SOLVERS:
+            out[method] = [energy_distance(self.to_x(self.integrate(x0, method, k)), ref) for k in steps]
+        return out
 
     @torch.no_grad()
     def _velocity_field(self, size: int) -> dict:

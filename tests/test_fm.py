@@ -157,3 +157,16 @@ def test_views(trained):
     tr, vf = v["trajectories"], v["velocity_field"]
     assert tr["paths"].shape == (10, min(trained.config.steps, 50) + 1, 2) and tr["straightness"] >= 0
     assert vf["velocity"].shape == (len(vf["t"]), 8, 8, 2) and np.isfinite(vf["velocity"]).all()
+
+
+def test_figures_from_views(trained):
+    from lab.viz import fm as fv
+
+    v = trained.views(n_particles=10, grid=8)
+    data = trained.to_x(trained.train_z[:50])
+    for fig in (fv.velocity_field_figure(v, 2, data), fv.paths_figure(v, None, data), fv.steps_figure(v)):
+        assert fig.layout.title.text and len(fig.data) >= 2
+    assert "straightness" in fv.paths_figure(v).layout.title.text
+    assert len(fv.steps_figure(v).data) == 3  # one line per solver
+    for fig in (fv.velocity_field_figure({}, 0), fv.paths_figure({}), fv.steps_figure({})):
+        assert fig.layout.title.text  # "no views yet", never an exception
