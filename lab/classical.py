@@ -14,6 +14,7 @@ from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
 from lab.base import Config, GenerativeModel, option
+from lab.data import DataError
 
 # ---------------------------------------------------------------------------------------------
 # GMM: p(x) = sum_k pi_k N(x; mu_k, Sigma_k), one EM iteration per train_step (Dempster et al. 1977)
@@ -196,8 +197,8 @@ class GMM(GenerativeModel):
 @dataclass(frozen=True)
 class KDEConfig(Config):
     bandwidth: float = option(0.0, "kernel width in standardised units; 0 chooses it by cross-validation", min=0.0, max=5.0)
-    candidates: int = option(16, "bandwidths tried by cross-validation, one per training step", min=2, max=64)
-    folds: int = option(5, "cross-validation folds", min=2, max=20)
+    candidates: int = option(20, "bandwidths tried by cross-validation, one per training step", min=2, max=64)
+    folds: int = option(0, "cross-validation folds (0: leave one out, exact and as quick at 2000 kernels)", min=0, max=20)
     max_points: int = option(2000, "kernels kept (a random subset of the data beyond this)", min=10, max=100_000)
 
 
@@ -208,6 +209,22 @@ def _kde_log_prob(z: torch.Tensor, centres: torch.Tensor, h: float) -> torch.Ten
         d2 = torch.cdist(chunk, centres.double()) ** 2
         out.append(torch.logsumexp(-0.5 * d2 / h**2, dim=1))
     return torch.cat(out) - math.log(len(centres)) - math.log(2 * math.pi) - 2 * math.log(h)
+
+
+def _loo_log_lik(centres: torch.Tensor, h: float) -> float:
+    """Leave-one-out log-likelihood 1/n sum_i log 1/|J_i| sum_{j in J_i} N(c_i; c_j, h^2 I).
+
+    J_i leaves out c_i and its exact copies: a repeated measurement would otherwise score its twin at
+    distance 0 and drive h to 0 (Silverman 1986, 3.4.3, on ties)."""
+    c = centres.double()
+    out = []
+    for start in range(0, len(c), 1024):
+        d2 = torch.cdist(c[start:start + 1024], c) ** 2
+        same = d2 == 0  # the point itself and its copies
+        d2[same] = math.inf
+        others = (len(c) - same.sum(1)).clamp(min=1)
+        out.append(torch.logsumexp(-0.5 * d2 / h**2, dim=1) - torch.log(others.double()))
+    return float(torch.cat(out).mean()) - math.log(2 * math.pi) - 2 * math.log(h)
 
 
 class KDE(GenerativeModel):
@@ -226,24 +243,36 @@ class KDE(GenerativeModel):
         self.centres = z[perm[: cfg.max_points]].clone()
         # Silverman's rule is the starting guess and the centre of the grid searched by CV
         n = len(self.centres)
-        silverman = float(self.centres.std(0).mean()) * (4 / (4 * n)) ** (1 / 6) if n > 1 else 1.0
-        self.grid = np.geomspace(silverman / 30, silverman * 2, cfg.candidates)  # multimodal data wants far less than Silverman
+        spread = float(self.centres.std(0).mean()) if n > 1 else 1.0
+        if spread < 1e-6:  # every point the same: the data has no scale to start the grid from
+            if cfg.bandwidth == 0:
+                x0 = self.to_x(self.centres[:1])[0]
+                raise DataError(f"All {len(z)} points are the same point ({x0[0]:.4g}, {x0[1]:.4g}), so cross-validation "
+                                "has no kernel width to choose: give points that differ, or set a bandwidth.")
+            spread = 1.0
+        silverman = spread * n ** (-1 / 6)  # (4 / ((d + 2) n))^(1 / (d + 4)) sigma with d = 2
+        # multimodal data wants far less than Silverman (8gaussians' best is about silverman / 50)
+        self.grid = np.geomspace(silverman / 100, silverman * 2, cfg.candidates)
         self.cv_scores: dict[float, float] = {}
         self.h = cfg.bandwidth if cfg.bandwidth > 0 else silverman
-        if cfg.bandwidth > 0 or n < cfg.folds:
+        if cfg.bandwidth > 0 or n < max(cfg.folds, 2):
             self.converged = True
 
     def train_step(self, batch):
-        """Score one candidate bandwidth by K-fold CV; after the last, keep the best."""
+        """Score one candidate bandwidth by cross-validation; after the last, keep the best."""
         if self.converged:
             return {"bandwidth": self.h}
         h = float(self.grid[len(self.cv_scores)])
-        x = self.centres.double()
-        folds = KFold(self.config.folds, shuffle=True, random_state=self.seed).split(x.numpy())
-        ll = [float(_kde_log_prob(x[te[:300]], x[tr], h).mean()) for tr, te in folds]
-        self.cv_scores[h] = float(np.mean(ll))
-        # CV fits on (K-1)/K of the points; the full set wants h smaller by that ratio^(1/6) (h ~ n^(-1/6))
-        shrink = ((self.config.folds - 1) / self.config.folds) ** (1 / 6)
+        k = self.config.folds
+        if k == 0:
+            self.cv_scores[h] = _loo_log_lik(self.centres, h)
+            shrink = 1.0
+        else:
+            x = self.centres.double()
+            folds = KFold(k, shuffle=True, random_state=self.seed).split(x.numpy())
+            self.cv_scores[h] = float(np.mean([float(_kde_log_prob(x[te[:300]], x[tr], h).mean()) for tr, te in folds]))
+            # K-fold fits on (K-1)/K of the points; all of them want h smaller by that ratio^(1/6) (h ~ n^(-1/6))
+            shrink = ((k - 1) / k) ** (1 / 6)
         self.h = max(self.cv_scores, key=self.cv_scores.get) * shrink
         if len(self.cv_scores) == len(self.grid):
             self.converged = True

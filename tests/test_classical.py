@@ -1,15 +1,18 @@
 """The classical references: the GMM's EM steps against scikit-learn's own EM, EM's monotone likelihood,
-several EM starts on a mixture that one start gets wrong."""
+several EM starts on a mixture that one start gets wrong; the KDE's bandwidth against a by-hand leave-one-out
+likelihood, its normalisation on a grid, and identical points."""
 
 import itertools
 
 import numpy as np
 import pytest
+import torch
+from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.mixture import GaussianMixture
 
-from lab.classical import GMM, GMMConfig
-from lab.data import make_dataset
+from lab.classical import GMM, KDE, GMMConfig, KDEConfig
+from lab.data import DataError, make_dataset
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the reference runs exactly 12 iterations
@@ -72,3 +75,57 @@ def test_several_em_starts_reach_the_entropy_where_one_start_merges_two_componen
     ref = GaussianMixture(5, n_init=5, random_state=0).fit(x)
     kl_ref = float(np.mean(_mixture_log_prob(test) - ref.score_samples(test)))
     assert kl < kl_ref + 0.002, (kl, kl_ref)
+
+
+# ---------------------------------------------------------------------------------------------
+# KDE
+# ---------------------------------------------------------------------------------------------
+
+
+def _fitted_kde(x: np.ndarray, **config) -> KDE:
+    m = KDE(KDEConfig(**config), x, seed=0)
+    while not m.converged:
+        m.train_step(None)
+    return m
+
+
+def _loo_by_hand(z: np.ndarray, h: float) -> float:
+    """Leave-one-out log-likelihood, one point at a time; copies of the left-out point leave with it."""
+    total = 0.0
+    for i in range(len(z)):
+        others = z[np.any(z != z[i], axis=1)]
+        d2 = ((others - z[i]) ** 2).sum(1)
+        total += logsumexp(-0.5 * d2 / h**2) - np.log(len(others)) - np.log(2 * np.pi * h**2)
+    return total / len(z)
+
+
+def test_kde_bandwidth_is_the_leave_one_out_maximum():
+    x = make_dataset("moons").sample(300, seed=0)
+    x = np.concatenate([x, x[:20]])  # repeated measurements: a twin at distance 0 must not pull h to 0
+    m = _fitted_kde(x)
+    z = m.centres.double().numpy()
+    by_hand = {float(h): _loo_by_hand(z, float(h)) for h in m.grid}
+    np.testing.assert_allclose([m.cv_scores[h] for h in by_hand], list(by_hand.values()), rtol=1e-9)
+    assert m.h == max(by_hand, key=by_hand.get)
+    assert m.grid[0] < m.h < m.grid[-1]  # an interior maximum, not the edge of the grid
+
+
+@pytest.mark.parametrize("bandwidth", [0.0, 0.3])
+def test_kde_integrates_to_one(bandwidth):
+    ds = make_dataset("moons", scale=2.5)  # data coordinates differ from the model's: the log-det counts
+    m = _fitted_kde(ds.sample(300, seed=1), bandwidth=bandwidth)
+    lo = m.centres.min(0).values.double().numpy() - 8 * m.h
+    hi = m.centres.max(0).values.double().numpy() + 8 * m.h
+    lo, hi = m.to_x(torch.as_tensor(lo)[None])[0], m.to_x(torch.as_tensor(hi)[None])[0]
+    g0, g1 = np.linspace(lo[0], hi[0], 700), np.linspace(lo[1], hi[1], 700)
+    xx, yy = np.meshgrid(g0, g1)
+    p = np.exp(m.log_prob(np.stack([xx.ravel(), yy.ravel()], 1)).double().numpy())
+    assert abs(p.sum() * (g0[1] - g0[0]) * (g1[1] - g1[0]) - 1) < 2e-3
+
+
+def test_kde_on_identical_points_says_so_or_uses_the_bandwidth_it_is_given():
+    x = np.tile([1.5, -2.0], (50, 1))
+    with pytest.raises(DataError, match=r"same point \(1.5, -2\).*set a bandwidth"):
+        KDE(KDEConfig(), x, seed=0)
+    m = _fitted_kde(x, bandwidth=0.5)
+    assert np.isfinite(m.log_prob(x[:3]).numpy()).all()
