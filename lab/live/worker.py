@@ -50,14 +50,15 @@ class Actor:
     evaluator: Any = None
     sample_seconds_per_1000: float | None = None  # from full-size draws only
     last_history: float = -math.inf  # when losses and metrics were last sent
+    used: float = 0.0  # training seconds this run has had (its virtual clock)
 
 
 class Worker:
     """The message loop and the training rounds. `clock` is injected for the pacer."""
 
-    # a round of slices: every session gets an equal part of it, shared by its running runs (a panel moves
-    # at most once per round, and commands are read between slices)
-    round_seconds = 0.1
+    round_seconds = 0.1  # pictures and commands are looked at at least this often
+    slice_seconds = 0.03  # one turn of one run at most (less with many runs)
+    max_debt = 0.25  # seconds a run may be ahead of its session's least served run
     history_interval = 1.0  # losses and metrics travel with a picture at most this often
 
     def __init__(self, conn: Connection, clock: Callable[[], float] = time.monotonic):
@@ -69,6 +70,9 @@ class Worker:
         self.evaluators: dict[tuple, Any] = {}
         self.closed = False
         self.parent = os.getppid()
+        self.session_time: dict[str, float] = {}  # training seconds each session has had (a virtual clock)
+        self.active: set[str] = set()  # sessions with running runs at the last turn
+        self.turns: set[str] = set()  # runs that were running at the last turn
 
     # -- messages -----------------------------------------------------------------------------
     def send(self, msg) -> None:
@@ -213,9 +217,8 @@ class Worker:
             self.poll(0.0 if busy else 0.2)
             if self.closed:
                 break
-            if self.builds:
+            if self.builds:  # one build, then a round: building a session's nine models does not stop the others
                 self.build_next()
-                continue
             wait = self.train_round()
             if wait > 0:  # every running run waits for its speed limit: the core is free until the next step
                 t0 = self.clock()
@@ -223,35 +226,64 @@ class Worker:
                 self.pacer.earn(self.clock() - t0, 0, idle=True)
 
     def train_round(self) -> float:
-        """One slice per running run, sessions sharing the round equally; stills for stepped or paused
-        runs. Returns how long to wait when every running run is at its speed limit (else 0)."""
+        """About `round_seconds` of training in slices, each to the least served run of the least served
+        session (their training seconds are virtual clocks, as in fair-share schedulers): sessions share the
+        worker equally whatever their number of runs, and a family whose one step takes 0.4 s (KDE's
+        leave-one-out score, a VAE's validation) waits its turn instead of holding every other panel back.
+        Stills for stepped or paused runs first. Returns how long to wait when every running run is at its
+        speed limit (else 0)."""
         for a in list(self.actors.values()):
             if a.run is not None and (a.pending_steps or a.redraw) and a.run.status != RUNNING:
                 self.guarded(a, self.still)
-        running = [a for a in self.actors.values() if a.run is not None and a.run.status == RUNNING]
-        if not running:
-            return 0.0
-        sessions: dict[str, list[Actor]] = {}
-        for a in running:
-            sessions.setdefault(a.session, []).append(a)
-        per_session = self.round_seconds / len(sessions)
-        # interleave sessions (a session's nine runs do not go before another's one)
-        order = [s[i] for i in range(max(map(len, sessions.values()))) for s in sessions.values() if i < len(s)]
-        any_trained, next_due = False, math.inf
-        for a in order:
-            if self.closed:
+        t_end = self.clock() + self.round_seconds
+        any_trained, next_due, limited = False, math.inf, set()
+        while not self.closed:
+            running = [a for a in self.actors.values()
+                       if a.run is not None and a.run.status == RUNNING and a.run_id not in limited]
+            if not running:
                 break
-            self.poll()  # pause, step and settings answer between slices
-            if a.run is None or a.run.status != RUNNING or self.actors.get(a.run_id) is not a:
-                continue
-            slice_seconds = per_session / len(sessions[a.session])
+            self.catch_up(running)
+            session = min({a.session for a in running}, key=lambda k: self.session_time[k])
+            a = min((x for x in running if x.session == session), key=lambda x: x.used)
+            t0 = self.clock()
+            # a run's panel moves once per turn: with many runs, short slices keep every turn within a round
+            slice_seconds = min(self.slice_seconds, self.round_seconds / len(running))
             trained, wait = self.guarded(a, self.train_slice, slice_seconds)
+            spent = self.clock() - t0
+            # within a session a slow step is forgiven past max_debt: the others run on meanwhile, but its panel
+            # is not frozen for the whole time they take to catch up with one 0.8 s validation
+            least = min(x.used for x in running if x.session == session)
+            a.used = min(a.used + spent, least + self.max_debt)
+            self.session_time[session] += spent
             if trained:
                 any_trained = True
                 self.after_slice(a)
-            elif wait is not None:
-                next_due = min(next_due, wait)
+            else:
+                limited.add(a.run_id)
+                if wait is not None:
+                    next_due = min(next_due, wait)
+            self.poll()  # pause, step and settings answer between slices
+            if self.clock() >= t_end:
+                break
         return 0.0 if any_trained or next_due == math.inf else next_due
+
+    def catch_up(self, running: list[Actor]) -> None:
+        """A session or run that starts (or comes back) joins at the least served one's clock, so it gets its
+        share from now on rather than a burst for the time it was away."""
+        sessions = {a.session for a in running}
+        known = [self.session_time[k] for k in sessions if k in self.session_time]
+        floor = min(known) if known else 0.0
+        for k in sessions:
+            if k not in self.session_time or k not in self.active:
+                self.session_time[k] = max(self.session_time.get(k, 0.0), floor)
+        self.active = sessions
+        for k in sessions:
+            mine = [a for a in running if a.session == k]
+            least = min(a.used for a in mine if a.run_id in self.turns) if any(a.run_id in self.turns for a in mine) else 0.0
+            for a in mine:
+                if a.run_id not in self.turns:
+                    a.used = max(a.used, least)
+        self.turns = {a.run_id for a in running}
 
     def guarded(self, a: Actor, fn, *args, **kwargs):
         """fn(a, ...); a family that raises ends its own run with a sentence, and the others go on."""

@@ -1,0 +1,254 @@
+"""The worker-process engine in a real browser: how much of the machine the Compare page turns into training,
+how live its panels stay, and what ten sessions at once do to one server.
+
+    python bench/compare_throughput.py [--seconds 60] [--sessions 10] [--workers N] [--solo-seconds 5]
+
+1. solo speed: each neural family trained alone by the CLI's loop (lab.run.fit), steps per second;
+2. the Compare page, nine families, Train pressed, headless Chromium on the same machine: steps after
+   `--seconds` of wall time, each as a share of its solo speed; the sum over the neural families is the
+   core-equivalents the page trains with (target >= 1.0 on 2 cores); panel updates per second (a panel
+   that does not move counts 0), Pause -> 'paused' shown, first paint;
+3. `--sessions` sessions opening Compare together (each training its families): time to each page's
+   first figure, then one more session: its first figure and the time until its runs pass step 20;
+   resident memory of the server and its workers; after every session closes, how long until the
+   workers are idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+NINE = ["gmm", "kde", "ae", "vae", "gan", "flow", "ar", "ddpm", "score"]
+NEURAL = ["ae", "vae", "gan", "flow", "ar", "ddpm", "score"]
+TITLES = "els => els.map(e => e.textContent)"
+COUNTER = """() => { window.__updates = {}; const seen = {}, t0 = performance.now();
+  setInterval(() => { document.querySelectorAll('.js-plotly-plot .gtitle').forEach((t) => {
+    const s = t.textContent || ''; if (!s.includes(' · step ')) return; const name = s.split(' · step ')[0];
+    if (seen[name] !== s) { seen[name] = s; (window.__updates[name] = window.__updates[name] || []).push(performance.now() - t0); }
+  }); }, 20); }"""
+
+
+def solo_speed(key: str, seconds: float) -> float:
+    import torch
+
+    from lab.data import make_dataset
+    from lab.run import RunSpec, fit
+
+    torch.set_num_threads(1)
+    run = fit(RunSpec(key, make_dataset("moons"), seed=0, max_seconds=seconds, early_stopping=False))
+    return run.step / run.train_seconds
+
+
+def serve(workers: int | None) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, **({"LAB_WORKERS": str(workers)} if workers else {})}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(proc.pid, 9)
+    raise SystemExit("streamlit did not start")
+
+
+def family_of(pid: int) -> list[int]:
+    """pid and its children (the trainer workers)."""
+    out = [pid]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def steps_on(pg) -> dict[str, int]:
+    out = {}
+    for t in pg.eval_on_selector_all(".js-plotly-plot .gtitle", TITLES):
+        m = re.match(r"(.+) · step ([\d,]+)", t or "")
+        if m:
+            out[m.group(1)] = int(m.group(2).replace(",", ""))
+    return out
+
+
+def open_compare(b, url: str, families: list[str], seconds: float):
+    ctx = b.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.goto(f"{url}/?compare.families={','.join(families)}&compare.seconds={seconds:g}", wait_until="commit")
+    return ctx, pg
+
+
+def click(pg, name: str) -> None:
+    box = pg.get_by_role("button", name=re.compile(name)).bounding_box()
+    pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--seconds", type=float, default=60.0, help="wall time the Compare page trains")
+    p.add_argument("--solo-seconds", type=float, default=5.0)
+    p.add_argument("--sessions", type=int, default=10)
+    p.add_argument("--workers", type=int, default=None, help="LAB_WORKERS for the server (default: cores - 1)")
+    p.add_argument("--window", type=float, default=10.0, help="seconds over which panel updates are counted")
+    a = p.parse_args()
+    rows: list[tuple[str, str, str]] = []
+    solo = {k: solo_speed(k, a.solo_seconds) for k in NEURAL}
+    proc, url = serve(a.workers)
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            # -- 2. one session, nine families ---------------------------------------------------------------
+            t0 = time.perf_counter()
+            ctx, pg = open_compare(b, url, NINE, 0)
+            pg.locator("h1").first.wait_for(timeout=60_000)
+            rows.append(("first paint, /compare (cold server)", f"{time.perf_counter() - t0:.2f} s", "< 2 s"))
+            pg.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .gtitle').length >= {len(NINE) + 1}",
+                                 timeout=180_000)
+            rows.append(("all nine panels drawn (workers started, models built)", f"{time.perf_counter() - t0:.2f} s", ""))
+            click(pg, "Train")
+            t_train = time.perf_counter()
+            time.sleep(max(0.0, a.seconds / 2 - a.window / 2))
+            pg.evaluate(COUNTER)
+            time.sleep(a.window)
+            ups = pg.evaluate("() => window.__updates")
+            rates = {k: (len(ups.get(k, [])) - 1) / a.window if ups.get(k) else 0.0 for k in NINE}
+            time.sleep(max(0.0, a.seconds - (time.perf_counter() - t_train)))
+            steps = steps_on(pg)
+            t_click = time.perf_counter()
+            click(pg, "Pause")
+            pg.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · paused")).first.wait_for(timeout=30_000)
+            pause = time.perf_counter() - t_click
+            share = {k: steps.get(k, 0) / (solo[k] * a.seconds) for k in NEURAL}
+            cores = len(os.sched_getaffinity(0))
+            print(f"\n| family | solo steps/s (CLI) | steps on Compare after {a.seconds:g} s | share of solo speed |")
+            print("|---|---|---|---|")
+            for k in NEURAL:
+                print(f"| {k} | {solo[k]:.0f} | {steps.get(k, 0):,} | {100 * share[k]:.1f} % |")
+            for k in ("gmm", "kde"):
+                print(f"| {k} | (classical) | {steps.get(k, 0):,} | |")
+            rows.append((f"core-equivalents training on Compare (sum of shares, {cores} cores)", f"{sum(share.values()):.2f}",
+                         ">= 1.0 on 2 cores"))
+            moving = [rates[k] for k in NINE if k not in ("gmm", "kde")]  # EM and KDE converge and stop, rightly
+            rows.append(("panel updates per second, neural families (a still panel counts 0)",
+                         f"mean {statistics.mean(moving):.2f}, min {min(moving):.2f}", ">= 4"))
+            rows.append(("per panel", ", ".join(f"{k} {rates[k]:.1f}" for k in NINE), ""))
+            rows.append(("Pause (mouse click) -> 'paused' shown", f"{pause:.2f} s", "< 0.3 s"))
+            ctx.close()
+            time.sleep(3)
+            # -- 3. many sessions ------------------------------------------------------------------------------
+            if a.sessions:
+                opened, t0 = [], time.perf_counter()
+                for _ in range(a.sessions):
+                    opened.append(open_compare(b, url, NINE, 60))
+                first = []
+                for ctx, pg in opened:
+                    try:
+                        pg.wait_for_selector(".js-plotly-plot", timeout=120_000)
+                        first.append(time.perf_counter() - t0)
+                    except Exception:
+                        first.append(float("inf"))
+                rows.append((f"{a.sessions} sessions opened together: first figure on each page",
+                             f"median {statistics.median(first):.1f} s, worst {max(first):.1f} s", "< 5 s"))
+                for ctx, pg in opened:
+                    pg.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .gtitle').length >= {len(NINE) + 1}",
+                                         timeout=300_000)
+                    click(pg, "Train")
+                time.sleep(10)
+                t0 = time.perf_counter()
+                ctx, pg = open_compare(b, url, NINE, 60)
+                pg.wait_for_selector(".js-plotly-plot", timeout=120_000)
+                paint = time.perf_counter() - t0
+                pg.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .gtitle').length >= {len(NINE) + 1}",
+                                     timeout=300_000)
+                click(pg, "Train")
+                t_train = time.perf_counter()
+                reached = None
+                while time.perf_counter() - t_train < 60:
+                    s = steps_on(pg)
+                    if all(s.get(k, 0) >= 20 or k in ("gmm", "kde") for k in NINE):
+                        reached = time.perf_counter() - t_train
+                        break
+                    time.sleep(0.25)
+                rows.append((f"session {a.sessions + 1}: first figure", f"{paint:.1f} s", "< 3 s"))
+                rows.append((f"session {a.sessions + 1}: every run past step 20 after Train",
+                             f"{reached:.1f} s" if reached is not None else f"not within 60 s ({steps_on(pg)})", "< 10 s"))
+                rows.append((f"resident memory, server + workers, {a.sessions + 1} sessions",
+                             f"{rss_mb(family_of(proc.pid)):.0f} MB", "<= 2048 MB"))
+                for c, _ in [*opened, (ctx, pg)]:
+                    c.close()
+                t_close = time.perf_counter()
+                workers = family_of(proc.pid)[1:]
+                idle_after = None
+                last = cpu_seconds(workers)
+                while time.perf_counter() - t_close < 30:
+                    time.sleep(0.5)
+                    now = cpu_seconds(workers)
+                    if now - last < 0.5 * 0.05 * max(len(workers), 1):  # under 5 % of a core each
+                        idle_after = time.perf_counter() - t_close
+                        break
+                    last = now
+                rows.append(("every session closed -> workers idle", f"{idle_after:.1f} s" if idle_after else "not within 30 s",
+                             "< 5 s"))
+            b.close()
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+    print(f"\n# Compare throughput, {len(os.sched_getaffinity(0))} cores, workers "
+          f"{a.workers or 'default'}, {time.strftime('%Y-%m-%d %H:%M')}\n")
+    print("| measure | value | target |\n|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} |")
+
+
+if __name__ == "__main__":
+    main()
