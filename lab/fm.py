@@ -105,7 +105,7 @@ class FMConfig(Config):
     reflow: int = option(0, "rectified-flow reflow rounds k: retrain on the model's own (noise, sample) pairs",
                          min=0, max=5)
     reflow_every: int = option(2000, "training steps before each reflow round", min=10, max=100_000)
-    reflow_pairs: int = option(8192, "(noise, sample) pairs drawn for each reflow round", min=256, max=100_000)
+    reflow_pairs: int = option(4096, "(noise, sample) pairs drawn for each reflow round", min=256, max=100_000)
     sampler: str = option("rk4", "ODE solver for sampling and log p", choices=list(SOLVERS), live=True)
     steps: int = option(20, "solver steps from noise (t = 0) to data (t = 1)", min=1, max=1000, live=True)
     density_steps: int = option(20, "solver steps of the backward ODE that gives log p", min=1, max=1000, live=True)

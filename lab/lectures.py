@@ -47,4 +47,10 @@ NOTES: dict[str, tuple[str, list[tuple[str, str]]]] = {
         ("A network estimates the score of the data blurred at noise level sigma, by denoising score matching:", r"s_\theta(x, \sigma) \approx \nabla_x \log p_\sigma(x),\quad \mathcal{L} = \mathbb{E}\,\Big\lVert s_\theta(x + \sigma\varepsilon, \sigma) + \frac{\varepsilon}{\sigma} \Big\rVert^2"),
         ("Langevin dynamics follows the score uphill with noise; annealing runs it from large sigma to small:", r"x \leftarrow x + \frac{\alpha}{2}\, s_\theta(x, \sigma) + \sqrt{\alpha}\, z,\quad z \sim \mathcal{N}(0, I)"),
     ]),
+    "fm": ("Flow matching and rectified flow", [
+        ("A straight path from noise to data, and its velocity:", r"x_t = (1-t)\,x_0 + t\,x_1,\quad x_0 \sim \mathcal{N}(0, I),\ x_1 \sim p_{data},\quad u_t = x_1 - x_0"),
+        ("A network regresses the velocity (conditional flow matching); OT-CFM pairs x0 and x1 by optimal transport in each batch:", r"\mathcal{L} = \mathbb{E}_{t, (x_0, x_1)}\, \lVert v_\theta(x_t, t) - (x_1 - x_0) \rVert^2"),
+        ("Sampling solves the ODE from t = 0 to 1 (Euler, midpoint, RK4); the exact density follows the divergence along it:", r"\frac{dx}{dt} = v_\theta(x, t),\qquad \log p_1(x_1) = \log \mathcal{N}(x_0; 0, I) - \int_0^1 \nabla \cdot v_\theta(x_t, t)\, dt"),
+        ("Reflow retrains on the model's own pairs (x0, ODE(x0)): straighter paths, fewer steps.", ""),
+    ]),
 }

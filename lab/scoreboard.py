@@ -42,7 +42,7 @@ COLUMN_HELP: dict[str, str] = {
 
 FAMILY_TITLES: dict[str, str] = {"gan": "GAN", "vae": "VAE", "flow": "Flow", "ddpm": "Diffusion (DDPM)",
                                  "score": "Diffusion (score)", "ar": "Autoregressive", "ae": "Autoencoder",
-                                 "gmm": "GMM (reference)", "kde": "KDE (reference)"}
+                                 "gmm": "GMM (reference)", "kde": "KDE (reference)", "fm": "Flow matching"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ CLAIMS: dict[str, list[Claim]] = {
     "score": list(_DIFFUSION),
     "ar": [Claim("exact likelihood", "density", "exact"), Claim("stable", "spread", "low"),
            Claim("slow sequential sampling", "sample_ms", "high")],
+    "fm": [Claim("exact likelihood", "density", "exact"), Claim("high quality", "energy", "low"),
+           Claim("diverse", "modes", "all")],
 }
 LECTURE_KEYS = ["gan", "vae", "flow", "ddpm", "ar"]
 
