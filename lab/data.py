@@ -6,6 +6,8 @@ import csv
 import io
 import math
 import os
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
@@ -16,6 +18,8 @@ from scipy.special import log_ndtr, logsumexp
 LOG_2PI = math.log(2 * math.pi)
 MAX_ROWS = 1_000_000
 MAX_BYTES = 50 * 1024 * 1024
+MIN_ROWS = 10  # a held-out split and an energy-distance floor need a few points; KDE's CV needs its folds
+MAX_ABS = 1e15  # coordinates beyond this overflow float32 once squared distances are taken
 
 
 class DataError(ValueError):
@@ -99,7 +103,7 @@ def _gauss_mixture_logpdf(x: np.ndarray, means: np.ndarray, log_w: np.ndarray, s
 class CurveDataset(Dataset):
     noise: float = field(default=0.05, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
 
-    def _pieces(self) -> list[tuple[float, "callable", float, float, "callable"]]:
+    def _pieces(self) -> list[tuple[float, Callable, float, float, Callable | None]]:
         """[(weight, curve(t)->[n,2], t_lo, t_hi, log_density_of_t(t) or None for uniform)]."""
         raise NotImplementedError
 
@@ -469,35 +473,77 @@ def _parse_float(s: str) -> float | None:
         return None
 
 
+def check_spread(points: np.ndarray) -> None:
+    """Refuse points that have no 2D density: all the same point, or one coordinate that never changes.
+
+    A column counts as constant when its spread is below what float32 (the models' precision) can
+    resolve at its magnitude, or below the 1e-8 that standardisation treats as zero."""
+    std = points.std(0)
+    tiny = np.maximum(1e-8, 1e-6 * np.abs(points).max(0))
+    flat = std <= tiny
+    if flat.all():
+        p = points[0]
+        raise DataError(f"All {len(points):,} points are the same point ({p[0]:.6g}, {p[1]:.6g}); "
+                        "a density needs points that differ.")
+    if flat.any():
+        k = int(np.flatnonzero(flat)[0])
+        raise DataError(f"Every point has {'xy'[k]} = {points[0, k]:.6g} (column {k + 1} never changes), "
+                        "so the points lie on a line and have no 2D density.")
+
+
 def parse_points_csv(text: str, label: str = "points") -> PointsDataset:
-    """Parse CSV text with two numeric columns (comma, semicolon or tab; header optional)."""
+    """Parse CSV text with two numeric columns (comma, semicolon or tab; header optional).
+
+    At least MIN_ROWS rows, each two finite numbers within +-MAX_ABS, and points that spread in both
+    coordinates; anything else is a DataError naming the row."""
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), "")
     delim = max([",", ";", "\t"], key=first.count) if first else ","
     if first and first.count(delim) == 0:
         delim = ","
     rows = []
-    for lineno, row in enumerate(csv.reader(io.StringIO(text), delimiter=delim), start=1):
+    header_line = _first_nonblank(lines)
+    reader = csv.reader(io.StringIO(text), delimiter=delim)
+    lineno = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise DataError(f"Row {reader.line_num} is not readable CSV ({e}).") from None
+        lineno = reader.line_num
         if not row or all(not c.strip() for c in row):
             continue  # blank lines carry no point
         if len(row) != 2:
-            raise DataError(f"Row {lineno} has {len(row)} column{'s' if len(row) != 1 else ''}; a points file needs exactly 2 (x, y).")
-        vals = [_parse_float(c.strip()) for c in row]
+            raise DataError(f"Row {lineno} has {len(row)} column{'s' if len(row) != 1 else ''}; "
+                            "a points file needs exactly 2 (x, y).")
+        cells = [c.strip() for c in row]
+        vals = [_parse_float(c) for c in cells]
         if None in vals:
-            if not rows and all(v is None for v in vals) and lineno == _first_nonblank(lines):
+            if not rows and all(v is None for v in vals) and lineno == header_line:
                 continue  # a header line
-            bad = row[vals.index(None)].strip()
+            if "" in cells:
+                raise DataError(f"Row {lineno} has an empty cell (a missing coordinate); "
+                                "training needs both coordinates of every point.")
+            bad = cells[vals.index(None)]
             raise DataError(f"Row {lineno} has '{bad[:40]}', which is not a number.")
         if not all(math.isfinite(v) for v in vals):
             raise DataError(f"Row {lineno} has a missing or infinite value (NaN or inf).")
+        if max(abs(v) for v in vals) > MAX_ABS:
+            raise DataError(f"Row {lineno} has a coordinate beyond +-{MAX_ABS:g}; rescale the points.")
         rows.append(vals)
         if len(rows) > MAX_ROWS:
-            raise DataError(f"The file has more than {MAX_ROWS:,} rows; the limit is {MAX_ROWS:,}.")
+            raise DataError(f"The file has more than {MAX_ROWS:,} rows (row {lineno:,} is one too many); "
+                            f"the limit is {MAX_ROWS:,}.")
     if not rows:
         raise DataError("The file has no data rows.")
-    if len(rows) < 2:
-        raise DataError("The file has only 1 data row; at least 2 are needed to train a model.")
-    return PointsDataset(points=np.asarray(rows, dtype=np.float64), label=label)
+    if len(rows) < MIN_ROWS:
+        raise DataError(f"The file has only {len(rows)} data row{'s' if len(rows) != 1 else ''}; "
+                        f"at least {MIN_ROWS} are needed to train and measure a model.")
+    points = np.asarray(rows, dtype=np.float64)
+    check_spread(points)
+    return PointsDataset(points=points, label=label)
 
 
 def _first_nonblank(lines: list[str]) -> int:
@@ -507,30 +553,60 @@ def _first_nonblank(lines: list[str]) -> int:
     return 0
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def _open_file(path: str) -> bytes:
+    """The bytes of a regular file of at most MAX_BYTES, or a DataError that says what the path is."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DataError(f"There is no file at {path}.") from None
+    except OSError as e:
+        raise DataError(f"{path} cannot be read ({e.strerror or e}).") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{path} is a directory, not a CSV file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{path} is not a regular file (it is a device, pipe or socket); give a CSV file.")
+    if st.st_size > MAX_BYTES:
+        raise DataError(f"The file is {_size(st.st_size)}; the limit is {_size(MAX_BYTES)}.")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)  # never more than the limit, whatever the size said
+    except OSError as e:
+        raise DataError(f"{path} cannot be read ({e.strerror or e}).") from None
+    if len(raw) > MAX_BYTES:
+        raise DataError(f"The file is over {_size(MAX_BYTES)}; the limit is {_size(MAX_BYTES)}.")
+    return raw
+
+
 def read_text(source) -> tuple[str, str | None]:
     """The text of a path, bytes or a file-like object, and the file's name (None without a path).
 
-    Missing files, more than 50 MB, non-UTF-8 and binary content are each a one-sentence DataError."""
+    A missing path, a directory, a device, more than 50 MB, non-UTF-8 and binary content are each a
+    one-sentence DataError (binary content names its row)."""
     name = None
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        if not os.path.isfile(path):
-            raise DataError(f"There is no file at {path}.")
-        if os.path.getsize(path) > MAX_BYTES:
-            raise DataError(f"The file is {os.path.getsize(path) / 2**20:.0f} MB; the limit is 50 MB.")
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = _open_file(path)
         name = os.path.basename(path)
     else:
-        raw = source.read() if hasattr(source, "read") else source
+        raw = source.read(MAX_BYTES + 1) if hasattr(source, "read") else source
         if len(raw) > MAX_BYTES:
-            raise DataError(f"The file is {len(raw) / 2**20:.0f} MB; the limit is 50 MB.")
-    try:
-        text = raw.decode("utf-8-sig") if isinstance(raw, (bytes, bytearray)) else str(raw)
-    except UnicodeDecodeError:
-        raise DataError("The file is not text (it is not UTF-8); save it as CSV.") from None
+            size = f"over {_size(MAX_BYTES)}" if hasattr(source, "read") else _size(len(raw))  # a stream: read to the limit
+            raise DataError(f"The file is {size}; the limit is {_size(MAX_BYTES)}.")
+    if isinstance(raw, (bytes, bytearray)):
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            row = raw[: e.start].count(b"\n") + 1
+            raise DataError(f"Row {row} is not text (the file is not UTF-8); save it as CSV.") from None
+    else:
+        text = str(raw)
     if "\x00" in text:
-        raise DataError("The file is not text (it contains binary data); save it as CSV.")
+        row = text[: text.index("\x00")].count("\n") + 1
+        raise DataError(f"Row {row} is not text (the file contains binary data); save it as CSV.")
     return text, name
 
 
@@ -555,7 +631,7 @@ DRAW_BOUNDS = (-4.0, 4.0, -4.0, 4.0)
 
 def cell_centres() -> np.ndarray:
     """Centres [DRAW_GRID**2, 2] of the drawing grid's cells, row-major (y outer, x inner)."""
-    x0, x1, y0, y1 = DRAW_BOUNDS
+    x0, x1, _, _ = DRAW_BOUNDS
     h = (x1 - x0) / DRAW_GRID
     c = x0 + h * (np.arange(DRAW_GRID) + 0.5)
     xx, yy = np.meshgrid(c, c)
@@ -564,7 +640,7 @@ def cell_centres() -> np.ndarray:
 
 def cells_of_points(xy: np.ndarray) -> np.ndarray:
     """Indices of the cells that contain the given points."""
-    x0, x1, y0, y1 = DRAW_BOUNDS
+    x0, x1, y0, _ = DRAW_BOUNDS
     h = (x1 - x0) / DRAW_GRID
     ij = np.clip(((np.asarray(xy, dtype=float).reshape(-1, 2) - [x0, y0]) / h).astype(int), 0, DRAW_GRID - 1)
     return np.unique(ij[:, 1] * DRAW_GRID + ij[:, 0])
