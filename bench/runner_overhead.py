@@ -1,10 +1,10 @@
-"""Runner overhead and snapshot rate, and the CLI's GMM fit on a known mixture.
+"""Trainer-worker overhead and picture rate, and the CLI's GMM fit on a known mixture.
 
     python bench/runner_overhead.py [--model flow] [--seconds 10]
 
 1. steps/s of a bare PyTorch loop (model.train_step on a fixed batch, nothing else) against the
-   same model trained by a SessionRunner with live snapshots and metrics (target: <= 10 % slower);
-2. snapshots per second the runner delivered meanwhile;
+   same model trained live in a trainer worker (lab.live) with pictures and metrics (target: <= 10 % slower);
+2. pictures per second that reached the page process meanwhile;
 3. `python -m lab train --model gmm` + `score` on a Gaussian mixture: test NLL - true entropy.
 """
 
@@ -26,7 +26,9 @@ import torch  # noqa: E402
 
 from lab.base import make_model  # noqa: E402
 from lab.data import make_dataset  # noqa: E402
-from lab.runner import RunSpec, SessionRunner  # noqa: E402
+from lab.live.pool import WorkerPool  # noqa: E402
+from lab.live.session import LiveSession  # noqa: E402
+from lab.spec import RunSpec  # noqa: E402
 
 
 def bare_steps_per_second(key: str, seconds: float) -> float:
@@ -42,21 +44,32 @@ def bare_steps_per_second(key: str, seconds: float) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def runner_steps_per_second(key: str, seconds: float) -> tuple[float, float, float]:
-    r = SessionRunner()
-    r.add("a", RunSpec(key, make_dataset("moons"), seed=0, n_train=20000, early_stopping=False), wait=True)
-    r.play("a")
-    time.sleep(1.0)  # warm-up, first metrics
-    run = r.runs["a"]
-    s0, c0, t0, tr0 = run.step, r.snapshot_count, time.perf_counter(), run.train_seconds
-    time.sleep(seconds)
-    s1, c1, t1, tr1 = run.step, r.snapshot_count, time.perf_counter(), run.train_seconds
-    share = r.snapshot_seconds / max(r.train_wall, 1e-9)
-    r.close()
-    # the share of wall time the runner's thread spent outside model.train_step: bookkeeping,
-    # snapshots, metrics, yielding its lock. Immune to the machine's speed changing between runs.
-    outside = 1 - (tr1 - tr0) / (t1 - t0)
-    return (s1 - s0) / (t1 - t0), (c1 - c0) / (t1 - t0), share, outside
+def worker_steps_per_second(key: str, seconds: float) -> tuple[float, float, float]:
+    """(steps/s, pictures/s reaching the page process, share of wall time outside train_step) of one run
+    training live in a worker, as a family's own page trains it."""
+    pool = WorkerPool(1)
+    s = LiveSession(pool)
+    try:
+        s.add("a", RunSpec(key, make_dataset("moons"), seed=0, n_train=20000, early_stopping=False), start=True)
+        t0 = time.time()
+        while (s.snapshot("a") is None or s.snapshot("a").step == 0) and time.time() - t0 < 120:
+            time.sleep(0.01)
+        time.sleep(1.0)  # warm-up, first metrics
+        first = s.snapshot("a")
+        t0, pictures, seen = time.perf_counter(), 0, first.time
+        while time.perf_counter() - t0 < seconds:
+            snap = s.snapshot("a")
+            if snap.time != seen:
+                pictures, seen = pictures + 1, snap.time
+            time.sleep(0.005)
+        last, wall = s.snapshot("a"), time.perf_counter() - t0
+    finally:
+        pool.close()
+    # the share of wall time the worker spent outside model.train_step: bookkeeping, pictures, metrics,
+    # messages. Measured between the first and last picture seen (their steps and training seconds).
+    span = last.time - first.time
+    outside = 1 - (last.train_seconds - first.train_seconds) / span
+    return (last.step - first.step) / span, pictures / wall, outside
 
 
 def cli_gmm_gap() -> tuple[float, float, float]:
@@ -91,17 +104,16 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     a = p.parse_args()
     torch.set_num_threads(1)
-    print(f"# runner benchmark, {os.cpu_count()} cores, torch threads 1, {time.strftime('%Y-%m-%d %H:%M')}\n")
+    print(f"# trainer worker benchmark, {os.cpu_count()} cores, torch threads 1, {time.strftime('%Y-%m-%d %H:%M')}\n")
     bare = bare_steps_per_second(a.model, a.seconds)
-    live, snaps, share, outside = runner_steps_per_second(a.model, a.seconds)
+    live, pictures, outside = worker_steps_per_second(a.model, a.seconds)
     print("| measure | value | target |")
     print("|---|---|---|")
     print(f"| bare loop, {a.model} (steps/s) | {bare:.0f} | |")
-    print(f"| SessionRunner with live snapshots (steps/s) | {live:.0f} | |")
-    print(f"| runner overhead: wall time outside train_step while training | {100 * outside:.1f} % | <= 10 % |")
+    print(f"| trainer worker with live pictures (steps/s) | {live:.0f} | |")
+    print(f"| worker overhead: wall time outside train_step while training | {100 * outside:.1f} % | <= 10 % |")
     print(f"| steps/s live vs bare (two separate runs: machine noise +-15 %) | {100 * (1 - live / bare):+.1f} % slower | |")
-    print(f"| snapshots delivered (per s) | {snaps:.1f} | |")
-    print(f"| snapshot time / training time | {100 * share:.1f} % | |")
+    print(f"| pictures that reached the page process (per s) | {pictures:.1f} | |")
     gap, wall, steps = cli_gmm_gap()
     print(f"| CLI gmm on a 3-component mixture: test NLL - true entropy (nats) | {gap:.4f} | <= 0.02 |")
     print(f"| CLI gmm train wall time incl. start-up (s), EM steps | {wall:.1f}, {steps} | |")

@@ -172,3 +172,28 @@ def test_a_speed_limit_allows_rate_steps_per_second_and_catches_up_at_most_a_qua
     assert s.allowed(20.0, 9) == (1, 0.0)
     with pytest.raises(ValueError):
         SpeedLimit(float("nan"))
+
+
+def test_metrics_are_charged_in_full_for_one_run_and_as_a_picture_with_many():
+    clock = FakeClock()
+    one, many = PicturePacer(clock), PicturePacer(clock)
+    for p, is_many in ((one, False), (many, True)):
+        draw(p, p.still("a", many=is_many), 0)
+        order = p._order("a", p.record("a"), clock(), metrics=False, live=True, many=is_many)
+        p.paid(order, PictureCost(0.004), 1, many=is_many)
+        p.credit = 0.05
+        order = p._order("a", p.record("a"), clock(), metrics=True, live=True, many=is_many)
+        p.paid(order, PictureCost(0.2), 2, many=is_many)
+    assert one.credit == pytest.approx(0.05 - 0.2)
+    assert many.credit == pytest.approx(0.05 - 0.004)
+
+
+def test_costly_views_that_come_with_the_grid_slow_the_grid_down():
+    clock = FakeClock()
+    p = PicturePacer(clock, interval=0.0, overhead=0.08, density_interval=1.0, picture_seconds=0.008)
+    draw(p, p.still("a"), 0, total=0.09, density=0.02, views=0.06)  # a flow: warped grid 60 ms, density 20 ms
+    p.earn(1.0, 1, idle=True)
+    clock.advance(1.5)
+    assert not p.next_live([LiveRun("a", 1)]).density  # (20 + 60) ms within half of 8 %: every 2 s at most
+    clock.advance(0.6)
+    assert p.next_live([LiveRun("a", 1)]).density

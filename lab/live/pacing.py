@@ -126,7 +126,8 @@ class PicturePacer:
         # the samples move every picture, the (costlier) density grid about once a second (every 2 s on small
         # panels), and a costly grid (a VAE's IWAE bound: ~65 ms) takes at most half of the pictures' budget
         overhead = self.overhead_many if many else self.overhead
-        interval = max(self.density_interval * (2 if many else 1), rec.density_cost / (0.5 * overhead))
+        costly_views = rec.views_cost if rec.views_cost >= self.picture_seconds else 0.0  # they come with the grid
+        interval = max(self.density_interval * (2 if many else 1), (rec.density_cost + costly_views) / (0.5 * overhead))
         due = metrics or not live or now - rec.last_density >= interval
         n = self.n_samples // 2 if many else self.n_samples
         if live and not metrics and rec.seconds_per_sample:
@@ -137,7 +138,7 @@ class PicturePacer:
         return PictureOrder(run_id, metrics=metrics, density=due or not rec.has_density, views=views, n_samples=n,
                             grid=self.grid * 5 // 8 if many else self.grid)
 
-    def paid(self, order: PictureOrder, cost: PictureCost, step: int, live: bool = True) -> None:
+    def paid(self, order: PictureOrder, cost: PictureCost, step: int, live: bool = True, many: bool = False) -> None:
         """Book a drawn picture: its cost comes off the credit (live pictures only)."""
         now = self.clock()
         rec = self.record(order.run_id)
@@ -154,8 +155,9 @@ class PicturePacer:
         charged = cost.total
         if order.metrics:
             rec.last_metrics, rec.pictures_since_metrics = now, 0
-            # metrics are paced by their interval: one costly evaluation must not stall every panel for a second
-            if rec.picture_cost is not None:
+            # with many panels metrics are paced by their interval alone: one costly evaluation (a VAE's K = 256
+            # bound) must not stall every panel for a second; a single run pays for them like any picture
+            if many and rec.picture_cost is not None:
                 charged = min(charged, rec.picture_cost)
         else:
             rec.pictures_since_metrics += 1

@@ -427,7 +427,8 @@ class Worker:
             sample_seconds_per_1000=a.sample_seconds_per_1000, time=time.time(),
         )
         self.send(Picture(snap, tuple(reuse), a.seq))
-        self.pacer.paid(order, PictureCost(time.perf_counter() - t_start, density_cost, views_cost, per), run.step, live)
+        self.pacer.paid(order, PictureCost(time.perf_counter() - t_start, density_cost, views_cost, per), run.step, live,
+                        a.many)
 
 
 def density_grid(model, bounds, size: int = 64):
