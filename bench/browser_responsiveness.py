@@ -57,7 +57,7 @@ def serve() -> tuple[subprocess.Popen, str]:
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
                              "--server.headless", "true", "--browser.gatherUsageStats", "false"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -119,9 +119,12 @@ def main() -> None:
                     span = times[-1] / 1000
                     notes[k] = f" (run {status[k]} after {span:.1f} s)"
                 rate[k] = (len(times) - 1) / span if span > 0 else 0.0
-            moving = [v for v in rate.values() if v > 0]
-            rows.append((f"panel updates per second ({len(fams)} families, while each trains)",
-                         f"mean {sum(moving) / max(len(moving), 1):.2f}, min {min(moving or [0]):.2f}", ">= 4"))
+            # what a user sees: a panel that never moved (or never appeared) is an update rate of 0, not a gap
+            for k in fams:
+                rate.setdefault(k, 0.0)
+            every = list(rate.values())
+            rows.append((f"panel updates per second ({len(fams)} families, while each trains; a frozen panel counts 0)",
+                         f"mean {sum(every) / len(every):.2f}, min {min(every):.2f}", ">= 4"))
             rows.append(("per panel", ", ".join(f"{k} {v:.1f}{notes.get(k, '')}" for k, v in sorted(rate.items())), ""))
             # a click as a person makes it: the mouse goes down at the button's place (Playwright's own click()
             # first waits until the element has held still for two animation frames, up to ~1 s on a busy page)
@@ -150,7 +153,7 @@ def main() -> None:
                 ctx.close()
             b.close()
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, 15)  # the server and its trainer workers
     print(f"# browser responsiveness, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}\n")
     print("| measure | value | target |\n|---|---|---|")
     for r in rows:
