@@ -142,9 +142,11 @@ def test_autoregressive_page_trains_live_and_switches_order():
     t0 = time.time()
     while not built(runner, "autoregressive/ar") and time.time() - t0 < 30:  # the run is built in the background
         time.sleep(0.05)
+    assert built(runner, "autoregressive/ar"), "the run was not built within 30 s"
     at.button(key="autoregressive.play").click().run()
     while runner.snapshot("autoregressive/ar").step < 5 and time.time() - t0 < 30:
         time.sleep(0.1)
+    assert runner.snapshot("autoregressive/ar").step >= 5, "the run did not train 5 steps within 30 s"
     runner.pause()
     at.slider(key="autoregressive.c").set_value(20).run()
     at.radio(key="autoregressive.seq_step").set_value(1).run()

@@ -152,9 +152,11 @@ def test_flows_page_trains_live_and_switches_variant():
     t0 = time.time()
     while not built(runner, "flows/flow") and time.time() - t0 < 30:  # the run is built in the background
         time.sleep(0.05)
+    assert built(runner, "flows/flow"), "the run was not built within 30 s"
     at.button(key="flows.play").click().run()
     while runner.snapshot("flows/flow").step < 5 and time.time() - t0 < 30:
         time.sleep(0.1)
+    assert runner.snapshot("flows/flow").step >= 5, "the run did not train 5 steps within 30 s"
     runner.pause()
     at.run()
     assert not at.exception, [e.value for e in at.exception]

@@ -166,3 +166,41 @@ def test_a_bad_lecture_value_in_the_link_is_a_note():
     assert at.session_state["lecture"] is False
     assert any("Ignored lecture='loud'" in i.value for i in at.info)
     at.session_state["runner"].close()
+
+
+def _chart_titles(at) -> list[str]:
+    """The titles of a page's live charts (their plotly layouts, as sent to the browser)."""
+    import json
+
+    titles = []
+    for el in at.get("bidi_component"):
+        try:
+            spec = json.loads(json.loads(el.proto.json))
+        except (ValueError, TypeError):
+            continue
+        title = (spec.get("layout") or {}).get("title") or {}
+        titles.append(title.get("text", "") if isinstance(title, dict) else str(title))
+    return titles
+
+
+@pytest.mark.parametrize("page, rid, expected", [
+    ("pages/flows.py", "flows/flow", ["Learned density, step 0", "True density"]),
+    ("pages/autoregressive.py", "autoregressive/ar", ["Learned density, step 0"]),
+    ("pages/gan.py", "gan/seed0", ["Samples, step 0"]),
+    ("pages/diffusion.py", "diffusion/ddpm", ["Samples, step 0"]),
+])
+def test_a_family_page_shows_its_run(page, rid, expected):
+    """Once its run is built, a family page draws the run's pictures with its step, and after a few
+    steps the same charts say the new step."""
+    at = _app(page).run()
+    runner = at.session_state["runner"]
+    assert wait_for(lambda: built(runner, rid))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    titles = _chart_titles(at)
+    for want in expected:
+        assert any(t.startswith(want) for t in titles), (want, titles)
+    runner.step([rid], 3)
+    assert wait_for(lambda: runner.snapshot(rid).step == 3)
+    at.run()
+    assert any(t.startswith(expected[0].replace("step 0", "step 3")) for t in _chart_titles(at)), _chart_titles(at)
