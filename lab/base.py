@@ -60,22 +60,22 @@ def _cast(f: dataclasses.Field, value: Any) -> Any:
             return True
         if s in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"{name} must be true or false, got '{value}'.")
+        raise ConfigError(f"{name} must be true or false, got '{_short(value)}'.")
     if t == "int":
         try:
             fv = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a whole number, got '{value}'.") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{name} must be a whole number, got '{_short(value)}'.") from None
         if not math.isfinite(fv) or fv != int(fv):
-            raise ConfigError(f"{name} must be a whole number, got '{value}'.")
+            raise ConfigError(f"{name} must be a whole number, got '{_short(value)}'.")
         return int(fv)
     if t == "float":
         try:
             fv = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a number, got '{value}'.") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{name} must be a number, got '{_short(value)}'.") from None
         if not math.isfinite(fv):
-            raise ConfigError(f"{name} must be a finite number, got '{value}'.")
+            raise ConfigError(f"{name} must be a finite number, got '{_short(value)}'.")
         return fv
     return str(value)
 
@@ -85,7 +85,7 @@ def validate_value(f: dataclasses.Field, value: Any) -> Any:
     v = _cast(f, value)
     m = f.metadata
     if m.get("choices") is not None and v not in m["choices"]:
-        raise ConfigError(f"{f.name} must be one of {', '.join(map(str, m['choices']))}; got '{value}'.")
+        raise ConfigError(f"{f.name} must be one of {', '.join(map(str, m['choices']))}; got '{_short(value)}'.")
     if m.get("min") is not None and v < m["min"]:
         raise ConfigError(f"{f.name}={v} is below its minimum {m['min']}.")
     if m.get("max") is not None and v > m["max"]:
@@ -100,7 +100,7 @@ def make_config(cls: type[Config], values: dict[str, Any] | None = None) -> Conf
     clean = {}
     for k, v in values.items():
         if k not in known:
-            raise ConfigError(f"Unknown setting '{k}'; this model has {', '.join(known)}.")
+            raise ConfigError(f"Unknown setting '{_short(k)}'; this model has {', '.join(known)}.")
         clean[k] = validate_value(known[k], v)
     return cls(**clean)
 
@@ -127,7 +127,7 @@ class Standardizer:
     std: np.ndarray
 
     @staticmethod
-    def fit(x: np.ndarray) -> "Standardizer":
+    def fit(x: np.ndarray) -> Standardizer:
         x = np.asarray(x, dtype=np.float64)
         std = x.std(0)
         return Standardizer(mean=x.mean(0), std=np.where(std > 1e-8, std, 1.0))
@@ -318,49 +318,154 @@ def model_to_bytes(model: GenerativeModel) -> bytes:
     return save({k: v.contiguous() for k, v in sd["weights"].items()}, metadata=meta)
 
 
-def _rebuild(meta: dict[str, str], tensors: dict[str, torch.Tensor], device: str) -> GenerativeModel:
+MAX_SEED = 2**31 - 1  # seeds are 0..2^31-1 everywhere (the app's widget, the CLI, weights files)
+MAX_META_CHARS = 65_536  # one metadata entry of a weights file; a real config is a few hundred characters
+MAX_WEIGHT_ELEMENTS = 50_000_000  # numbers in one weights file (the largest in-range network has ~10M)
+MAX_ABS_COORD = 1e15  # a saved scaler beyond this is not from data the lab accepts
+
+
+def check_seed(seed: Any, what: str = "seed") -> int:
+    """A seed as an int in [0, MAX_SEED], else a one-sentence ConfigError."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{what} must be a whole number from 0 to {MAX_SEED}, got {_short(seed)}.")
+    return int(seed)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """A value for an error message: its repr cut to `limit` characters (a hostile value can be huge or deep)."""
     try:
-        key = json.loads(meta["model"])
-        cls = get_model_class(key)
-        cfg = make_config(cls.Config, json.loads(meta["config"]))
-        mean = np.asarray(json.loads(meta["scaler_mean"]), dtype=np.float64)
-        std = np.asarray(json.loads(meta["scaler_std"]), dtype=np.float64)
-        seed = int(json.loads(meta["seed"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"The weights file is not a lab model ({e}).") from None
+        text = value if isinstance(value, str) else repr(value)
+    except RecursionError:
+        text = f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _meta_value(meta: dict[str, str], key: str) -> Any:
+    """One JSON metadata entry of a weights file, with every way it can be malformed as a ConfigError."""
+    if key not in meta:
+        raise ConfigError(f"The weights file is not a lab model (its metadata has no '{key}').")
+    raw = meta[key]
+    if not isinstance(raw, str) or len(raw) > MAX_META_CHARS:
+        raise ConfigError(f"The weights file's '{key}' metadata is not a short JSON text.")
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ConfigError(f"The weights file's '{key}' metadata is nested too deeply.") from None
+    except ValueError:
+        raise ConfigError(f"The weights file's '{key}' metadata is not valid JSON.") from None
+
+
+def _scaler_part(meta: dict[str, str], key: str, positive: bool) -> np.ndarray:
+    v = _meta_value(meta, key)
+    ok = isinstance(v, list) and len(v) == 2 and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in v)
+    if not ok:
+        raise ConfigError(f"The weights file's {key} must be 2 numbers (x, y), got {_short(v)}.")
+    arr = np.asarray(v, dtype=np.float64)
+    if not np.isfinite(arr).all() or (np.abs(arr) > MAX_ABS_COORD).any():
+        raise ConfigError(f"The weights file's {key} must be finite numbers within +-{MAX_ABS_COORD:g}, got {_short(v)}.")
+    if positive and (arr <= 1e-8).any():
+        raise ConfigError(f"The weights file's {key} must be above 1e-8, got {_short(v)}.")
+    return arr
+
+
+def _check_tensors(tensors: dict[str, torch.Tensor]) -> None:
+    """Plain names, floating-point numbers, finite, and a sane total size."""
+    total = 0
+    for name, t in tensors.items():
+        if not name or name.startswith("_") or not all(c.isalnum() or c in "._" for c in name):
+            raise ConfigError(f"The weights file has a tensor named {_short(name)}, which no lab model has.")
+        if not (t.is_floating_point() or t.dtype in (torch.int64, torch.int32, torch.bool)):
+            raise ConfigError(f"The weights file's tensor {_short(name)} has type {t.dtype}, which no lab model uses.")
+        total += t.numel()
+        if total > MAX_WEIGHT_ELEMENTS:
+            raise ConfigError(f"The weights file holds more than {MAX_WEIGHT_ELEMENTS:,} numbers; no lab model is that big.")
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise ConfigError(f"The weights file's tensor {_short(name)} holds NaN or infinity (a diverged model?).")
+
+
+def read_metadata(meta: Any, expect: str | None = None) -> tuple[type[GenerativeModel], Config, np.ndarray, np.ndarray, int]:
+    """Validate a weights file's metadata before anything is built: (class, config, mean, std, seed).
+
+    Every field's shape, type and range is checked; each problem is a one-sentence ConfigError."""
+    if not isinstance(meta, dict) or not meta:
+        raise ConfigError("The weights file is not a lab model (it has no metadata).")
+    key = _meta_value(meta, "model")
+    if not isinstance(key, str) or key not in REGISTRY:
+        raise ConfigError(f"The weights file is for model {_short(key)}, which this lab does not have "
+                          f"({', '.join(REGISTRY)}).")
+    if expect is not None and key != expect:
+        raise ConfigError(f"The weights file holds a {key} model, not a {expect} model.")
+    cls = get_model_class(key)
+    values = _meta_value(meta, "config")
+    if not isinstance(values, dict):
+        raise ConfigError(f"The weights file's config must be a JSON object of settings, got a {type(values).__name__}.")
+    for k, v in values.items():
+        if v is not None and not isinstance(v, (bool, int, float, str)):
+            raise ConfigError(f"The weights file's setting {_short(k)} must be a number, a word or true/false, "
+                              f"got a {type(v).__name__}.")
+    cfg = make_config(cls.Config, values)
+    mean = _scaler_part(meta, "scaler_mean", positive=False)
+    std = _scaler_part(meta, "scaler_std", positive=True)
+    seed = check_seed(_meta_value(meta, "seed"), "The weights file's seed")
+    return cls, cfg, mean, std, seed
+
+
+def _rebuild(meta: Any, tensors: dict[str, torch.Tensor], device: str, expect: str | None = None) -> GenerativeModel:
+    cls, cfg, mean, std, seed = read_metadata(meta, expect)
+    _check_tensors(tensors)
     # two points whose mean and std are the saved ones rebuild the same standardisation
     fake = np.stack([mean - std, mean + std])
     model = cls(cfg, fake, seed=seed, device=device)
+    if model.net is not None:  # a network's tensors are known before loading: names and shapes must match
+        want = model.weights()
+        missing, extra = sorted(set(want) - set(tensors)), sorted(set(tensors) - set(want))
+        if missing or extra:
+            what = f"lacks {_short(missing[0])}" if missing else f"has an unknown tensor {_short(extra[0])}"
+            raise ConfigError(f"The weights do not fit a {cls.key} model with this config (the file {what}).")
+        for k, t in want.items():
+            if tuple(tensors[k].shape) != tuple(t.shape):
+                raise ConfigError(f"The weights do not fit a {cls.key} model with this config "
+                                  f"({k} is {tuple(tensors[k].shape)}, not {tuple(t.shape)}).")
     try:
         model.load_weights(tensors)
-    except (RuntimeError, KeyError, ValueError) as e:
-        raise ConfigError(f"The weights do not fit a {key} model with this config ({str(e).splitlines()[0]}).") from None
+    except Exception as e:  # noqa: BLE001  (a family's own loader, GMM or KDE: any failure means a misfit)
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"The weights do not fit a {cls.key} model with this config ({_short(first, 120)}).") from None
     return model
 
 
-def load_model(path: str, device: str = "cpu") -> GenerativeModel:
+def load_model(path: str, device: str = "cpu", expect: str | None = None) -> GenerativeModel:
+    """A model from a weights file; `expect` a family key to refuse another family's file."""
     from safetensors import safe_open
 
     try:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:  # safetensors raises its own error types for corrupt headers
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (safe_open is not iterable)
+    except Exception as e:  # noqa: BLE001  (safetensors raises its own error types for corrupt headers)
         raise ConfigError(f"The file {path} is not a safetensors weights file ({type(e).__name__}).") from None
-    return _rebuild(meta, tensors, device)
+    return _rebuild(meta, tensors, device, expect)
 
 
-def model_from_bytes(raw: bytes, device: str = "cpu") -> GenerativeModel:
+def model_from_bytes(raw: bytes, device: str = "cpu", expect: str | None = None) -> GenerativeModel:
+    """A model from the bytes of a weights file (an upload); `expect` as in load_model."""
     from safetensors.torch import load
 
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) < 8:
+        raise ConfigError("That upload is not a safetensors weights file (it is too short).")
+    n = int.from_bytes(raw[:8], "little")
+    if n > min(len(raw) - 8, 100 * 2**20):
+        raise ConfigError("That upload is not a safetensors weights file (its header length is impossible).")
     try:
-        tensors = load(raw)
         # the format: 8-byte little-endian header length, then a JSON header holding __metadata__
-        n = int.from_bytes(raw[:8], "little")
-        meta = json.loads(raw[8 : 8 + n]).get("__metadata__", {}) or {}
-    except Exception as e:
+        header = json.loads(raw[8 : 8 + n])
+        meta = header.get("__metadata__", {}) or {}
+        tensors = load(bytes(raw))
+    except RecursionError:
+        raise ConfigError("That upload is not a safetensors weights file (its header is nested too deeply).") from None
+    except Exception as e:  # noqa: BLE001  (safetensors' own error types, a header that is not an object)
         raise ConfigError(f"That upload is not a safetensors weights file ({type(e).__name__}).") from None
-    return _rebuild(meta, tensors, device)
+    return _rebuild(meta, tensors, device, expect)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse prints usage + message; we print one line
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog}: {message}" + ("" if message.endswith((".", ")")) else "."))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,6 +127,14 @@ def _positive(name: str, v, limit: float) -> None:
         raise UsageError(f"{name} must be a positive number up to {limit:g}, got {v}.")
 
 
+def _seed(v: int) -> int:
+    from lab.base import MAX_SEED
+
+    if not 0 <= v <= MAX_SEED:
+        raise UsageError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {v}.")
+    return v
+
+
 def _device(name: str) -> str:
     import torch
 
@@ -135,15 +143,63 @@ def _device(name: str) -> str:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise UsageError("--device cuda was asked for, but no CUDA GPU is available here.")
+        try:
+            torch.device(name)
+        except RuntimeError:
+            raise UsageError(f"--device must be cpu, cuda or cuda:N, got '{name[:40]}'.") from None
+        index = torch.device(name).index
+        if index is not None and index >= torch.cuda.device_count():
+            raise UsageError(f"--device {name} names GPU {index}, but this machine has {torch.cuda.device_count()}.")
         return name
-    raise UsageError(f"--device must be cpu or cuda, got '{name}'.")
+    raise UsageError(f"--device must be cpu or cuda, got '{name[:40]}'.")
+
+
+def _out_dir(path: str) -> str:
+    """Create the output directory and prove it writable before any training time is spent."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"--out {path} is a file, not a directory.")
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".lab-write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"--out {path} cannot be written ({e.strerror or e}).") from None
+    return path
+
+
+def _out_file(path: str) -> str:
+    """A CSV output path: not a directory, its folder creatable and writable (checked before the work)."""
+    if os.path.isdir(path):
+        raise UsageError(f"--out {path} is a directory; give a file name such as {os.path.join(path, 'out.csv')}.")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {path} cannot be written ({e.strerror or e}).") from None
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"--out {path} cannot be written (permission denied).")
+    return path
 
 
 def _write_csv(path: str, header: str, rows) -> None:
     import numpy as np
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    np.savetxt(path, np.asarray(rows), delimiter=",", header=header, comments="", fmt="%.8g")
+    try:
+        np.savetxt(path, np.asarray(rows), delimiter=",", header=header, comments="", fmt="%.8g")
+    except OSError as e:
+        raise UsageError(f"--out {path} cannot be written ({e.strerror or e}).") from None
+
+
+def _write_json(path: str, obj) -> None:
+    with open(path, "w") as f:
+        json.dump(_finite(obj), f, indent=2)
+
+
+# A run directory's config.json carries its state: "running" while train works on it, then "done",
+# "diverged" or "failed". `sample` and `score` use only a run whose state is "done" or "diverged".
+RUNNING, DONE_STATE, DIVERGED_STATE, FAILED = "running", "done", "diverged", "failed"
 
 
 def cmd_train(args) -> int:
@@ -154,10 +210,12 @@ def cmd_train(args) -> int:
     from lab.metrics import Evaluator
     from lab.run import DIVERGED, RunSpec, fit
 
+    # every check before any file is written or any training time is spent
     _positive("--seconds", args.seconds, 86_400)
     _positive("--steps", args.steps, 10**8)
     _positive("--samples", args.samples, 10**7)
     _positive("--n-train", args.n_train, 10**6)
+    _seed(args.seed)
     device = _device(args.device)
     cls = get_model_class(args.model)
     config = parse_sets(cls.Config, args.set)
@@ -165,60 +223,87 @@ def cmd_train(args) -> int:
         if args.data_set:
             raise UsageError("--data-set applies to built-in datasets, not to --data-file.")
         ds = load_points_csv(args.data_file)
-        data_desc = {"file": os.path.abspath(args.data_file), "rows": int(len(ds.points))}
+        data_desc = {"file": os.path.abspath(args.data_file), "rows": len(ds.points)}
     else:
         params = dict(s.split("=", 1) if "=" in s else (s, "") for s in args.data_set)
         ds = make_dataset(args.data, **params)
         data_desc = {"name": ds.name, **ds.params()}
     seconds = args.seconds if args.seconds is not None or args.steps is not None else 15.0
-    spec = RunSpec(args.model, ds, config, seed=args.seed, n_train=args.n_train, max_steps=args.steps, max_seconds=seconds, device=device)
-    os.makedirs(args.out, exist_ok=True)
+    spec = RunSpec(args.model, ds, config, seed=args.seed, n_train=args.n_train, max_steps=args.steps,
+                   max_seconds=seconds, device=device)
+    out = _out_dir(args.out)
+    run_info = {"model": args.model, "config": config.to_dict(), "data": data_desc, "seed": args.seed,
+                "max_steps": args.steps, "max_seconds": seconds, "n_train": args.n_train, "device": device}
+    _write_json(os.path.join(out, "config.json"), {**run_info, "status": RUNNING})
+    try:
+        torch.manual_seed(args.seed)
+        torch.set_num_threads(1)  # small networks train fastest on one intra-op thread, as in the app
+        from threadpoolctl import threadpool_limits
 
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(1)  # small networks train fastest on one intra-op thread, as in the app
-    from threadpoolctl import threadpool_limits
+        threadpool_limits(1)  # and scikit-learn's OpenMP/BLAS must not oversubscribe the cores
+        bar = Progress()
+        run = fit(spec, progress=bar)
+        bar.close()
 
-    threadpool_limits(1)  # and scikit-learn's OpenMP/BLAS must not oversubscribe the cores
-    bar = Progress()
-    run = fit(spec, progress=bar)
-    bar.close()
-
-    model = run.model
-    diverged = run.status == DIVERGED
-    ev = Evaluator(ds, n=2000, seed=args.seed + 1000, test_points=None if ds.has_density else run.test_points)
-    m = ev(model)
-    metrics = {
-        "model": args.model,
-        "data": data_desc,
-        "seed": args.seed,
-        "steps": run.step,
-        "train_seconds": round(run.train_seconds, 4),
-        "sample_seconds_per_1000": m["sample_seconds_per_1000"],
-        "energy_distance": m["energy_distance"],
-        "energy_distance_floor": m["energy_distance_floor"],
-        "diverged": diverged,
-        "status": run.message,
-    }
-    for k in ("test_nll", "entropy", "kl_to_truth", "blur_gap", "modes", "n_modes", "high_quality"):
-        if k in m and m[k] is not None:
-            metrics[k] = m[k]
-    if "test_nll" in metrics and not ds.has_density:
-        metrics["test_nll_points"] = int(len(ev.truth))  # held-out rows of the data file
-    with open(os.path.join(args.out, "metrics.json"), "w") as f:
-        json.dump(_finite(metrics), f, indent=2)
-    with open(os.path.join(args.out, "config.json"), "w") as f:
-        json.dump({"model": args.model, "config": model.config.to_dict(), "data": data_desc, "seed": args.seed,
-                   "max_steps": args.steps, "max_seconds": seconds, "n_train": args.n_train, "device": device}, f, indent=2)
-    save_model(model, os.path.join(args.out, "model.safetensors"))
-    _write_csv(os.path.join(args.out, "samples.csv"), "x,y", model.sample(args.samples, args.seed).numpy())
-    line = f"{args.model} on {data_desc.get('name', os.path.basename(args.data_file or ''))}: {run.step} steps in {run.train_seconds:.1f} s"
+        model = run.model
+        diverged = run.status == DIVERGED
+        ev = Evaluator(ds, n=2000, seed=args.seed + 1000, test_points=None if ds.has_density else run.test_points)
+        m = ev(model)
+        state = DIVERGED_STATE if diverged else DONE_STATE
+        metrics = {
+            "model": args.model,
+            "data": data_desc,
+            "seed": args.seed,
+            "steps": run.step,
+            "train_seconds": round(run.train_seconds, 4),
+            "sample_seconds_per_1000": m["sample_seconds_per_1000"],
+            "energy_distance": m["energy_distance"],
+            "energy_distance_floor": m["energy_distance_floor"],
+            "diverged": diverged,
+            "status": state,
+            "message": run.message,
+        }
+        for k in ("test_nll", "entropy", "kl_to_truth", "blur_gap", "modes", "n_modes", "high_quality"):
+            if k in m and m[k] is not None:
+                metrics[k] = m[k]
+        if "test_nll" in metrics and not ds.has_density:
+            metrics["test_nll_points"] = len(ev.truth)  # held-out rows of the data file
+        save_model(model, os.path.join(out, "model.safetensors"))
+        _write_csv(os.path.join(out, "samples.csv"), "x,y", model.sample(args.samples, args.seed).numpy())
+        _write_json(os.path.join(out, "metrics.json"), metrics)
+        # last: the run is usable only once every other file is complete
+        _write_json(os.path.join(out, "config.json"), {**run_info, "config": model.config.to_dict(), "status": state,
+                                                       "message": run.message})
+    except BaseException as e:
+        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {_first_line(e)}"
+        failed = {**run_info, "status": FAILED, "message": f"training failed ({reason})"}
+        try:
+            _write_json(os.path.join(out, "config.json"), failed)
+            _write_json(os.path.join(out, "metrics.json"), {"model": args.model, "data": data_desc, "seed": args.seed,
+                                                            "diverged": False, **failed})
+        except OSError:
+            pass  # the directory went away: nothing there can be mistaken for a good run
+        raise
+    line = f"{args.model} on {data_desc.get('name', os.path.basename(args.data_file or ''))}: " \
+           f"{run.step} steps in {run.train_seconds:.1f} s"
     if "kl_to_truth" in metrics:
-        line += f", test NLL {metrics['test_nll']:.4f}, KL to truth {metrics['kl_to_truth']:.4f}"
+        line += f", test NLL {_num(metrics['test_nll'])}, KL to truth {_num(metrics['kl_to_truth'])}"
     elif "test_nll" in metrics:
-        line += f", held-out NLL {metrics['test_nll']:.4f}"
-    line += f", energy distance {metrics['energy_distance']:.4g} (floor {metrics['energy_distance_floor']:.2g})"
+        line += f", held-out NLL {_num(metrics['test_nll'])}"
+    floor = metrics["energy_distance_floor"]
+    line += f", energy distance {_num(metrics['energy_distance'], '.4g')}"
+    line += f" (floor {_num(floor, '.2g')})" if floor is not None else ""
     print(line + (f" — {run.message}" if diverged else ""))
     return 0
+
+
+def _num(v, fmt: str = ".4f") -> str:
+    return "n/a" if v is None else format(v, fmt)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else "no message"
 
 
 def _finite(d):
@@ -231,38 +316,59 @@ def _finite(d):
 
 
 def _load_run(run_dir: str):
+    """The model of a finished run directory; a missing, unfinished or failed run is a UsageError."""
     from lab.base import load_model
 
-    path = os.path.join(run_dir, "model.safetensors")
     if not os.path.isdir(run_dir):
         raise UsageError(f"--run {run_dir} is not a directory.")
+    cfg_path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(cfg_path):
+        raise UsageError(f"--run {run_dir} has no config.json, so it is not a run written by `train`.")
+    try:
+        with open(cfg_path, "rb") as f:
+            info = json.loads(f.read(1_000_000))
+    except (OSError, ValueError, RecursionError):
+        raise UsageError(f"--run {run_dir} has a config.json that is not readable JSON.") from None
+    if not isinstance(info, dict):
+        raise UsageError(f"--run {run_dir} has a config.json that is not a run's description.")
+    state = info.get("status", DONE_STATE)  # runs written before the status existed finished or never wrote one
+    if state == RUNNING:
+        raise UsageError(f"--run {run_dir} is still training, or its training was killed before it finished.")
+    if state == FAILED:
+        why = str(info.get("message", "training failed"))[:200]
+        raise UsageError(f"--run {run_dir} is a failed run ({why}); train it again.")
+    if state not in (DONE_STATE, DIVERGED_STATE):
+        raise UsageError(f"--run {run_dir} has an unknown status '{str(state)[:40]}' in its config.json.")
+    path = os.path.join(run_dir, "model.safetensors")
     if not os.path.isfile(path):
         raise UsageError(f"--run {run_dir} has no model.safetensors; train into it first.")
-    return load_model(path)
+    return load_model(path, expect=info.get("model") if isinstance(info.get("model"), str) else None)
 
 
 def cmd_sample(args) -> int:
     _positive("-n", args.n, 10**7)
+    _seed(args.seed)
+    out = _out_file(args.out)
     model = _load_run(args.run)
     x = model.sample(args.n, args.seed).numpy()
-    _write_csv(args.out, "x,y", x)
-    print(f"wrote {args.n} samples to {args.out}")
+    _write_csv(out, "x,y", x)
+    print(f"wrote {args.n} samples to {out}")
     return 0
 
 
 def cmd_score(args) -> int:
+    from lab.base import REGISTRY, get_model_class
     from lab.data import load_points_csv
 
-    from lab.base import REGISTRY, get_model_class
-
+    out = _out_file(args.out)
     model = _load_run(args.run)
     if not model.has_log_prob:
         with_density = ", ".join(k for k in REGISTRY if get_model_class(k).has_log_prob)
         raise UsageError(f"The {model.key} model has no density, so it cannot score points (models with one: {with_density}).")
     pts = load_points_csv(args.points).points
     lp = model.log_prob(pts).double().numpy()
-    _write_csv(args.out, "log_prob", lp.reshape(-1, 1))
-    print(f"wrote {len(lp)} log-densities to {args.out} (mean {lp.mean():.4f})")
+    _write_csv(out, "log_prob", lp.reshape(-1, 1))
+    print(f"wrote {len(lp)} log-densities to {out} (mean {lp.mean():.4f})")
     return 0
 
 
