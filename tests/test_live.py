@@ -261,3 +261,15 @@ def test_a_worker_killed_from_outside_is_replaced_and_its_runs_say_so(pool):
     s.play(["r"])
     assert wait_for(lambda: s.snapshot("r").step > 0)  # the new worker trains it
     s.close()
+
+
+def test_builds_go_to_the_session_with_the_fewest_built_runs():
+    conn = FakeConn()
+    w = Worker(conn, clock=TickingClock())
+    conn.inbox.extend([Command("add", f"a/{i}", "a", {"spec": spec(seed=i)}) for i in range(5)])
+    conn.inbox.append(Command("add", "b/0", "b", {"spec": spec()}))
+    w.poll()
+    w.build_next()
+    w.build_next()
+    assert w.actors["b/0"].run is not None  # second, not sixth
+    assert sum(w.actors[f"a/{i}"].run is not None for i in range(5)) == 1

@@ -180,9 +180,16 @@ class Worker:
 
     # -- building ---------------------------------------------------------------------------------
     def build_next(self) -> None:
-        """Build one waiting run (a build may take a second: KDE's bandwidth search, GMM's BIC fits)."""
+        """Build one waiting run (a build may take a second: KDE's bandwidth search, GMM's BIC fits), of the
+        session with the fewest built runs: ten sessions opening together each get their first panels soon,
+        and one more gets its runs built without waiting for all the others' nine."""
         while self.builds:
-            a = self.actors.get(self.builds.popleft())
+            built: dict[str, int] = {}
+            for x in self.actors.values():
+                built[x.session] = built.get(x.session, 0) + (x.run is not None)
+            rid = min(self.builds, key=lambda r: built.get(self.actors[r].session, 0) if r in self.actors else -1)
+            self.builds.remove(rid)
+            a = self.actors.get(rid)
             if a is None or a.run is not None:
                 continue
             from lab.run import Run
