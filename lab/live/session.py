@@ -41,6 +41,9 @@ class LiveSession:
         self.pool = pool or get_pool()
         self.id = session_id or uuid.uuid4().hex[:12]
         self.pool.open_session(self.id, alive or (lambda: True))
+        # the workers start with the first page a user opens (they import torch and warm up meanwhile),
+        # not with the first run: the first Train then answers at once
+        self.pool.start()
         self.error: str | None = None
 
     def _gid(self, run_id: str) -> str:

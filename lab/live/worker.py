@@ -469,6 +469,21 @@ def load_uploaded(run, raw: bytes) -> None:
     run.model.train_z = run.model.scaler.to_z(torch.as_tensor(run.train_x, dtype=torch.float32)).to(run.model.device)
 
 
+def warm_up() -> None:
+    """Import every family and build one optimiser now: torch's first Adam imports ~2 s of modules, which
+    would otherwise delay the first run a user builds."""
+    import torch
+
+    from lab.base import REGISTRY, get_model_class
+
+    for key in list(REGISTRY):
+        try:
+            get_model_class(key)
+        except Exception:  # a family that cannot import says so when a run asks for it
+            pass
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+
+
 def _sentence(e: BaseException) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
@@ -485,6 +500,7 @@ def main(argv: list[str]) -> int:
     for module in filter(None, os.environ.get("LAB_WORKER_IMPORTS", "").split(",")):
         importlib.import_module(module)  # plug-in families (tests register a toy family this way)
     conn = Connection(int(argv[1]))
+    warm_up()
     try:
         Worker(conn).serve()
     except Exception as e:  # a bug here: one line on the server's terminal, and the pool replaces us
