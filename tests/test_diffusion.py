@@ -160,10 +160,18 @@ def test_figures_build(moons_points):
 
     m = _model(moons_points, T=50, sample_steps=5)
     v = m.views(n_forward=50, n_particles=4, grid=5)
-    for fig in (dv.forward_figure(v, 3), dv.prior_figure(v), dv.trajectories_figure(v, data=moons_points),
-                dv.score_field_figure(v, 1, "model"), dv.score_field_figure(v, 1, "true"), dv.score_error_figure(v, 0),
-                dv.steps_figure(sampler_sweep(m, moons_points, steps=(2, 5), n=20), floor=0.001), dv.steps_figure(None)):
-        assert fig.to_dict()["data"] is not None
+    figs = [dv.forward_figure(v, 3), dv.prior_figure(v), dv.trajectories_figure(v, data=moons_points),
+            dv.score_field_figure(v, 1, "model"), dv.score_field_figure(v, 1, "true"), dv.score_error_figure(v, 0),
+            dv.steps_figure(sampler_sweep(m, moons_points, steps=(2, 5), n=20), floor=0.001)]
+    for fig in figs:  # every trace of every figure draws points (line traces separate their pieces by gaps)
+        assert fig.data and all(np.isfinite(np.asarray(t.x, dtype=float)).any() for t in fig.data)
+    forward, _, traj, _, _, err, steps = figs
+    assert np.allclose(forward.data[0].x, v["forward"]["points"][3][:, 0])  # the views' own points at that step
+    assert len(traj.data[0].x) == len(moons_points)  # the data behind the trajectories
+    assert np.allclose(np.asarray(err.data[0].z, dtype=float), v["score_field"]["error"][0], equal_nan=True)
+    assert [len(t.x) for t in steps.data] == [2, 2, 2, 2]  # DDPM and DDIM, quality and time, at 2 and 5 steps
+    empty = dv.steps_figure(None)  # before a sweep: no traces, a hint instead
+    assert not empty.data and empty.layout.annotations
 
 
 def test_page_runs():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab.base import REGISTRY, GenerativeModel, get_model_class
+from lab.base import REGISTRY, GenerativeModel
 from lab.data import make_dataset
 from lab.inverse import (
     grid_conditional,
@@ -123,18 +123,10 @@ def test_solve_and_score_with_an_exact_density(gauss):
     assert sb["kl"] > 1 and sb["energy_distance"] > 10 * sc["energy_distance"]
 
 
-AVAILABLE = []
-for _k in REGISTRY:
-    try:
-        get_model_class(_k)
-        AVAILABLE.append(_k)
-    except ImportError:
-        pass
-
-
-@pytest.mark.parametrize("key", [k for k in AVAILABLE if k not in ("gmm", "kde")])
+@pytest.mark.parametrize("key", [k for k in REGISTRY if k not in ("gmm", "kde")])
 def test_every_family_answers(key):
-    """Each family that exists answers with its best method: finite points on (or near) the line."""
+    """Every registered family answers with its best method: finite points on (or near) the line, closer to
+    the true conditional than to a wrong one 4 units above the moons. A family that fails to import fails here."""
     from lab.run import RunSpec, fit
 
     ds = make_dataset("moons")
@@ -146,7 +138,8 @@ def test_every_family_answers(key):
     if a.method in ("autoregressive", "inpaint", "grid"):
         assert np.allclose(a.points[:, 0], 0.5, atol=1e-4)
     sc = score(a, truth, 0, 0.5)
-    assert sc["energy_distance"] >= 0
+    wrong = {"g": truth["g"] + 4.0, "p": truth["p"]}  # the same shape, moved up by 4
+    assert sc["energy_distance"] < score(a, wrong, 0, 0.5)["energy_distance"] / 3, sc
 
 
 def test_inverse_page_runs():
@@ -174,4 +167,6 @@ def test_inverse_page_runs():
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     df = at.dataframe[0].value
-    assert set(df["method"]) == {"grid"} and (df["energy distance"] >= 0).all()
+    assert set(df["method"]) == {"grid"}
+    # KDE's grid answer lies on the moons' two branches: an answer 4 units off scores ~6.5, a blurred one ~0.5
+    assert ((df["energy distance"] > 0) & (df["energy distance"] < 0.1)).all(), df

@@ -11,9 +11,22 @@ def test_energy_distance_floor_is_below_a_shifted_sample():
     ds = make_dataset("moons")
     floor = energy_distance_floor(ds, 1000)
     x = ds.sample(1000, 5)
-    assert 0 <= floor < 0.01
+    assert 0 < floor < 0.01
     assert energy_distance(x, x + [0.3, 0.0]) > 5 * floor
     assert energy_distance(x, x) == 0.0
+
+
+def test_energy_distance_floor_is_its_expected_value():
+    """Two independent samples of one density: E[V-statistic] = 2 E|X - X'| / n exactly (the zero diagonal of
+    the within-sample means), so the mean floor over 30 pairs matches it; a clamp or a wrong formula does not."""
+    ds = make_dataset("moons")
+    n = 400
+    floors = [energy_distance(ds.sample(n, 2 * i), ds.sample(n, 2 * i + 1)) for i in range(30)]
+    x = ds.sample(2000, 999)
+    mean_dist = np.mean(np.linalg.norm(x[:1000] - x[1000:], axis=1))  # E|X - X'| from independent pairs
+    expected = 2 * mean_dist / n
+    assert abs(np.mean(floors) - expected) < 4 * np.std(floors) / np.sqrt(len(floors)) + 0.03 * expected
+    assert min(floors) > 0
 
 
 def test_energy_distance_reference():

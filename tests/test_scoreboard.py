@@ -94,7 +94,9 @@ def test_table_marks_disagreements():
 
 def test_measure_and_job_with_a_classical_family():
     m = measure("kde", "moons", 0, seconds=0.3, n_eval=300, n_train=1000)
-    assert not m.error and m.steps >= 1 and m.metrics["energy_distance"] >= 0
+    assert not m.error and m.steps >= 1
+    # KDE's samples sit on the moons (0.005-0.011 over seeds); a copy of the moons shifted by 0.3 scores ~0.04
+    assert m.metrics["energy_distance"] < 0.025, m.metrics
     job = ScoreboardJob(["kde", "nonexistent"], seconds=0.2, seeds=2, n_eval=300, n_train=800).start()
     assert "nonexistent" in job.skipped
     t0 = time.time()
