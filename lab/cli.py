@@ -365,7 +365,7 @@ def cmd_score(args) -> int:
     if not model.has_log_prob:
         with_density = ", ".join(k for k in REGISTRY if get_model_class(k).has_log_prob)
         raise UsageError(f"The {model.key} model has no density, so it cannot score points (models with one: {with_density}).")
-    pts = load_points_csv(args.points).points
+    pts = load_points_csv(args.points, training=False).points
     lp = model.log_prob(pts).double().numpy()
     _write_csv(out, "log_prob", lp.reshape(-1, 1))
     print(f"wrote {len(lp)} log-densities to {out} (mean {lp.mean():.4f})")

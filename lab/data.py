@@ -491,11 +491,12 @@ def check_spread(points: np.ndarray) -> None:
                         "so the points lie on a line and have no 2D density.")
 
 
-def parse_points_csv(text: str, label: str = "points") -> PointsDataset:
+def parse_points_csv(text: str, label: str = "points", training: bool = True) -> PointsDataset:
     """Parse CSV text with two numeric columns (comma, semicolon or tab; header optional).
 
-    At least MIN_ROWS rows, each two finite numbers within +-MAX_ABS, and points that spread in both
-    coordinates; anything else is a DataError naming the row."""
+    Each row two finite numbers within +-MAX_ABS; for training (the default) also at least MIN_ROWS rows
+    and points that spread in both coordinates (points to score need only one row). Anything else is a
+    DataError naming the row."""
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), "")
     delim = max([",", ";", "\t"], key=first.count) if first else ","
@@ -538,6 +539,8 @@ def parse_points_csv(text: str, label: str = "points") -> PointsDataset:
                             f"the limit is {MAX_ROWS:,}.")
     if not rows:
         raise DataError("The file has no data rows.")
+    if not training:
+        return PointsDataset(points=np.asarray(rows, dtype=np.float64), label=label)
     if len(rows) < MIN_ROWS:
         raise DataError(f"The file has only {len(rows)} data row{'s' if len(rows) != 1 else ''}; "
                         f"at least {MIN_ROWS} are needed to train and measure a model.")
@@ -610,10 +613,11 @@ def read_text(source) -> tuple[str, str | None]:
     return text, name
 
 
-def load_points_csv(source, label: str | None = None) -> PointsDataset:
-    """Load points from a path, bytes or a file-like object, with every check in DataError."""
+def load_points_csv(source, label: str | None = None, training: bool = True) -> PointsDataset:
+    """Load points from a path, bytes or a file-like object, with every check in DataError
+    (`training=False`: points to score, where one row or identical points are fine)."""
     text, name = read_text(source)
-    return parse_points_csv(text, label=label or name or "points")
+    return parse_points_csv(text, label=label or name or "points", training=training)
 
 
 def save_points_csv(path_or_buf, x: np.ndarray, header: str = "x,y") -> None:

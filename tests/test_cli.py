@@ -79,6 +79,17 @@ def test_score_matches_the_true_entropy(gmm_run):
     assert abs(nll - entropy) < 0.02
 
 
+def test_score_takes_one_point_or_identical_points(gmm_run, tmp_path):
+    """Training needs 10 points that spread; scoring is asked about any points, even one."""
+    _, out, _ = gmm_run
+    for name, text in (("one.csv", "0.5,0.5\n"), ("same.csv", "x,y\n" + "3,1\n" * 4)):
+        (tmp_path / name).write_text(text)
+        assert main(["score", "--run", str(out), "--points", str(tmp_path / name), "--out", str(tmp_path / "s.csv")]) == 0
+        lp = np.loadtxt(tmp_path / "s.csv", skiprows=1, ndmin=1)
+        assert np.isfinite(lp).all() and len(lp) == text.count("\n") - text.startswith("x")
+    assert np.allclose(lp, lp[0])
+
+
 def test_sample_is_seeded(gmm_run, tmp_path):
     _, out, _ = gmm_run
     for name in ("a", "b"):

@@ -111,6 +111,14 @@ def test_bad_csv_gives_one_sentence(text, match):
     assert match in str(e.value) and "\n" not in str(e.value), str(e.value)
 
 
+def test_points_to_score_need_one_row_but_the_same_checks_per_row():
+    assert parse_points_csv("1,2\n", training=False).points.tolist() == [[1, 2]]
+    assert parse_points_csv("1,2\n1,2\n", training=False).points.shape == (2, 2)
+    for text, match in (("", "no data rows"), ("1,nan\n", "Row 1 has a missing"), ("1,\n", "Row 1 has an empty cell")):
+        with pytest.raises(DataError, match=match):
+            parse_points_csv(text, training=False)
+
+
 def test_a_million_rows_and_60_megabytes_are_refused_at_the_real_limits(tmp_path):
     """No monkeypatched limit: 1,000,001 rows, and a 60 MB file (sparse: its size is refused before any read)."""
     with pytest.raises(DataError, match=r"more than 1,000,000 rows \(row 1,000,001 is one too many\)"):
