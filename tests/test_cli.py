@@ -414,6 +414,18 @@ def test_one_line_in_a_real_subprocess(tmp_path):
     assert code == 2 and err.strip() == "error: Row 2 has 'oops', which is not a number."
 
 
+@pytest.mark.parametrize("case", ["seed -1", "/dev/zero", "corrupt weights", "other family"])
+def test_hostile_cases_in_a_real_process(hostile, case):
+    """The same answers from `python -m lab` itself: exit 2 and stderr exactly one line (no warning, no traceback)."""
+    d, good = hostile
+    argv, match = next(c[1:] for c in HOSTILE if c[0] == case)
+    argv = [a.replace("{d}", str(d)).replace("{good}", str(good)) for a in argv]
+    if argv[0] == "train":
+        argv += ["--out", str(d / "never")]
+    code, out, err = run_cli(*argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and match in err, err
+
+
 def test_progress_bar_draws_only_on_a_terminal_after_a_second():
     import io
 
