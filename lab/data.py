@@ -396,10 +396,14 @@ def make_dataset(name: str, **params) -> Dataset:
         if k not in known:
             raise DataError(f"Dataset '{name}' has no parameter '{k}'; it has {', '.join(known)}.")
         f = known[k]
+        whole = f.type in ("int", int)
         try:
-            v = int(v) if f.type in ("int", int) else float(v)
-        except (TypeError, ValueError):
-            raise DataError(f"Dataset parameter {k} must be a number, got '{v}'.") from None
+            v = float(v)
+        except (TypeError, ValueError, OverflowError):
+            raise DataError(f"Dataset parameter {k} must be a number, got '{str(v)[:40]}'.") from None
+        if whole and math.isfinite(v) and v != int(v):
+            raise DataError(f"Dataset parameter {k} must be a whole number, got {v:g}.")
+        v = int(v) if whole and math.isfinite(v) else v
         lo, hi = f.metadata.get("min"), f.metadata.get("max")
         if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
             raise DataError(f"Dataset parameter {k}={v} is outside [{lo}, {hi}].")

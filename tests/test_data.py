@@ -64,6 +64,15 @@ def test_dataset_parameters_are_checked():
         make_dataset("moons", radius=1)
     with pytest.raises(DataError, match="outside"):
         make_dataset("moons", noise=-1)
+    with pytest.raises(DataError, match=r"n_rings must be a whole number, got 2.5\."):
+        make_dataset("rings", n_rings="2.5")
+    with pytest.raises(DataError, match=r"scale=inf is outside \[0.1, 10.0\]"):
+        make_dataset("moons", scale="1e400")
+    with pytest.raises(DataError, match=r"n_rings=inf is outside"):
+        make_dataset("rings", n_rings="inf")
+    with pytest.raises(DataError, match="must be a number, got 'xxx"):
+        make_dataset("moons", noise="x" * 10_000)
+    assert make_dataset("rings", n_rings="3").n_rings == 3 and isinstance(make_dataset("rings", n_rings="3.0").n_rings, int)
 
 
 def _rows(n, sep=","):
