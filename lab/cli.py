@@ -174,6 +174,11 @@ def _out_file(path: str) -> str:
     if os.path.isdir(path):
         raise UsageError(f"--out {path} is a directory; give a file name such as {os.path.join(path, 'out.csv')}.")
     folder = os.path.dirname(os.path.abspath(path))
+    above = folder
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise UsageError(f"--out {path} cannot be written ({above} is not a directory).")
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:

@@ -285,7 +285,7 @@ HOSTILE = [
     ("out under /proc", TRAIN + ["--out", "/proc/lab-run"], "--out /proc/lab-run cannot be written"),
     ("sample out a dir", ["sample", "--run", "{good}", "-n", "5", "--out", "{d}"], "is a directory; give a file name"),
     ("sample out under a file", ["sample", "--run", "{good}", "-n", "5", "--out", "/dev/null/s.csv"],
-     "--out /dev/null/s.csv cannot be written"),
+     "--out /dev/null/s.csv cannot be written (/dev/null is not a directory)."),
     # run directories
     ("run missing", ["sample", "--run", "{d}/nope", "-n", "5", "--out", "{d}/s.csv"], "is not a directory."),
     ("run is a file", ["sample", "--run", "{d}/a_file", "-n", "5", "--out", "{d}/s.csv"], "is not a directory."),
