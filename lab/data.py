@@ -491,6 +491,10 @@ def check_spread(points: np.ndarray) -> None:
                         "a density needs points that differ.")
     if flat.any():
         k = int(np.flatnonzero(flat)[0])
+        if np.ptp(points[:, k]) > 0:
+            raise DataError(f"Column {k + 1} ({'xy'[k]}) varies by only {np.ptp(points[:, k]):.2g} around "
+                            f"{points[0, k]:.8g}, below what the models' 32-bit numbers resolve; "
+                            "subtract an offset or rescale it.")
         raise DataError(f"Every point has {'xy'[k]} = {points[0, k]:.6g} (column {k + 1} never changes), "
                         "so the points lie on a line and have no 2D density.")
 

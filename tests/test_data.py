@@ -109,7 +109,8 @@ GOOD = _rows(12)
         ("x,y\n" + "1.5,2\n" * 50, "All 50 points are the same point (1.5, 2)"),
         ("".join(f"{i},3\n" for i in range(50)), "Every point has y = 3 (column 2 never changes)"),
         ("".join(f"7,{i}\n" for i in range(50)), "Every point has x = 7 (column 1 never changes)"),
-        ("".join(f"{1e9 + i * 1e-6},{i}\n" for i in range(50)), "column 1 never changes"),  # below float32 resolution
+        ("".join(f"{i},{48.1 + (i % 2) * 1e-5}\n" for i in range(50)), "Column 2 (y) varies by only 1e-05 around 48.1,"),
+        ("".join(f"{1e9 + i * 1e-6},{i}\n" for i in range(50)), "Column 1 (x) varies by only 4.9e-05 around 1e+09"),  # float32
         (GOOD + '"' + "9" * 200_000 + '",1\n', "Row 13 is not readable CSV"),  # a cell past csv's field limit
         (GOOD + "1,2\n3,4,5\n", "Row 14 has 3 columns"),
     ],
