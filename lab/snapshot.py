@@ -44,6 +44,7 @@ class Snapshot:
     train_seconds: float = 0.0
     steps_per_second: float = 0.0  # of training time (of wall time for a slowed run)
     progress: float = 0.0  # fraction of the budget used, in [0, 1]
+    wall_seconds: float = 0.0  # wall time the run has been running (a wall-clock budget counts it)
     lr: float | None = None
     samples: np.ndarray | None = None  # [n, 2] float32
     density: DensityGrid | None = None  # None for a family without a density (AE, GAN)

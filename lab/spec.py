@@ -20,7 +20,8 @@ class RunSpec:
     seed: int = 0
     n_train: int = 20_000
     max_steps: int | None = None
-    max_seconds: float | None = None
+    max_seconds: float | None = None  # seconds of training (its own time, however the machine is shared)
+    max_wall_seconds: float | None = None  # seconds of wall time while running ("finish in N s" for a room)
     early_stopping: bool = True
     val_fraction: float = 0.1
     device: str = "cpu"

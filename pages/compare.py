@@ -30,7 +30,14 @@ with st.sidebar:
         ds = ui._cached_dataset(preset.data, tuple(sorted(preset.data_params.items())))
         runs = [(r.label, r.model, r.config) for r in preset.runs]
     seed = ui.seed_widget("compare", preset.seed if preset else 0)
+    ui.linked("compare.budget", "per run", choices=["per run", "wall"])
+    budget = st.radio("budget", ["per run", "wall"], key="compare.budget", horizontal=True,
+                      format_func=lambda b: {"per run": "training s per run", "wall": "finish in … s"}[b],
+                      help="per run: each run trains this many seconds of its own (nine runs share the cores, so "
+                           "the comparison takes longer); finish in: the whole comparison ends after this many "
+                           "seconds of wall time, each run with its fair share of the machine")
     seconds = ui.budget_widget("compare", preset.seconds if preset else 60.0)
+    per_run, wall = (seconds, None) if budget == "per run" else (None, seconds)
 
 if preset is not None:
     st.info(f"**{preset.title}.** {preset.lesson}")
@@ -46,8 +53,8 @@ for i, (label, key, cfg) in enumerate(runs):
     except ConfigError as e:
         st.error(f"{label}: {e}")
         continue
-    rid = ui.ensure_run(runner, f"compare/{i}:{label}", RunSpec(key, ds, config, seed=seed, max_seconds=seconds, views=False),
-                        many=len(runs) > 2)
+    spec = RunSpec(key, ds, config, seed=seed, max_seconds=per_run, max_wall_seconds=wall, views=False)
+    rid = ui.ensure_run(runner, f"compare/{i}:{label}", spec, many=len(runs) > 2)
     if rid:
         ids.append(rid)
         labels[rid] = label
@@ -70,6 +77,11 @@ SCOREBOARD_EVERY = 1.0  # its metrics change every few seconds; a table redrawn 
 
 @ui.live(runner, every=ui.COMPARE_EVERY)
 def panels():
+    if wall:
+        snaps = [s for i in ids if (s := runner.snapshot(i)) is not None]
+        left = max([0.0] + [wall - s.wall_seconds for s in snaps if not s.finished])
+        st.caption(f"finishes on time: {left:.0f} s of training left" if runner.running or left < wall else
+                   f"the comparison will end {wall:g} s after Train (pausing stops its clock)")
     cells = [("truth", None)] + [(labels[i], i) for i in ids]
     for row in range(0, len(cells), per_row):
         cols = st.columns(per_row)
@@ -133,7 +145,8 @@ with st.expander("Export and import", expanded=False):
         try:
             raw = up.getvalue()
             model = model_from_bytes(raw)  # checked here, so a bad file is a sentence before any worker sees it
-            runner.add(rid, RunSpec(model.key, ds, model.config, seed=seed, max_seconds=seconds, views=False), weights=raw,
+            runner.add(rid, RunSpec(model.key, ds, model.config, seed=seed, max_seconds=per_run, max_wall_seconds=wall,
+                                    views=False), weights=raw,
                        many=len(ids) > 1)
             loaded[rid] = f"loaded: {up.name}"
             st.success(f"Restored a {model.title} from {up.name}; it joins the panels as '{loaded[rid]}'.")

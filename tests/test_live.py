@@ -273,3 +273,19 @@ def test_builds_go_to_the_session_with_the_fewest_built_runs():
     w.build_next()
     assert w.actors["b/0"].run is not None  # second, not sixth
     assert sum(w.actors[f"a/{i}"].run is not None for i in range(5)) == 1
+
+
+def test_a_wall_clock_budget_ends_every_run_on_time_and_pausing_stops_its_clock():
+    """'Finish in N seconds': each run counts the wall time it spends running (sharing the worker), not its
+    own training time; a paused run's clock stands still."""
+    adds = [Command("add", f"s/{i}", "s", {"spec": spec(seed=i, max_wall_seconds=1.0), "start": True}) for i in range(3)]
+    w, conn = worker_with(*adds)
+    conn.inbox.append(Command("pause", "s/2", "s"))
+    w.poll()
+    for _ in range(60):
+        w.train_round()
+    for i in (0, 1):
+        last = pictures(conn, f"s/{i}")[-1]
+        assert last.status == "done" and last.message.startswith("finished on time:") and last.progress == 1.0
+        assert 1.0 <= w.actors[f"s/{i}"].wall < 1.2
+    assert w.actors["s/2"].wall == 0.0 and w.actors["s/2"].run.status == "paused"

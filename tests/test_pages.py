@@ -188,6 +188,7 @@ def _chart_titles(at) -> list[str]:
     ("pages/autoregressive.py", "autoregressive/ar", ["Learned density, step 0"]),
     ("pages/gan.py", "gan/seed0", ["Samples, step 0"]),
     ("pages/diffusion.py", "diffusion/ddpm", ["Samples, step 0"]),
+    ("pages/flow_matching.py", "fm/fm", ["Learned density, step 0", "True density"]),
 ])
 def test_a_family_page_shows_its_run(page, rid, expected):
     """Once its run is built, a family page draws the run's pictures with its step, and after a few
@@ -204,3 +205,16 @@ def test_a_family_page_shows_its_run(page, rid, expected):
     assert wait_for(lambda: runner.snapshot(rid).step == 3)
     at.run()
     assert any(t.startswith(expected[0].replace("step 0", "step 3")) for t in _chart_titles(at)), _chart_titles(at)
+
+
+def test_compare_can_finish_in_a_wall_clock_budget():
+    at = _app("pages/compare.py")
+    at.query_params["compare.families"] = "gmm,flow"
+    at.query_params["compare.budget"] = "wall"
+    at.query_params["compare.seconds"] = "30"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    runner = at.session_state["runner"]
+    specs = [runner.pool.record(runner._gid(i)).spec for i in runner.ids]
+    assert specs and all(s.max_wall_seconds == 30 and s.max_seconds is None for s in specs)
+    assert any("the comparison will end 30 s after Train" in c.value for c in at.caption)

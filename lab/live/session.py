@@ -90,8 +90,10 @@ class LiveSession:
             return "rebuilt"
         r.spec, r.many = spec, many
         fields = {k: getattr(spec.config, k) for k in changes or ()}
-        self.pool.command(r.run_id, "live", fields=fields, max_steps=spec.max_steps, max_seconds=spec.max_seconds, many=many)
-        return "live" if fields or (old.max_steps, old.max_seconds) != (spec.max_steps, spec.max_seconds) else "same"
+        self.pool.command(r.run_id, "live", fields=fields, max_steps=spec.max_steps, max_seconds=spec.max_seconds,
+                          max_wall_seconds=spec.max_wall_seconds, many=many)
+        budget = ("max_steps", "max_seconds", "max_wall_seconds")
+        return "live" if fields or any(getattr(old, b) != getattr(spec, b) for b in budget) else "same"
 
     def remove(self, run_id: str) -> None:
         self.pool.remove(self._gid(run_id))

@@ -23,7 +23,7 @@ import numpy as np
 
 from lab.live.messages import Command, Picture, Reply
 from lab.live.pacing import LiveRun, PictureCost, PictureOrder, PicturePacer, SpeedLimit
-from lab.snapshot import PAUSED, READY, RUNNING, STOPPED, Snapshot
+from lab.snapshot import DONE, PAUSED, READY, RUNNING, STOPPED, Snapshot
 
 # fields a picture may leave as they were: the pool copies them from the run's previous snapshot
 _DENSITY_FIELDS = ("density",)
@@ -51,6 +51,8 @@ class Actor:
     sample_seconds_per_1000: float | None = None  # from full-size draws only
     last_history: float = -math.inf  # when losses and metrics were last sent
     used: float = 0.0  # training seconds this run has had (its virtual clock)
+    wall: float = 0.0  # wall seconds it has been running (for a wall-clock budget)
+    wall_mark: float | None = None  # when wall time was last counted while running
 
 
 class Worker:
@@ -152,9 +154,9 @@ class Worker:
         if fields:
             run.model.apply_live(fields)
         run.spec = dataclasses.replace(run.spec, max_steps=args.get("max_steps"), max_seconds=args.get("max_seconds"),
-                                       config=run.model.config)
+                                       max_wall_seconds=args.get("max_wall_seconds"), config=run.model.config)
         a.spec = run.spec
-        if run.status == "done" and run.budget_left() and not run.model.converged:
+        if run.status == "done" and run.budget_left() and not run.model.converged and not self.out_of_wall_time(a):
             run.status, run.message = PAUSED, ""  # a bigger budget lets a finished run go on
         a.redraw = True
 
@@ -242,6 +244,7 @@ class Worker:
         for a in list(self.actors.values()):
             if a.run is not None and (a.pending_steps or a.redraw) and a.run.status != RUNNING:
                 self.guarded(a, self.still)
+        self.count_wall_time()
         t_end = self.clock() + self.round_seconds
         any_trained, next_due, limited = False, math.inf, set()
         while not self.closed:
@@ -273,6 +276,23 @@ class Worker:
             if self.clock() >= t_end:
                 break
         return 0.0 if any_trained or next_due == math.inf else next_due
+
+    def count_wall_time(self) -> None:
+        """Wall time while running, for runs with a wall-clock budget: the comparison ends on time however
+        many runs and sessions share the cores (each run got its fair share of them meanwhile)."""
+        now = self.clock()
+        for a in list(self.actors.values()):
+            running = a.run is not None and a.run.status == RUNNING
+            if running and a.wall_mark is not None:
+                a.wall += now - a.wall_mark
+            a.wall_mark = now if running else None
+            if running and self.out_of_wall_time(a):
+                a.run.finish(DONE, f"finished on time: {a.run.step:,} steps in {a.wall:.0f} s of wall time")
+                self.guarded(a, self.finish_measure if a.measure else self.still)
+
+    def out_of_wall_time(self, a: Actor) -> bool:
+        limit = a.spec.max_wall_seconds
+        return limit is not None and a.wall >= limit
 
     def catch_up(self, running: list[Actor]) -> None:
         """A session or run that starts (or comes back) joins at the least served one's clock, so it gets its
@@ -346,6 +366,10 @@ class Worker:
                 return
             x = self.actors[order.run_id]
             self.guarded(x, self.picture, order, live=True, metrics=order.metrics)
+
+    def progress(self, a: Actor) -> float:
+        limit = a.spec.max_wall_seconds
+        return a.run.progress if not limit else max(a.run.progress, min(1.0, a.wall / limit))
 
     def peers(self, a: Actor) -> int:
         return sum(x.session == a.session and x.run is not None and x.run.status == RUNNING for x in self.actors.values())
@@ -427,7 +451,8 @@ class Worker:
             sps = min(sps, a.speed.rate)
         snap = Snapshot(
             run_id=a.run_id, key=run.spec.key, title=m.title, status=run.status, message=run.message, step=run.step,
-            train_seconds=run.train_seconds, steps_per_second=sps, progress=run.progress, lr=m.config.lr,
+            train_seconds=run.train_seconds, steps_per_second=sps, progress=self.progress(a), lr=m.config.lr,
+            wall_seconds=a.wall,
             samples=samples, density=density, views=views, views_time=views_time,
             losses=run.losses.arrays() if histories else {}, metrics=run.metrics.arrays() if histories else {},
             latest_metrics=latest(run.metrics) if histories else {},
