@@ -7,6 +7,7 @@ st.title("Compare families")  # before the heavy imports: the home page paints w
 import pandas as pd  # noqa: E402
 
 from lab.base import REGISTRY, ConfigError, get_model_class, make_config, model_from_bytes  # noqa: E402
+from lab.live.session import JobError  # noqa: E402
 from lab.presets import PRESETS  # noqa: E402
 from lab.snapshot import SUMMARY_COLUMNS, snapshot_summary  # noqa: E402
 from lab.spec import RunSpec  # noqa: E402
@@ -118,6 +119,38 @@ def scoreboard():
 panels()
 scoreboard()
 
+def scenario_link() -> str:
+    """This page's address with its settings (the link a lecturer shares), read while the page runs."""
+    from urllib.parse import urlencode
+
+    base = str(st.context.url or "").split("?")[0]
+    return base + ("?" + urlencode(st.query_params.to_dict()) if len(st.query_params) else "")
+
+
+def everything(table, link: str) -> bytes:
+    """The whole comparison as one zip (built when the button is pressed; weights are taken by each run's worker)."""
+    import os
+
+    import plotly
+
+    from lab.export import RunExport, bundle
+
+    runs = []
+    for rid in ids:
+        snap = runner.snapshot(rid)
+        if snap is None or snap.samples is None:
+            continue
+        try:
+            weights = runner.weights(rid)
+        except JobError:
+            weights = None
+        html = density_figure(snap.density, snap.samples, labels[rid], bounds).to_html(include_plotlyjs="directory")
+        runs.append(RunExport(labels[rid], snap.samples, html, weights))
+    with open(os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js"), encoding="utf-8") as f:
+        js = f.read()
+    return bundle(runs, table.to_csv(index=False), table.to_json(orient="records", indent=2), link, js)
+
+
 with st.expander("Export and import", expanded=False):
     rows = [snapshot_summary(labels[i], runner.snapshot(i)) for i in ids]
     table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
@@ -125,6 +158,9 @@ with st.expander("Export and import", expanded=False):
     c[0].download_button("scoreboard (CSV)", table.to_csv(index=False), "scoreboard.csv", "text/csv", key="compare.dl.csv", on_click="ignore")
     c[1].download_button("scoreboard (JSON)", table.to_json(orient="records", indent=2), "scoreboard.json", "application/json",
                          key="compare.dl.json", on_click="ignore")
+    st.download_button("download all (zip: samples, figures, weights, scoreboard, link)", data=lambda link=scenario_link(): everything(table, link),
+                       file_name="comparison.zip", mime="application/zip", key="compare.dl.all", icon=":material/download:",
+                       on_click="ignore")
     for rid in ids:
         snap = runner.snapshot(rid)
         if not snap or snap.samples is None:

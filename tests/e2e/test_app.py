@@ -116,6 +116,26 @@ def test_download_samples_csv(app_url, page):
     assert_no_exception(page)
 
 
+def test_download_all_as_one_zip(app_url, page):
+    import io
+    import zipfile
+
+    page.goto(app_url + "/?compare.families=gmm,flow&compare.seed=4")
+    page.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
+    assert wait_until(lambda: len(panel_steps(page)) == 2)
+    page.get_by_role("button", name=re.compile("Step")).click()  # a full run after the pictures exist
+    page.get_by_text("Export and import").click()
+    page.get_by_role("button", name=re.compile("samples \\(CSV\\)")).first.wait_for(timeout=30_000)
+    with page.expect_download(timeout=60_000) as dl:
+        page.get_by_role("button", name=re.compile("download all")).click()
+    z = zipfile.ZipFile(io.BytesIO(open(dl.value.path(), "rb").read()))
+    names = set(z.namelist())
+    assert {"runs/gmm/samples.csv", "runs/gmm/model.safetensors", "runs/flow/figure.html", "scoreboard.csv",
+            "link.txt", "plotly.min.js"} <= names
+    assert "compare.seed=4" in z.read("link.txt").decode()
+    assert_no_exception(page)
+
+
 def test_a_zoom_on_a_live_panel_survives_its_updates(app_url, page):
     """Live charts are redrawn in place (Plotly.react with a fixed uirevision), not remounted, so a
     box zoom made while the model trains stays while the panel keeps changing."""
