@@ -57,6 +57,65 @@ class History:
 
 
 # ---------------------------------------------------------------------------------------------
+# Divergence that stays finite: a loss that leaves its scale, samples far from the data.
+# ---------------------------------------------------------------------------------------------
+
+
+class BlowUpWatch:
+    """Flags a run whose numbers blew up while staying finite (a NaN is caught on its own).
+
+    Losses: each loss's scale is the smallest |value| it has had, floored at 1 (a loss near 0 may grow
+    to a few units and be healthy). A loss blew up when its |value| stays above `factor` x that scale for
+    `patience` steps in a row: at lr = 1 a VAE's loss goes from 2.9 to 1e21 in one step and stays at
+    1e31, an AE's from 2 to 1e5-1e20, while healthy losses of every family (GAN games included, which
+    oscillate) stay within a few times their scale. A lone spike is forgiven.
+
+    Samples: a model whose loss looks fine can still send its samples far away (a score model at lr = 1
+    whose network died: loss back at 0.95, samples 1e13 away). From step `warmup` on, every so often the
+    run draws `n_samples` points and measures how far from the data's centre their 90th percentile
+    lies, in the data's own standard deviations (the data: about 2); beyond `max_sample_radius` at two
+    checks in a row the samples say nothing about the data.
+    """
+
+    def __init__(self, warmup: int = 10, factor: float = 1e4, patience: int = 20, max_sample_radius: float = 100.0,
+                 n_samples: int = 256):
+        self.warmup, self.factor, self.patience = warmup, factor, patience
+        self.max_sample_radius, self.n_samples = max_sample_radius, n_samples
+        self.scale: dict[str, float] = {}  # the smallest |value| of each loss so far
+        self.over: dict[str, int] = {}  # steps in a row above the threshold, per loss
+        self.next_sample_time = 0.0  # training seconds at which samples are next checked
+        self.far_checks = 0  # sample checks in a row that found the samples far away
+        self.last_radius = math.nan  # the 90th percentile of the samples' distances at the last check
+
+    def losses(self, step: int, losses: dict[str, float]) -> str | None:
+        """A sentence when a loss has blown up at this step, else None."""
+        for k, v in losses.items():
+            low = self.scale[k] = min(self.scale.get(k, math.inf), abs(v))
+            if abs(v) > self.factor * max(low, 1.0):
+                self.over[k] = self.over.get(k, 0) + 1
+                if self.over[k] >= self.patience:
+                    return f"diverged at step {step}: {k} rose from {low:.3g} to {v:.3g}"
+            else:
+                self.over[k] = 0
+        return None
+
+    def samples(self, step: int, model: GenerativeModel, data_radius: float) -> str | None:
+        """A sentence when the model's samples lie far from the data, else None."""
+        z = model.to_z(model.sample(self.n_samples, torch.Generator().manual_seed(12345))).cpu().double()
+        r = z.norm(dim=1)
+        r = torch.where(torch.isfinite(r), r, torch.full_like(r, math.inf))
+        self.last_radius = radius = float(r.sort().values[int(0.9 * (len(r) - 1))])  # (inf - inf would be nan)
+        # two checks in a row, so one bad moment a run recovers from is forgiven
+        self.far_checks = self.far_checks + 1 if radius > self.max_sample_radius else 0
+        if self.far_checks < 2:
+            return None
+        if not math.isfinite(radius):
+            return f"diverged at step {step}: more than a tenth of the samples are not finite numbers"
+        return (f"diverged at step {step}: a tenth of the samples lie {radius:.3g} standard deviations or more "
+                f"from the data's centre (the data's: {data_radius:.2g})")
+
+
+# ---------------------------------------------------------------------------------------------
 # A Run: one model, its data split, budget, early stopping and divergence check.
 # ---------------------------------------------------------------------------------------------
 
@@ -91,6 +150,8 @@ class Run:
         self._bad_evals = 0
         self._next_val_time = 0.0
         self.patience = 12  # validation checks without improvement before stopping
+        self.blow_up = BlowUpWatch()
+        self._data_radius = float(self.model.train_z.double().norm(dim=1).quantile(0.9))
 
     # -- budget ----------------------------------------------------------------------------------
     @property
@@ -135,14 +196,25 @@ class Run:
             self.train_seconds += time.perf_counter() - t0
             self.step += 1
             bad = [k for k, v in losses.items() if not math.isfinite(v)]
-            if bad:
-                self.status = DIVERGED
-                self.message = f"diverged at step {self.step}: {bad[0]} was {losses[bad[0]]}"
-                self.losses.add(self.step, losses)
-                return
             self.losses.add(self.step, losses)
+            why = f"diverged at step {self.step}: {bad[0]} was {losses[bad[0]]}" if bad else self.blow_up.losses(self.step, losses)
+            if why is None and self.step > self.blow_up.warmup and self.train_seconds >= self.blow_up.next_sample_time:
+                why = self._check_samples()
+            if why is not None:
+                self.status, self.message = DIVERGED, why
+                return
             if self.has_val and self.spec.early_stopping and self.train_seconds >= self._next_val_time:
                 self._validate()
+
+    def _check_samples(self) -> str | None:
+        """The blow-up watch's look at the samples, at most ~2 % of the training time."""
+        t0 = time.perf_counter()
+        why = self.blow_up.samples(self.step, self.model, self._data_radius)
+        cost = time.perf_counter() - t0
+        self.blow_up.next_sample_time = self.train_seconds + max(0.5, 50 * cost)
+        if cost > 0.02 and self.blow_up.n_samples > 32:  # a slow sampler (a diffusion chain): no long stall
+            self.blow_up.n_samples //= 2
+        return why
 
     def _validate(self, final: bool = False) -> None:
         """Held-out NLL; keep the best weights; stop after `patience` checks without improvement."""
