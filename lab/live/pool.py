@@ -96,6 +96,7 @@ class RunRecord:
     waiting: bool = True  # a picture is due (built, stepped, reset)
     speed: float | None = None
     many: bool = False
+    recording: Any = None  # lab.record.Recording while the page records this run
 
 
 @dataclass
@@ -205,6 +206,10 @@ class WorkerPool:
             if p.seq >= r.seq:
                 r.waiting = False
             r.snapshot = snap
+            if r.recording is not None and snap.samples is not None:
+                from lab.record import Frame
+
+                r.recording.add(Frame(snap.step, snap.time, snap.samples, snap.density))
 
     def _reply(self, w: WorkerProcess, msg: Reply) -> None:
         w.requests.discard(msg.request)
@@ -255,7 +260,7 @@ class WorkerPool:
             old = self.records.get(run_id)
             w = old.worker if old is not None and old.worker is not None and old.worker.alive else self._least_loaded()
             r = RunRecord(run_id, session, spec, w, placeholder(run_id, spec.key), seq=(old.seq + 1) if old else 1,
-                          speed=old.speed if old else None, many=many)
+                          speed=old.speed if old else None, many=many, recording=old.recording if old else None)
             self.records[run_id] = r
             if session in self.sessions:
                 self.sessions[session].runs.add(run_id)

@@ -145,6 +145,21 @@ class LiveSession:
                 r.speed = steps_per_second
                 self.pool.command(r.run_id, "speed", rate=steps_per_second)
 
+    def record(self, ids=None, on: bool = True) -> None:
+        """Keep (or stop keeping) these runs' pictures as they arrive, for an animation (lab.record). Costs
+        training nothing: the pictures come to this process anyway."""
+        from lab.record import Recording
+
+        for i in self._ids(ids):
+            r = self.pool.record(self._gid(i))
+            if r is not None and (r.recording is not None) != on:
+                r.recording = Recording() if on else None
+
+    def recording(self, run_id: str):
+        """The run's lab.record.Recording, or None when it is not recorded."""
+        r = self.pool.record(self._gid(run_id))
+        return r.recording if r else None
+
     def speed(self, run_id: str) -> float | None:
         r = self.pool.record(self._gid(run_id))
         return r.speed if r else None

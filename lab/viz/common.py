@@ -182,6 +182,14 @@ def spec_json(spec: dict, decimals: int = 4) -> str:
     return '{"data":' + json.dumps(spec.get("data", []), default=plain) + ',"layout":{"template":' + _TEMPLATE_JSON + rest + "}"
 
 
+def blues(q: np.ndarray) -> np.ndarray:
+    """Values as RGB [..., 3] (floats 0-255) in plotly.py's "Blues", from their minimum to their maximum."""
+    q = np.asarray(q, dtype=float)
+    span = q.max() - q.min() if q.size else 0.0
+    q = (q - q.min()) / span if span > 0 else np.zeros_like(q)
+    return np.stack([np.interp(q, _BLUES_STOPS, _BLUES_RGB[:, k]) for k in range(3)], axis=-1)
+
+
 def density_image(p: np.ndarray, x, y, upsample: int = 4) -> dict:
     """A layout image of p on the grid (x, y), in plotly.py's "Blues" from min p to max p, bilinear
     upsampled (what a heatmap's zsmooth="best" shows) and placed over the cells the heatmap would fill."""
@@ -196,10 +204,7 @@ def density_image(p: np.ndarray, x, y, upsample: int = 4) -> dict:
         return lo * (1 - w) + hi * w
 
     q = resample(resample(p, len(y), 0), len(x), 1)
-    span = q.max() - q.min()
-    q = (q - q.min()) / span if span > 0 else np.zeros_like(q)
-    rgb = np.stack([np.interp(q, _BLUES_STOPS, _BLUES_RGB[:, k]) for k in range(3)], axis=-1)
-    png = _png(np.round(rgb[::-1]).astype(np.uint8))  # image rows run top-down, y runs bottom-up
+    png = _png(np.round(blues(q)[::-1]).astype(np.uint8))  # image rows run top-down, y runs bottom-up
     dx, dy = (x[-1] - x[0]) / (len(x) - 1), (y[-1] - y[0]) / (len(y) - 1)
     return {"source": "data:image/png;base64," + base64.b64encode(png).decode(), "xref": "x", "yref": "y",
             "x": x[0] - dx / 2, "y": y[-1] + dy / 2, "sizex": x[-1] - x[0] + dx, "sizey": y[-1] - y[0] + dy,

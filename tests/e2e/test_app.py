@@ -136,6 +136,27 @@ def test_download_all_as_one_zip(app_url, page):
     assert_no_exception(page)
 
 
+def test_record_the_panels_and_download_a_gif(app_url, page):
+    import io
+
+    from PIL import Image
+
+    page.goto(app_url + "/?compare.families=flow&compare.seconds=0")
+    page.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
+    assert wait_until(lambda: len(panel_steps(page)) == 1)
+    page.get_by_text("Export and import").click()
+    page.get_by_text("record while training").click()
+    page.get_by_role("button", name=re.compile("Train")).click()
+    assert wait_until(lambda: max(panel_steps(page).values(), default=0) > 100, 60)
+    page.get_by_role("button", name=re.compile("Pause")).click()
+    page.get_by_text(re.compile(r"flow: [2-9]\d* frames|flow: \d{2,} frames")).first.wait_for(timeout=30_000)
+    with page.expect_download(timeout=60_000) as dl:
+        page.get_by_role("button", name=re.compile("download \\(GIF\\)")).click()
+    gif = Image.open(io.BytesIO(open(dl.value.path(), "rb").read()))
+    assert gif.format == "GIF" and gif.n_frames >= 2
+    assert_no_exception(page)
+
+
 def test_a_zoom_on_a_live_panel_survives_its_updates(app_url, page):
     """Live charts are redrawn in place (Plotly.react with a fixed uirevision), not remounted, so a
     box zoom made while the model trains stays while the panel keeps changing."""
