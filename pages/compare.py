@@ -11,7 +11,7 @@ from lab.live.session import JobError  # noqa: E402
 from lab.presets import PRESETS  # noqa: E402
 from lab.snapshot import SUMMARY_COLUMNS, snapshot_summary  # noqa: E402
 from lab.spec import RunSpec  # noqa: E402
-from lab.viz import density_figure  # noqa: E402
+from lab.viz import curves, density_figure  # noqa: E402
 from lab.viz.common import density_spec  # noqa: E402
 from pages import ui  # noqa: E402
 ui.url_notes()
@@ -116,7 +116,23 @@ def scoreboard():
                "(two true samples of the same size). Click a column header to sort.")
 
 
+@ui.live(runner, every=SCOREBOARD_EVERY)
+def watched():
+    """The number a preset's lesson points at, over training, for every run (a metric or a loss)."""
+    snaps = {labels[i]: s for i in ids if (s := runner.snapshot(i)) is not None}
+    series = {k: (s.metrics.get(preset.watch) or s.losses.get(preset.watch)) for k, s in snaps.items()}
+    series = {k: v for k, v in series.items() if v is not None and len(v[0])}
+    st.subheader(f"Watch: {preset.watch.replace('_', ' ')}")
+    if not series:
+        st.caption("It appears here once the runs have trained a little (metrics come every few seconds).")
+        return
+    ui.chart("compare.watch", tuple(s.time for s in snaps.values()),
+             lambda: curves(series, f"{preset.watch.replace('_', ' ')} over training steps", height=ui.fig_height(260)))
+
+
 panels()
+if preset is not None and preset.watch:
+    watched()
 scoreboard()
 
 def recorder() -> None:

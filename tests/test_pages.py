@@ -218,3 +218,21 @@ def test_compare_can_finish_in_a_wall_clock_budget():
     specs = [runner.pool.record(runner._gid(i)).spec for i in runner.ids]
     assert specs and all(s.max_wall_seconds == 30 and s.max_seconds is None for s in specs)
     assert any("the comparison will end 30 s after Train" in c.value for c in at.caption)
+
+
+def test_a_presets_watched_number_is_drawn_under_its_panels():
+    """Each preset names the number its lesson is about; the page draws it over training for every run."""
+    from lab.presets import PRESETS
+
+    key = next(k for k, p in PRESETS.items() if p.watch == "g_grad_norm")
+    at = _app("pages/compare.py")
+    at.query_params["compare.preset"] = key
+    at.run()
+    runner = at.session_state["runner"]
+    assert any(f"Watch: {'g grad norm'}" in h.value for h in at.subheader)
+    assert wait_for(lambda: runner.ids and all(built(runner, i) for i in runner.ids))
+    runner.step(runner.ids, 5)
+    assert wait_for(lambda: all(runner.snapshot(i).step == 5 for i in runner.ids))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(t.startswith("g grad norm over training steps") for t in _chart_titles(at)), _chart_titles(at)
