@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--run", required=True, help="a directory written by `train`")
     c.add_argument("--points", required=True, help="CSV with two numeric columns")
     c.add_argument("--out", required=True, help="CSV file to write (header log_prob)")
+
+    from lab import sweep
+
+    sweep.add_parser(sub)  # models x seeds x settings on every core or on Ray (lab/sweep.py; light, no torch)
     return p
 
 
@@ -383,7 +387,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args = _parser().parse_args(argv)
-        return {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "score": cmd_score}[args.command](args)
+        from lab.sweep import command as cmd_sweep
+
+        commands = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "score": cmd_score, "sweep": cmd_sweep}
+        return commands[args.command](args)
     except (UsageError, ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
