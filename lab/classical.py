@@ -200,6 +200,9 @@ class KDEConfig(Config):
     candidates: int = option(20, "bandwidths tried by cross-validation, one per training step", min=2, max=64)
     folds: int = option(0, "cross-validation folds (0: leave one out, exact and as quick at 2000 kernels)", min=0, max=20)
     max_points: int = option(2000, "kernels kept (a random subset of the data beyond this)", min=10, max=100_000)
+    kernel: str = option("auto", "kernel shape: round in standardised units, round in the data's own units (noise "
+                         "of one size in x and y), or auto: the one cross-validation prefers",
+                         choices=["auto", "standardised", "data"])
 
 
 def _kde_log_prob(z: torch.Tensor, centres: torch.Tensor, h: float) -> torch.Tensor:
@@ -211,16 +214,25 @@ def _kde_log_prob(z: torch.Tensor, centres: torch.Tensor, h: float) -> torch.Ten
     return torch.cat(out) - math.log(len(centres)) - math.log(2 * math.pi) - 2 * math.log(h)
 
 
-def _loo_log_lik(centres: torch.Tensor, h: float) -> float:
+def _copies(centres: torch.Tensor) -> torch.Tensor:
+    """[n, n] bool: c_j is c_i (or a copy of it). The direct difference, unlike the faster
+    |a|^2 - 2ab + |b|^2, is exactly 0 for a point and its copies."""
+    c = centres.double()
+    return torch.cat([torch.cdist(c[s:s + 1024], c, compute_mode="donot_use_mm_for_euclid_dist") == 0
+                      for s in range(0, len(c), 1024)])
+
+
+def _loo_log_lik(centres: torch.Tensor, h: float, copies: torch.Tensor | None = None) -> float:
     """Leave-one-out log-likelihood 1/n sum_i log 1/|J_i| sum_{j in J_i} N(c_i; c_j, h^2 I).
 
-    J_i leaves out c_i and its exact copies: a repeated measurement would otherwise score its twin at
-    distance 0 and drive h to 0 (Silverman 1986, 3.4.3, on ties)."""
+    J_i leaves out c_i and its exact copies (`copies`, from `_copies`): a repeated measurement would
+    otherwise score its twin at distance 0 and drive h to 0 (Silverman 1986, 3.4.3, on ties)."""
     c = centres.double()
+    copies = _copies(c) if copies is None else copies
     out = []
     for start in range(0, len(c), 1024):
         d2 = torch.cdist(c[start:start + 1024], c) ** 2
-        same = d2 == 0  # the point itself and its copies
+        same = copies[start:start + 1024]
         d2[same] = math.inf
         others = (len(c) - same.sum(1)).clamp(min=1)
         out.append(torch.logsumexp(-0.5 * d2 / h**2, dim=1) - torch.log(others.double()))
@@ -253,45 +265,78 @@ class KDE(GenerativeModel):
         silverman = spread * n ** (-1 / 6)  # (4 / ((d + 2) n))^(1 / (d + 4)) sigma with d = 2
         # multimodal data wants far less than Silverman (8gaussians' best is about silverman / 50)
         self.grid = np.geomspace(silverman / 100, silverman * 2, cfg.candidates)
-        self.cv_scores: dict[float, float] = {}
+        self.cv_scores: dict[float, float] = {}  # round kernels in standardised units
+        self.cv_scores_data: dict[float, float] = {}  # round kernels in data units
+        # the kernel's std along each standardised axis is h * axis: round in z (axis = 1), or round in x
+        # (axis_i = g / std_i with g the geometric mean of the data's stds, so h * g is its std in x)
+        std = np.asarray(self.scaler.std, dtype=np.float64)
+        self.data_axis = torch.as_tensor(np.sqrt(std.prod()) / std)
+        self.shapes = {"standardised": [torch.ones(2, dtype=torch.float64)], "data": [self.data_axis],
+                       "auto": [torch.ones(2, dtype=torch.float64), self.data_axis]}[cfg.kernel]
+        if float((self.data_axis - 1).abs().max()) < 1e-3:  # the two shapes agree
+            self.shapes = self.shapes[:1]
+        self.axis = self.shapes[0]
         self.h = cfg.bandwidth if cfg.bandwidth > 0 else silverman
         if cfg.bandwidth > 0 or n < max(cfg.folds, 2):
             self.converged = True
 
     def train_step(self, batch):
-        """Score one candidate bandwidth by cross-validation; after the last, keep the best."""
+        """Score one candidate bandwidth (for each kernel shape) by cross-validation; after the last, keep the best."""
         if self.converged:
             return {"bandwidth": self.h}
-        h = float(self.grid[len(self.cv_scores)])
+        h = float(self.grid[len(self.scores_of(self.shapes[0]))])
         k = self.config.folds
-        if k == 0:
-            self.cv_scores[h] = _loo_log_lik(self.centres, h)
-            shrink = 1.0
-        else:
-            x = self.centres.double()
-            folds = KFold(k, shuffle=True, random_state=self.seed).split(x.numpy())
-            self.cv_scores[h] = float(np.mean([float(_kde_log_prob(x[te[:300]], x[tr], h).mean()) for tr, te in folds]))
-            # K-fold fits on (K-1)/K of the points; all of them want h smaller by that ratio^(1/6) (h ~ n^(-1/6))
-            shrink = ((k - 1) / k) ** (1 / 6)
-        self.h = max(self.cv_scores, key=self.cv_scores.get) * shrink
-        if len(self.cv_scores) == len(self.grid):
+        shrink = 1.0 if k == 0 else ((k - 1) / k) ** (1 / 6)  # K-fold fits on (K-1)/K of the points; h ~ n^(-1/6)
+        best = (-math.inf, self.h, self.axis)
+        for axis in self.shapes:
+            u = self.centres.double() / axis  # the kernel is round in u; log|du/dz| = -sum log axis
+            if k == 0:
+                if getattr(self, "_copies", None) is None:
+                    self._copies = _copies(self.centres)  # copies in z are copies in u
+                score = _loo_log_lik(u, h, self._copies)
+            else:
+                folds = KFold(k, shuffle=True, random_state=self.seed).split(u.numpy())
+                score = float(np.mean([float(_kde_log_prob(u[te[:300]], u[tr], h).mean()) for tr, te in folds]))
+            self.scores_of(axis)[h] = score - float(torch.log(axis).sum())
+            scores = self.scores_of(axis)
+            top = max(scores, key=scores.get)
+            if scores[top] > best[0]:
+                best = (scores[top], top * shrink, axis)
+        _, self.h, self.axis = best
+        if len(self.scores_of(self.shapes[0])) == len(self.grid):
             self.converged = True
-        return {"cv_log_lik": self.cv_scores[h], "bandwidth": self.h}
+        return {"cv_log_lik": self.scores_of(self.shapes[0])[h], "bandwidth": self.h}
+
+    def scores_of(self, axis: torch.Tensor) -> dict[float, float]:
+        """Cross-validated log-likelihood per bandwidth of the kernel shape `axis`."""
+        return self.cv_scores if axis is not self.data_axis else self.cv_scores_data
+
+    @property
+    def kernel_shape(self) -> str:
+        return "data" if self.axis is self.data_axis else "standardised"
 
     def _sample_z(self, n, generator):
         idx = torch.randint(0, len(self.centres), (n,), generator=generator)
-        return self.centres[idx] + self.h * torch.randn(n, 2, generator=generator)
+        return self.centres[idx] + self.h * self.axis.float() * torch.randn(n, 2, generator=generator)
 
     def _log_prob_z(self, z):
-        return _kde_log_prob(z.cpu(), self.centres, self.h).float()
+        a = self.axis
+        return (_kde_log_prob(z.cpu().double() / a, self.centres.double() / a, self.h) - torch.log(a).sum()).float()
 
     def views(self, **kw):
-        return {"bandwidth": self.h, "cv_scores": dict(self.cv_scores), "bandwidth_data": self.h * self.scaler.std}
+        return {"bandwidth": self.h, "cv_scores": dict(self.cv_scores), "cv_scores_data": dict(self.cv_scores_data),
+                "kernel_shape": self.kernel_shape,
+                "bandwidth_data": self.h * self.axis.numpy() * self.scaler.std}
 
     def weights(self):
-        return {"centres": self.centres.clone(), "bandwidth": torch.tensor([self.h], dtype=torch.float64)}
+        return {"centres": self.centres.clone(), "bandwidth": torch.tensor([self.h], dtype=torch.float64),
+                "axis": self.axis.clone()}
 
     def load_weights(self, tensors):
         self.centres = tensors["centres"].float()
         self.h = float(tensors["bandwidth"][0])
+        if "axis" in tensors:  # files saved before kernel shapes: round in standardised units
+            self.axis = tensors["axis"].double()
+            if torch.allclose(self.axis, self.data_axis):
+                self.axis = self.data_axis
         self.converged = True

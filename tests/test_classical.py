@@ -104,16 +104,23 @@ def test_kde_bandwidth_is_the_leave_one_out_maximum():
     x = np.concatenate([x, x[:20]])  # repeated measurements: a twin at distance 0 must not pull h to 0
     m = _fitted_kde(x)
     z = m.centres.double().numpy()
-    by_hand = {float(h): _loo_by_hand(z, float(h)) for h in m.grid}
-    np.testing.assert_allclose([m.cv_scores[h] for h in by_hand], list(by_hand.values()), rtol=1e-9)
-    assert m.h == max(by_hand, key=by_hand.get)
+    # the kernel is round in u = z / axis: standardised units (axis 1) or the data's own (axis g / std)
+    std = x.std(0)
+    shapes = {"standardised": (np.ones(2), m.cv_scores), "data": (np.sqrt(std.prod()) / std, m.cv_scores_data)}
+    best = (-np.inf, None, None)
+    for name, (axis, scores) in shapes.items():
+        by_hand = {float(h): _loo_by_hand(z / axis, float(h)) - np.log(axis).sum() for h in m.grid}
+        np.testing.assert_allclose([scores[h] for h in by_hand], list(by_hand.values()), rtol=1e-6)
+        h = max(by_hand, key=by_hand.get)
+        best = max(best, (by_hand[h], h, name))
+    assert (m.h, m.kernel_shape) == best[1:]
     assert m.grid[0] < m.h < m.grid[-1]  # an interior maximum, not the edge of the grid
 
 
-@pytest.mark.parametrize("bandwidth", [0.0, 0.3])
-def test_kde_integrates_to_one(bandwidth):
+@pytest.mark.parametrize(("bandwidth", "kernel"), [(0.0, "auto"), (0.3, "standardised"), (0.3, "data")])
+def test_kde_integrates_to_one(bandwidth, kernel):
     ds = make_dataset("moons", scale=2.5)  # data coordinates differ from the model's: the log-det counts
-    m = _fitted_kde(ds.sample(300, seed=1), bandwidth=bandwidth)
+    m = _fitted_kde(ds.sample(300, seed=1), bandwidth=bandwidth, kernel=kernel)
     lo = m.centres.min(0).values.double().numpy() - 8 * m.h
     hi = m.centres.max(0).values.double().numpy() + 8 * m.h
     lo, hi = m.to_x(torch.as_tensor(lo)[None])[0], m.to_x(torch.as_tensor(hi)[None])[0]
