@@ -106,7 +106,7 @@ def panels():
                 ui.status(snap)
 
 
-@ui.live(runner, every=SCOREBOARD_EVERY)
+@ui.live(runner, every=SCOREBOARD_EVERY, with_state=False)
 def scoreboard():
     rows = [snapshot_summary(labels[i], runner.snapshot(i)) for i in ids]
     st.subheader("Scoreboard")
@@ -116,7 +116,7 @@ def scoreboard():
                "(two true samples of the same size). Click a column header to sort.")
 
 
-@ui.live(runner, every=SCOREBOARD_EVERY)
+@ui.live(runner, every=SCOREBOARD_EVERY, with_state=False)
 def watched():
     """The number a preset's lesson points at, over training, for every run (a metric or a loss)."""
     snaps = {labels[i]: s for i in ids if (s := runner.snapshot(i)) is not None}

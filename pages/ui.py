@@ -488,12 +488,11 @@ def controls(runner: LiveSession, ids: list[str], prefix: str) -> None:
                            help="slow motion: at most this many training steps per second, to watch a lesson unfold")
     runner.set_speed(ids, None if speed == "full" else float(speed))
 
-    @st.fragment(run_every=LIVE_EVERY if runner.busy else None)
-    def line():  # steps and speed move while training, between full reruns
-        st.caption(state_line(runner, ids))
-
-    with c[1]:
-        line()
+    # steps and speed move while training: the page's live view redraws this line in its own fragment runs
+    # (`live`), so a page has one fragment refreshing, not two (every fragment run costs the server)
+    slot = c[1].empty()
+    slot.caption(state_line(runner, ids))
+    st.session_state["_state_line"] = (slot, ids)
 
 
 def state_line(runner: LiveSession, ids: list[str]) -> str:
@@ -505,12 +504,14 @@ def state_line(runner: LiveSession, ids: list[str]) -> str:
     return " | ".join(parts)
 
 
-def live(runner: LiveSession, every: float = LIVE_EVERY):
+def live(runner: LiveSession, every: float = LIVE_EVERY, with_state: bool = True):
     """Decorator: run the view as a fragment that refreshes while training runs, and once more at
-    the end (a full rerun, so buttons and the state line catch up)."""
+    the end (a full rerun, so buttons and the state line catch up). `with_state`: the fragment also
+    redraws the state line of the page's controls (the page's main live view does)."""
 
     def wrap(fn):
         flag = f"_live_was_running.{fn.__qualname__}"
+        line = st.session_state.pop("_state_line", None) if with_state else None
         running = runner.busy
         # this is a full run, which redraws everything anyway: only a fragment run that sees training end
         # asks for one (three live views each asking made Pause restart the page three times)
@@ -518,6 +519,9 @@ def live(runner: LiveSession, every: float = LIVE_EVERY):
 
         @st.fragment(run_every=every if running else None)
         def frag():
+            if line is not None:
+                slot, ids = line
+                slot.caption(state_line(runner, ids))
             fn()
             now = runner.busy
             if st.session_state.get(flag) and not now:

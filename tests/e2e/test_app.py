@@ -52,6 +52,13 @@ def test_compare_trains_and_pauses(app_url, page):
     assert wait_until(lambda: len(panel_steps(page)) == 2), "panels did not appear"
     page.get_by_role("button", name=re.compile("Train")).click()
     assert wait_until(lambda: panel_steps(page).get("flow", 0) > 0), "flow did not train"
+
+    def line_step() -> int:  # the state line under the controls, redrawn by the live view while training
+        text = page.get_by_text(re.compile(r"Normalizing flow: step [\d,]+ · ")).first.text_content()
+        return int(re.search(r"Normalizing flow: step ([\d,]+)", text).group(1).replace(",", ""))
+
+    first = line_step()
+    assert wait_until(lambda: line_step() > first + 20), "the state line did not move while training"
     page.get_by_role("button", name=re.compile("Pause")).click()
     page.get_by_text(re.compile(r"Normalizing flow: step [\d,]+ · \d+ steps/s · paused")).wait_for(timeout=30_000)
     time.sleep(1.0)  # the last snapshot taken before the pause may still be on its way
