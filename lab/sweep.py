@@ -274,17 +274,18 @@ def cores() -> int:
 
 
 def run_local(sweep: Sweep, progress: Callable[[int, int, int], None] | None = None,
-              workers: int | None = None) -> list[dict]:
-    """Every member on a WorkerPool of its own (one trainer per core), closed at the end; rows in member order."""
+              workers: int | None = None, pool=None) -> list[dict]:
+    """Every member on a WorkerPool of its own (one trainer per core), closed at the end; rows in member order.
+    A `pool` from `local_pool()` is used and left open instead (several sweeps in a row start it once)."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
-    pool = _pool_class()(workers or cores())
+    own = pool is None
+    pool = pool or local_pool(workers)
     rows: list[dict | None] = [None] * len(sweep.members)
     todo = list(range(len(sweep.members)))[::-1]
     flying: dict = {}
     failed = 0
     try:
-        pool.start()
         while todo or flying:
             while todo and len(flying) < MEMBERS_PER_WORKER * pool.n_workers:
                 i = todo.pop()
@@ -307,7 +308,10 @@ def run_local(sweep: Sweep, progress: Callable[[int, int, int], None] | None = N
             if progress is not None:
                 progress(sum(r is not None for r in rows), len(rows), failed)
     finally:
-        pool.close()
+        if own:
+            pool.close()
+        elif flying:
+            pool.cancel_measures("sweep")
     return rows  # type: ignore[return-value]
 
 
@@ -353,6 +357,13 @@ def run_ray(sweep: Sweep, progress: Callable[[int, int, int], None] | None = Non
         if started:
             ray.shutdown()
     return rows  # type: ignore[return-value]
+
+
+def local_pool(workers: int | None = None):
+    """A started trainer pool for sweeps (one process per core unless `workers`); close() it when done."""
+    pool = _pool_class()(workers or cores())
+    pool.start()
+    return pool
 
 
 def _pool_class():
