@@ -361,23 +361,11 @@ def run_ray(sweep: Sweep, progress: Callable[[int, int, int], None] | None = Non
 
 def local_pool(workers: int | None = None):
     """A started trainer pool for sweeps (one process per core unless `workers`); close() it when done."""
-    pool = _pool_class()(workers or cores())
-    pool.start()
-    return pool
-
-
-def _pool_class():
     from lab.live.pool import WorkerPool
 
-    class SweepPool(WorkerPool):
-        """WorkerPool whose measurements go to the worker with the fewest open requests: the pool counts only
-        live runs' records, which a measurement does not have, so every member went to the first worker."""
-
-        def _least_loaded(self):
-            self.start()
-            return min((w for w in self.workers if w.alive), key=lambda w: len(w.requests))
-
-    return SweepPool
+    pool = WorkerPool(workers or cores())  # members go to the worker with the fewest open requests
+    pool.start()
+    return pool
 
 
 def _sentence(e: BaseException) -> str:

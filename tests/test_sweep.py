@@ -157,27 +157,21 @@ def test_the_command_writes_rows_and_summary(tmp_path, capsys):
 
 
 def test_members_spread_over_the_workers():
-    from lab import sweep
 
     s = make_sweep("ddpm", "0-3", [], data="moons", steps=5, n_train=500, n_eval=200)
     seen: list[int] = []
-    real = sweep._pool_class
+    from lab.live.pool import WorkerPool
 
-    def spy():
-        cls = real()
+    real = WorkerPool.measure
 
-        class Spy(cls):
-            def measure(self, *a, **k):
-                w = self._least_loaded()
-                seen.append(w.index)
-                return super().measure(*a, **k)
+    def spy(self, *a, **k):
+        seen.append(self._least_loaded().index)
+        return real(self, *a, **k)
 
-        return Spy
-
-    sweep._pool_class = spy
+    WorkerPool.measure = spy
     try:
         rows = run_local(s, workers=2)
     finally:
-        sweep._pool_class = real
+        WorkerPool.measure = real
     assert [r["status"] for r in rows] == ["done"] * 4
     assert sorted(seen[:2]) == [0, 1]  # the first two members go to different workers

@@ -74,7 +74,7 @@ class WorkerProcess:
     def stop(self, timeout: float = 2.0) -> None:
         self.send(Command("shutdown"))
         self.alive = False
-        if self.exit_code(timeout) is None:
+        if self.exit_code(max(timeout, 0.0)) is None:
             self.proc.kill()
             self.exit_code(timeout)
         try:
@@ -136,7 +136,7 @@ class WorkerPool:
 
     def _least_loaded(self) -> WorkerProcess:
         self.start()
-        load = {id(w): 0.0 for w in self.workers}
+        load = {id(w): float(len(w.requests)) for w in self.workers}  # sweep members in flight count too
         for r in self.records.values():
             if r.worker is not None and id(r.worker) in load:
                 load[id(r.worker)] += 1
@@ -341,10 +341,11 @@ class WorkerPool:
             for f in self.futures.values():
                 if not f.done():
                     f.set_exception(JobError("the server is stopping"))
-        for w in workers:
+        for w in workers:  # all told first, then each waited for: they stop together
             w.send(Command("shutdown"))
+        deadline = time.monotonic() + 2.0
         for w in workers:
-            w.stop(timeout=2.0)
+            w.stop(timeout=deadline - time.monotonic())
 
 
 class JobError(RuntimeError):
