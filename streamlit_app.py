@@ -17,6 +17,7 @@ PAGES = [  # (file, title, icon); the first one that exists is the home page
     ("pages/vae.py", "Autoencoder / VAE", ":material/hub:"),
     ("pages/gan.py", "GAN", ":material/swords:"),
     ("pages/diffusion.py", "Diffusion", ":material/blur_on:"),
+    ("pages/flow_matching.py", "Flow matching", ":material/moving:"),
     ("pages/classifiers.py", "Classifiers", ":material/label:"),
     ("pages/inverse.py", "Inverse problems", ":material/sync_alt:"),
     ("pages/scoreboard.py", "Scoreboard", ":material/leaderboard:"),
