@@ -2,6 +2,8 @@
 pages/ui.py and the router. Only streamlit is imported here: the router reads lecture mode from the
 link before a page runs, and anything heavier would delay the page's first paint."""
 
+import re
+
 import streamlit as st
 
 URL_KEYS = "_url_keys"  # session_state: widget key -> its default (sync_url writes what differs)
@@ -22,11 +24,70 @@ def register(key: str, default) -> None:
     st.session_state.setdefault(URL_KEYS, {})[key] = default
 
 
+MAX_VALUE = 1000  # characters: a longer link value is ignored (the app writes none that long)
+MAX_QUERY = 2000  # characters of query the app writes into a link at most
+
+
+def page_id() -> str:
+    """Which page this run draws (its script's hash): notes belong to one page."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx is not None else ""
+
+
+def notes() -> list[str]:
+    """This page's notes about ignored link values: kept until dismissed or the page changes."""
+    book = st.session_state.get(URL_NOTES)
+    if not isinstance(book, dict) or book.get("page") != page_id():
+        book = st.session_state[URL_NOTES] = {"page": page_id(), "notes": []}
+    return book["notes"]
+
+
 def note(msg: str) -> None:
-    """A sentence the page shows near its top (`ui.sync_url`)."""
-    notes = st.session_state.setdefault(URL_NOTES, [])
-    if msg not in notes:
-        notes.append(msg)
+    """A sentence the page shows near its top (`ui.sync_url`) until the user dismisses it."""
+    got = notes()
+    if msg not in got:
+        got.append(msg)
+
+
+def dismiss() -> None:
+    notes().clear()
+
+
+def literal(text: str) -> str:
+    """Markdown that shows `text` as it is: plain when it has no character Markdown could act on, else
+    a code span (its fence longer than any run of backticks inside), so no link, image, formula,
+    emphasis or HTML from a link value is ever rendered."""
+    text = text.replace("\n", " ").replace("\r", " ")
+    if re.fullmatch(r"[A-Za-z0-9 '\".,;=+\-]*", text):
+        return text
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def shown(raw: str, limit: int = 40) -> str:
+    """A link value for a note: its repr, cut to `limit` characters, with its length when cut."""
+    r = repr(raw)
+    return r if len(r) <= limit else f"{r[: limit - 4]}...' ({len(raw):,} characters)"
+
+
+def raw_value(key: str) -> str:
+    """The link's value for key; ValueError when it is given more than once or is too long."""
+    vals = st.query_params.get_all(key)
+    if len(vals) > 1:
+        raise ValueError(f"it is given {len(vals)} times")
+    raw = vals[0] if vals else ""
+    if len(raw) > MAX_VALUE:
+        raise ValueError("it is too long")
+    return raw
+
+
+def ignored(key: str, raw: str, reason: object) -> None:
+    """Note that a link value was ignored, with the value and the reason shown as plain text."""
+    reason = str(reason)
+    reason = reason if len(reason) <= 200 else reason[:197] + "..."
+    note(f"Ignored {key}={literal(shown(raw))} from the link: {literal(reason)}")
 
 
 def lecture_from_link() -> None:
@@ -37,6 +98,6 @@ def lecture_from_link() -> None:
         return
     raw = st.query_params[LECTURE]
     try:
-        st.session_state[LECTURE] = parse_bool(raw)
+        st.session_state[LECTURE] = parse_bool(raw_value(LECTURE))
     except ValueError as e:
-        note(f"Ignored {LECTURE}={raw!r} from the link: {e}")
+        ignored(LECTURE, raw, e)

@@ -125,9 +125,9 @@ def url_default(key: str, default: Any, check: Callable[[str], Any]) -> Any:
     if key not in st.session_state and key in st.query_params:
         raw = st.query_params[key]
         try:
-            st.session_state[key] = check(raw)
-        except (ValueError, TypeError, ConfigError, DataError) as e:
-            _note(f"Ignored {key}={raw!r} from the link: {e}")
+            st.session_state[key] = check(links.raw_value(key))
+        except (ValueError, TypeError, OverflowError, ConfigError, DataError) as e:
+            links.ignored(key, raw, e)
     return st.session_state.get(key, default)
 
 
@@ -139,7 +139,15 @@ def linked(key: str, default: Any, choices: list | None = None, lo: float | None
     def cast(raw: str, like: Any) -> Any:
         if isinstance(like, bool):
             return links.parse_bool(raw)
-        return type(like)(raw) if isinstance(like, (int, float)) else raw
+        if isinstance(like, (int, float)):
+            try:
+                v = type(like)(raw.strip())
+            except (ValueError, OverflowError):
+                raise ValueError("not a whole number" if isinstance(like, int) else "not a number") from None
+            if not math.isfinite(v):
+                raise ValueError("not a finite number")
+            return v
+        return raw
 
     def check(raw: str) -> Any:
         if isinstance(default, (list, tuple)):
@@ -152,8 +160,8 @@ def linked(key: str, default: Any, choices: list | None = None, lo: float | None
         v = cast(raw, default)
         if choices is not None and v not in choices:
             raise ValueError("not one of the choices")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ValueError(f"outside [{lo}, {hi}]")
+        if (lo is not None and not v >= lo) or (hi is not None and not v <= hi):
+            raise ValueError(f"not between {lo} and {hi}")
         return v
 
     value = url_default(key, default, check)
@@ -164,24 +172,40 @@ def linked(key: str, default: Any, choices: list | None = None, lo: float | None
 def url_notes() -> None:
     """A place near the top of the page where `sync_url` shows what the link asked for that could
     not be used (the widgets that find out are drawn later)."""
-    st.session_state["_url_notes_slot"] = st.empty()
+    st.session_state["_url_notes_slot"] = (links.page_id(), st.empty())
 
 
 def sync_url() -> None:
-    """Write every registered widget that differs from its default into the link (and show notes)."""
-    notes, slot = st.session_state.get(_URL_NOTES), st.session_state.get("_url_notes_slot")
-    if notes:
-        (slot or st).info(" ".join(notes))
-        st.session_state[_URL_NOTES] = []
+    """Write every registered widget that differs from its default into the link (and show notes).
+
+    The link stays under links.MAX_QUERY characters of query: a value that would make it longer (a
+    big drawing, a long text) is left out, with one note. Notes stay until dismissed or the page changes."""
+    from urllib.parse import urlencode
+
     keys: dict[str, Any] = st.session_state.get(_URL_KEYS, {})
     want = {}
     for k, default in keys.items():
         v = st.session_state.get(k, default)
         if v != default and v is not None:
             want[k] = _fmt(v)
+    told = st.session_state.setdefault("_url_too_long", set())
+    while want and len(urlencode(want)) > links.MAX_QUERY:
+        k = max(want, key=lambda k: len(urlencode({k: want[k]})))
+        del want[k]
+        if k not in told:
+            told.add(k)
+            _note(f"{k} is too long for the link ({links.MAX_QUERY:,} characters at most), "
+                  "so the link leaves it out.")
     have = {k: st.query_params[k] for k in st.query_params}
     if have != want:
         st.query_params.from_dict(want)
+    page, slot = st.session_state.pop("_url_notes_slot", (None, None))
+    notes = links.notes()
+    if notes:
+        box = (slot if page == links.page_id() else None) or st.empty()
+        with box.container():
+            st.info("  \n".join(notes))
+            st.button("Dismiss", key="_url_notes_dismiss", on_click=links.dismiss, icon=":material/close:")
 
 
 def _fmt(v: Any) -> str:
