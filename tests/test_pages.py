@@ -236,3 +236,16 @@ def test_a_presets_watched_number_is_drawn_under_its_panels():
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(t.startswith("g grad norm over training steps") for t in _chart_titles(at)), _chart_titles(at)
+
+
+def test_a_link_note_stays_under_the_router_until_dismissed():
+    """The router's own note (a bad ?lecture=) outlives the reruns that follow, and Dismiss removes it."""
+    at = _app("streamlit_app.py")
+    at.query_params["lecture"] = "**loud**"
+    at.run()
+    at.run()
+    assert not at.exception
+    assert any("Ignored lecture=` '**loud**' `" in i.value for i in at.info)
+    at.button(key="_url_notes_dismiss").click().run()
+    assert not any("Ignored lecture=" in i.value for i in at.info)
+    at.session_state["runner"].close()
