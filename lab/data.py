@@ -694,5 +694,92 @@ def points_from_cells(cells, per_cell: int = 40, seed: int = 0) -> PointsDataset
     return PointsDataset(points=pts, label=f"drawn ({len(cells)} cells)")
 
 
+BRUSH_GRID = 64  # painted cells per side over DRAW_BOUNDS; a drawing is one density level (0-4) per cell
+BRUSH_LEVELS = 4
+BRUSH_PER_LEVEL = 3  # points per cell per density level (level 4: 12 points in a cell of 1/64 unit area)
+
+
+def paint_strokes(strokes, levels: np.ndarray | None = None) -> np.ndarray:
+    """Rasterise brush strokes onto the painting grid (what pages/brush.js does while the mouse moves).
+
+    Each stroke is (xy [k, 2] in data coordinates, radius in data units, level 0-4; 0 erases). A cell is
+    painted when its centre lies within `radius` of the polyline. Returns uint8 levels [BRUSH_GRID**2].
+    """
+    out = np.zeros(BRUSH_GRID * BRUSH_GRID, np.uint8) if levels is None else np.array(levels, np.uint8)
+    x0, x1, _, _ = DRAW_BOUNDS
+    h = (x1 - x0) / BRUSH_GRID
+    c = x0 + h * (np.arange(BRUSH_GRID) + 0.5)
+    centres = np.stack(np.meshgrid(c, c), -1).reshape(-1, 2)  # row-major: y outer, x inner
+    for xy, radius, level in strokes:
+        xy = np.asarray(xy, float).reshape(-1, 2)
+        a, b = xy[:-1] if len(xy) > 1 else xy, xy[1:] if len(xy) > 1 else xy
+        for p, q in zip(a, b):  # distance from every centre to the segment p-q
+            d = q - p
+            t = np.clip(((centres - p) @ d) / max(d @ d, 1e-12), 0.0, 1.0)
+            near = np.linalg.norm(centres - (p + t[:, None] * d), axis=1) <= radius
+            out[near] = int(level)
+    return out
+
+
+def points_from_paint(levels, seed: int = 0, jitter: float = 0.35) -> PointsDataset:
+    """A painting's points: BRUSH_PER_LEVEL * level uniform points in each painted cell, plus a light
+    Gaussian jitter (std `jitter` cell widths) so the grid does not show. Seeded: same painting, same points."""
+    levels = np.asarray(levels, dtype=int).ravel()
+    if levels.size != BRUSH_GRID * BRUSH_GRID or levels.min(initial=0) < 0 or levels.max(initial=0) > BRUSH_LEVELS:
+        raise DataError("The painting is not readable.")
+    counts = levels * BRUSH_PER_LEVEL
+    if counts.sum() == 0:
+        raise DataError("Nothing is drawn yet: paint on the canvas.")
+    x0, x1, y0, _ = DRAW_BOUNDS
+    h = (x1 - x0) / BRUSH_GRID
+    cells = np.repeat(np.arange(levels.size), counts)
+    corner = np.stack([x0 + h * (cells % BRUSH_GRID), y0 + h * (cells // BRUSH_GRID)], 1)
+    rng = np.random.default_rng(seed)
+    pts = corner + rng.uniform(0, h, corner.shape) + rng.normal(0, jitter * h, corner.shape)
+    return PointsDataset(points=pts, label=f"painted ({int((levels > 0).sum())} cells)")
+
+
+def encode_paint(levels) -> str:
+    """A painting -> a short URL-safe string: "p" + base64url(deflate(one byte per cell)). Strokes are
+    long runs of equal levels, so deflate makes a typical drawing a few hundred characters."""
+    import base64
+    import zlib
+
+    raw = np.asarray(levels, dtype=np.uint8).ravel()
+    if raw.size != BRUSH_GRID * BRUSH_GRID or raw.max(initial=0) > BRUSH_LEVELS:
+        raise DataError("The painting is not readable.")
+    if not raw.any():
+        return ""
+    return "p" + base64.urlsafe_b64encode(zlib.compress(raw.tobytes(), 9)).decode().rstrip("=")
+
+
+def decode_paint(text: str) -> np.ndarray:
+    """The inverse of encode_paint (uint8 levels [BRUSH_GRID**2]); "" is an empty painting. An old link's
+    grid cells (encode_cells, no "p" in front) become the same area painted at level 4 (40 points a
+    cell then, 48 now). DataError for anything else."""
+    import base64
+    import binascii
+    import zlib
+
+    if not text:
+        return np.zeros(BRUSH_GRID * BRUSH_GRID, np.uint8)
+    if not text.startswith("p"):
+        cells = decode_cells(text)
+        k = BRUSH_GRID // DRAW_GRID
+        old = np.zeros(DRAW_GRID * DRAW_GRID, np.uint8)
+        old[cells] = BRUSH_LEVELS
+        return np.kron(old.reshape(DRAW_GRID, DRAW_GRID), np.ones((k, k), np.uint8)).ravel()
+    try:
+        body = text[1:]
+        d = zlib.decompressobj()
+        raw = d.decompress(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)), BRUSH_GRID * BRUSH_GRID + 1)
+    except (binascii.Error, ValueError, zlib.error):
+        raise DataError("The drawing in the link is not readable.") from None
+    levels = np.frombuffer(raw, dtype=np.uint8)
+    if levels.size != BRUSH_GRID * BRUSH_GRID or levels.max(initial=0) > BRUSH_LEVELS:
+        raise DataError("The drawing in the link is not readable.")
+    return levels.copy()
+
+
 def with_params(ds: Dataset, **params) -> Dataset:
     return replace(ds, **params)

@@ -30,16 +30,17 @@ import streamlit as st
 
 from lab.base import Config, ConfigError, validate_value
 from lab.data import (
+    BRUSH_GRID,
     DATASETS,
+    DRAW_BOUNDS,
     DataError,
     Dataset,
-    cells_of_points,
     dataset_fields,
-    decode_cells,
-    encode_cells,
+    decode_paint,
+    encode_paint,
     load_points_csv,
     make_dataset,
-    points_from_cells,
+    points_from_paint,
 )
 from lab.live.session import JobError, LiveSession
 from lab.snapshot import Snapshot
@@ -322,30 +323,43 @@ def dataset_picker(prefix: str, default: str = "moons", allow_upload: bool = Tru
         return None
 
 
-def draw_points(prefix: str) -> Dataset | None:
-    """Points drawn in the browser: box- or lasso-select cells of a grid; each cell becomes a blob of
-    points. The selection lives in the link as a bitmask, so a drawing can be shared."""
-    from lab.viz.common import draw_grid_figure
+@st.cache_resource(show_spinner=False)
+def _brush_component():
+    """The brush (pages/brush.js): a canvas to paint a distribution on, with brush size, density, eraser, clear."""
+    with open(os.path.join(os.path.dirname(__file__), "brush.js"), encoding="utf-8") as f:
+        return st.components.v2.component("lab_brush", js=f.read(), isolate_styles=False)
 
+
+def draw_points(prefix: str) -> Dataset | None:
+    """Points painted in the browser with a brush; each painted cell becomes a few jittered points
+    (lab.data.points_from_paint). The painting lives in the link, deflated (an old link's grid cells too)."""
     key = f"{prefix}.cells"
-    enc = url_default(key, "", lambda raw: encode_cells(decode_cells(raw)))
-    st.session_state.setdefault(key, enc)
-    cells = set(decode_cells(st.session_state[key]).tolist()) if st.session_state[key] else set()
-    st.caption("Select cells with the box or lasso tool (drag on the grid); selections add up.")
-    event = st.plotly_chart(draw_grid_figure(sorted(cells)), on_select="rerun", selection_mode=("box", "lasso"), key=f"{prefix}.draw_fig")
-    picked = getattr(getattr(event, "selection", None), "points", None) or []
-    if picked:
-        new = cells | set(cells_of_points(np.array([[p["x"], p["y"]] for p in picked])).tolist())
-        if new != cells:
-            cells = new
-            st.session_state[key] = encode_cells(sorted(cells))
-    if st.button("Clear drawing", key=f"{prefix}.clear_cells"):
-        cells = set()
-        st.session_state[key] = ""
-    if not cells:
+    st.session_state.setdefault(key, url_default(key, "", lambda raw: encode_paint(decode_paint(raw))))
+    levels = decode_paint(st.session_state[key])
+    st.caption("Paint with the mouse (or a finger): brush size, density, eraser and clear are above the canvas.")
+    data = points_from_paint(levels) if levels.any() else None
+    shown = data.points[:: max(1, len(data.points) // 3000)] if data is not None else np.zeros((0, 2))
+    result = _brush_component()(
+        data={"grid": BRUSH_GRID, "bounds": list(DRAW_BOUNDS), "levels": "".join(map(str, levels.tolist())),
+              "points": np.round(shown, 3).ravel().tolist()},
+        key=f"{prefix}.brush", on_levels_change=lambda: None,
+    )
+    painted = getattr(result, "levels", None)
+    if painted and painted != st.session_state.get(f"{key}.seen"):
+        st.session_state[f"{key}.seen"] = painted
+        try:
+            st.session_state[key] = encode_paint(np.frombuffer(painted.encode(), np.uint8) - ord("0"))
+        except DataError:
+            pass
+        else:
+            st.rerun()
+    if data is None:
         st.caption("Nothing drawn yet.")
         return None
-    return points_from_cells(sorted(cells))
+    st.caption(f"Drawn: {len(data.points):,} points.")
+    if len(st.session_state[key]) > 1000:
+        st.caption("This drawing is too big for the link; it stays in this session only.")
+    return data
 
 
 def multiselect_keys(label: str, options: list[str], key: str) -> list[str]:
