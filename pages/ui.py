@@ -335,24 +335,22 @@ def draw_points(prefix: str) -> Dataset | None:
     (lab.data.points_from_paint). The painting lives in the link, deflated (an old link's grid cells too)."""
     key = f"{prefix}.cells"
     st.session_state.setdefault(key, url_default(key, "", lambda raw: encode_paint(decode_paint(raw))))
+    # the brush's last stroke (its state, read before it is drawn so this run already shows its points)
+    state = st.session_state.get(f"{prefix}.brush")
+    painted = state.get("levels") if hasattr(state, "get") else getattr(state, "levels", None)
+    if painted and painted != st.session_state.get(f"{key}.seen"):
+        st.session_state[f"{key}.seen"] = painted
+        with contextlib.suppress(DataError):
+            st.session_state[key] = encode_paint(np.frombuffer(painted.encode(), np.uint8) - ord("0"))
     levels = decode_paint(st.session_state[key])
     st.caption("Paint with the mouse (or a finger): brush size, density, eraser and clear are above the canvas.")
     data = points_from_paint(levels) if levels.any() else None
     shown = data.points[:: max(1, len(data.points) // 3000)] if data is not None else np.zeros((0, 2))
-    result = _brush_component()(
+    _brush_component()(
         data={"grid": BRUSH_GRID, "bounds": list(DRAW_BOUNDS), "levels": "".join(map(str, levels.tolist())),
               "points": np.round(shown, 3).ravel().tolist()},
         key=f"{prefix}.brush", on_levels_change=lambda: None,
     )
-    painted = getattr(result, "levels", None)
-    if painted and painted != st.session_state.get(f"{key}.seen"):
-        st.session_state[f"{key}.seen"] = painted
-        try:
-            st.session_state[key] = encode_paint(np.frombuffer(painted.encode(), np.uint8) - ord("0"))
-        except DataError:
-            pass
-        else:
-            st.rerun()
     if data is None:
         st.caption("Nothing drawn yet.")
         return None
@@ -555,7 +553,7 @@ def live(runner: LiveSession, every: float = LIVE_EVERY, with_state: bool = True
         # asks for one (three live views each asking made Pause restart the page three times)
         st.session_state[flag] = running
 
-        @st.fragment(run_every=every if running else None)
+        @st.fragment(run_every=every * runner.pool.crowding() if running else None)
         def frag():
             if line is not None:
                 slot, ids = line
