@@ -553,7 +553,7 @@ def live(runner: LiveSession, every: float = LIVE_EVERY, with_state: bool = True
         # asks for one (three live views each asking made Pause restart the page three times)
         st.session_state[flag] = running
 
-        @st.fragment(run_every=every if running else None)
+        @st.fragment(run_every=every * runner.pool.crowding() if running else None)
         def frag():
             if line is not None:
                 slot, ids = line

@@ -289,3 +289,15 @@ def test_a_wall_clock_budget_ends_every_run_on_time_and_pausing_stops_its_clock(
         assert last.status == "done" and last.message.startswith("finished on time:") and last.progress == 1.0
         assert 1.0 <= w.actors[f"s/{i}"].wall < 1.2
     assert w.actors["s/2"].wall == 0.0 and w.actors["s/2"].run.status == "paused"
+
+
+def test_live_views_refresh_less_often_when_many_sessions_watch():
+    p = WorkerPool(1)  # never started: sessions are only records here
+    for k in range(2):
+        p.open_session(f"s{k}", lambda: True)
+    assert p.crowding() == 1.0
+    for k in range(2, 10):
+        p.open_session(f"s{k}", lambda: True)
+    assert p.crowding() == 5.0
+    p.close_session("s0")
+    assert p.crowding() == 4.5

@@ -131,6 +131,11 @@ class WorkerPool:
                 self._reader = threading.Thread(target=self._read, name="lab-pool", daemon=True)
                 self._reader.start()
 
+    def crowding(self) -> float:
+        """How much slower live views should refresh: 1 up to two open sessions, then in proportion (every
+        refresh costs the server and each browser; ten sessions at full rate starved a new one's first page)."""
+        return max(1.0, len(self.sessions) / 2)
+
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers if w.alive]
 
