@@ -24,13 +24,15 @@ PAGES = [  # (file, title, icon); the first one that exists is the home page
 ]
 
 pages = [
-    st.Page(path, title=title, icon=icon, default=(i == 0), url_path=os.path.splitext(os.path.basename(path))[0])
+    st.Page(
+        path, title=title, icon=icon, default=(i == 0), url_path=os.path.splitext(os.path.basename(path))[0]
+    )
     for i, (path, title, icon) in enumerate(p for p in PAGES if os.path.exists(os.path.join(HERE, p[0])))
 ]
 page = st.navigation(pages)
 links.lecture_from_link()
 top = st.container()  # the lecture-mode switch goes here, drawn after the page so that the page's
-try:                  # title paints before torch and scikit-learn are imported (first paint)
+try:  # title paints before torch and scikit-learn are imported (first paint)
     page.run()
 finally:
     from pages import ui

@@ -17,14 +17,37 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 # a family's own page and the start of its main panel's title (which carries the step)
-FAMILY_PANELS = [("flows", "Learned density, step"), ("autoregressive", "Learned density, step"), ("vae", "Variational autoencoder, step"),
-                 ("gan", "Samples, step"), ("diffusion", "Samples, step")]
+FAMILY_PANELS = [
+    ("flows", "Learned density, step"),
+    ("autoregressive", "Learned density, step"),
+    ("vae", "Variational autoencoder, step"),
+    ("gan", "Samples, step"),
+    ("diffusion", "Samples, step"),
+]
 PANEL_COUNTER = """(prefix) => { window.__n = 0; let last = null; setInterval(() => {
   const t = [...document.querySelectorAll('.js-plotly-plot .gtitle')].map(e => e.textContent).find(s => s.startsWith(prefix));
   if (t && t !== last) { last = t; window.__n++; } }, 20); }"""
-PAGES = ["compare", "datasets", "flows", "autoregressive", "vae", "gan", "diffusion", "classifiers", "inverse", "scoreboard"]
+PAGES = [
+    "compare",
+    "datasets",
+    "flows",
+    "autoregressive",
+    "vae",
+    "gan",
+    "diffusion",
+    "classifiers",
+    "inverse",
+    "scoreboard",
+]
 
 COUNTER = """
 () => {
@@ -55,9 +78,25 @@ def serve() -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -100,7 +139,9 @@ def main() -> None:
             pg.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
             t0 = time.time()
             while time.time() - t0 < 180:
-                titles = pg.eval_on_selector_all(".js-plotly-plot .gtitle", "els => els.map(e => e.textContent)")
+                titles = pg.eval_on_selector_all(
+                    ".js-plotly-plot .gtitle", "els => els.map(e => e.textContent)"
+                )
                 if sum(bool(re.search(r" · step ", t or "")) for t in titles) == len(fams):
                     break
                 time.sleep(0.5)
@@ -123,18 +164,37 @@ def main() -> None:
             for k in fams:
                 rate.setdefault(k, 0.0)
             every = list(rate.values())
-            rows.append((f"panel updates per second ({len(fams)} families, while each trains; a frozen panel counts 0)",
-                         f"mean {sum(every) / len(every):.2f}, min {min(every):.2f}", ">= 4"))
-            rows.append(("per panel", ", ".join(f"{k} {v:.1f}{notes.get(k, '')}" for k, v in sorted(rate.items())), ""))
+            rows.append(
+                (
+                    f"panel updates per second ({len(fams)} families, while each trains; a frozen panel counts 0)",
+                    f"mean {sum(every) / len(every):.2f}, min {min(every):.2f}",
+                    ">= 4",
+                )
+            )
+            rows.append(
+                (
+                    "per panel",
+                    ", ".join(f"{k} {v:.1f}{notes.get(k, '')}" for k, v in sorted(rate.items())),
+                    "",
+                )
+            )
             # a click as a person makes it: the mouse goes down at the button's place (Playwright's own click()
             # first waits until the element has held still for two animation frames, up to ~1 s on a busy page)
             box = pg.get_by_role("button", name=re.compile("Pause")).bounding_box()
             t0 = time.perf_counter()
             pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             pg.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · paused")).first.wait_for(timeout=30_000)
-            rows.append(("widget answer while training (mouse click on Pause -> 'paused' shown)", f"{time.perf_counter() - t0:.2f} s", "< 0.5 s"))
+            rows.append(
+                (
+                    "widget answer while training (mouse click on Pause -> 'paused' shown)",
+                    f"{time.perf_counter() - t0:.2f} s",
+                    "< 0.5 s",
+                )
+            )
             steps = pg.eval_on_selector_all(".js-plotly-plot .gtitle", "els => els.map(e => e.textContent)")
-            rows.append(("panels after the bench", "; ".join(t for t in steps if " · step " in (t or "")), ""))
+            rows.append(
+                ("panels after the bench", "; ".join(t for t in steps if " · step " in (t or "")), "")
+            )
             ctx.close()
             # 3. one family on its own page (more pictures per panel: 6-10 figures, one run)
             for name, prefix in [] if a.no_family_pages else FAMILY_PANELS:
@@ -142,8 +202,11 @@ def main() -> None:
                 pg = ctx.new_page()
                 pg.goto(f"{url}/{name}?{name}.seconds=0")
                 pg.get_by_role("button", name=re.compile("Train")).wait_for(timeout=60_000)
-                pg.wait_for_function("(p) => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(e => e.textContent.startsWith(p))",
-                                     arg=prefix, timeout=120_000)
+                pg.wait_for_function(
+                    "(p) => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(e => e.textContent.startsWith(p))",
+                    arg=prefix,
+                    timeout=120_000,
+                )
                 pg.get_by_role("button", name=re.compile("Train")).click()
                 time.sleep(3)
                 pg.evaluate(PANEL_COUNTER, prefix)

@@ -40,13 +40,33 @@ def main(argv=None) -> None:
     p.add_argument("--scale", type=float, default=1.0, help="multiply the 15 s / 60 s budgets")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-eval", type=int, default=2500)
-    p.add_argument("--draws", type=int, default=6, help="sample / true draws averaged in the ed_mean / floor_mean columns and the sweep")
+    p.add_argument(
+        "--draws",
+        type=int,
+        default=6,
+        help="sample / true draws averaged in the ed_mean / floor_mean columns and the sweep",
+    )
     p.add_argument("--steps", default="5,10,20,50,100,250,1000", help="sampler step counts for the sweep")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    print(f"# diffusion bench: {os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}, budgets x{a.scale:g}\n")
-    cols = ["model", "data", "steps", "train_s", "energy_distance", "floor", f"ed_mean{a.draws}", f"floor_mean{a.draws}", f"ed_unbiased_mean{a.draws}", "blur_gap",
-            "modes", "high_quality", "sample_s_per_1000"]
+    print(
+        f"# diffusion bench: {os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}, budgets x{a.scale:g}\n"
+    )
+    cols = [
+        "model",
+        "data",
+        "steps",
+        "train_s",
+        "energy_distance",
+        "floor",
+        f"ed_mean{a.draws}",
+        f"floor_mean{a.draws}",
+        f"ed_unbiased_mean{a.draws}",
+        "blur_gap",
+        "modes",
+        "high_quality",
+        "sample_s_per_1000",
+    ]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     moons_ddpm = None
@@ -66,10 +86,18 @@ def main(argv=None) -> None:
             if key == "ddpm" and data == "moons":
                 moons_ddpm = run.model
             r = {
-                "model": key, "data": data, "steps": run.step, "train_s": run.train_seconds,
-                "energy_distance": m["energy_distance"], "floor": m["energy_distance_floor"], f"ed_mean{a.draws}": float(np.mean(ed)),
-                f"floor_mean{a.draws}": float(np.mean(fl)), f"ed_unbiased_mean{a.draws}": float(np.mean(edu)), "blur_gap": m.get("blur_gap"),
-                "modes": f"{m['modes']}/{m['n_modes']}" if "modes" in m else None, "high_quality": m.get("high_quality"),
+                "model": key,
+                "data": data,
+                "steps": run.step,
+                "train_s": run.train_seconds,
+                "energy_distance": m["energy_distance"],
+                "floor": m["energy_distance_floor"],
+                f"ed_mean{a.draws}": float(np.mean(ed)),
+                f"floor_mean{a.draws}": float(np.mean(fl)),
+                f"ed_unbiased_mean{a.draws}": float(np.mean(edu)),
+                "blur_gap": m.get("blur_gap"),
+                "modes": f"{m['modes']}/{m['n_modes']}" if "modes" in m else None,
+                "high_quality": m.get("high_quality"),
                 "sample_s_per_1000": m["sample_seconds_per_1000"],
             }
             print("| " + " | ".join(fmt(r[c]) for c in cols) + " |", flush=True)
@@ -78,11 +106,15 @@ def main(argv=None) -> None:
     ds = make_dataset("moons", noise=0.05)
     truths = [ds.sample(a.n_eval, a.seed + 1001 + r) for r in range(a.draws)]
     truth = truths[0]
-    floor = float(np.mean([energy_distance(ds.sample(a.n_eval, a.seed + 600 + r), t) for r, t in enumerate(truths)]))
+    floor = float(
+        np.mean([energy_distance(ds.sample(a.n_eval, a.seed + 600 + r), t) for r, t in enumerate(truths)])
+    )
     steps = [int(s) for s in a.steps.split(",")]
     sweep = sampler_sweep(moons_ddpm, truths, steps=steps, n=a.n_eval, seed=a.seed + 7, repeats=a.draws)
-    print(f"\n## moons DDPM: samplers (T = {moons_ddpm.config.T}, {a.n_eval} samples; energy distance and its floor "
-          f"are means over {a.draws} draws, each against its own fresh true sample; floor {floor:.4g}; blur gap from the first draw)\n")
+    print(
+        f"\n## moons DDPM: samplers (T = {moons_ddpm.config.T}, {a.n_eval} samples; energy distance and its floor "
+        f"are means over {a.draws} draws, each against its own fresh true sample; floor {floor:.4g}; blur gap from the first draw)\n"
+    )
     print("| sampler | steps | energy_distance | ed_unbiased | blur_gap | s_per_1000 |")
     print("|---|---|---|---|---|---|")
     tlp = float(np.mean(ds.log_prob(truth)))

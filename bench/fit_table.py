@@ -26,8 +26,23 @@ from lab.data import make_dataset
 from lab.metrics import Evaluator
 from lab.run import RunSpec, fit
 
-COLUMNS = ["model", "data", "seed", "steps", "train_s", "test_nll", "entropy", "kl_to_truth", "energy_distance",
-           "energy_distance_floor", "blur_gap", "modes", "high_quality", "sample_s_per_1000", "status"]
+COLUMNS = [
+    "model",
+    "data",
+    "seed",
+    "steps",
+    "train_s",
+    "test_nll",
+    "entropy",
+    "kl_to_truth",
+    "energy_distance",
+    "energy_distance_floor",
+    "blur_gap",
+    "modes",
+    "high_quality",
+    "sample_s_per_1000",
+    "status",
+]
 
 
 def fmt(v) -> str:
@@ -38,18 +53,28 @@ def fmt(v) -> str:
     return str(v)
 
 
-def row(key: str, data: str, seconds: float, seed: int, n_eval: int, sets: dict, data_params: dict, n_train: int) -> dict:
+def row(
+    key: str, data: str, seconds: float, seed: int, n_eval: int, sets: dict, data_params: dict, n_train: int
+) -> dict:
     ds = make_dataset(data, **data_params)
     cfg = make_config(get_model_class(key).Config, sets)
     run = fit(RunSpec(key, ds, cfg, seed=seed, n_train=n_train, max_seconds=seconds))
     m = Evaluator(ds, n=n_eval, seed=seed + 1000)(run.model)
     return {
-        "model": key, "data": data, "seed": seed, "steps": run.step, "train_s": run.train_seconds,
-        "test_nll": m.get("test_nll"), "entropy": m.get("entropy"), "kl_to_truth": m.get("kl_to_truth"),
-        "energy_distance": m["energy_distance"], "energy_distance_floor": m["energy_distance_floor"],
+        "model": key,
+        "data": data,
+        "seed": seed,
+        "steps": run.step,
+        "train_s": run.train_seconds,
+        "test_nll": m.get("test_nll"),
+        "entropy": m.get("entropy"),
+        "kl_to_truth": m.get("kl_to_truth"),
+        "energy_distance": m["energy_distance"],
+        "energy_distance_floor": m["energy_distance_floor"],
         "blur_gap": m.get("blur_gap"),
         "modes": f"{m['modes']}/{m['n_modes']}" if "modes" in m else None,
-        "high_quality": m.get("high_quality"), "sample_s_per_1000": m["sample_seconds_per_1000"],
+        "high_quality": m.get("high_quality"),
+        "sample_s_per_1000": m["sample_seconds_per_1000"],
         "status": run.message,
     }
 
@@ -83,14 +108,20 @@ def summary(rows: list[dict]) -> None:
     print("|" + "---|" * (len(SUMMARY) + 4))
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
-        r["ed_over_floor"] = r["energy_distance"] / r["energy_distance_floor"] if r["energy_distance_floor"] else None
+        r["ed_over_floor"] = (
+            r["energy_distance"] / r["energy_distance_floor"] if r["energy_distance_floor"] else None
+        )
         groups.setdefault((r["model"], r["data"]), []).append(r)
     for (model, data), rs in groups.items():
         by = "kl_to_truth" if rs[0]["kl_to_truth"] is not None else "ed_over_floor"
         worst = max(rs, key=lambda r: r[by] if r[by] is not None and math.isfinite(r[by]) else math.inf)
         cells = [mean_se([r[c] for r in rs]) for c in SUMMARY]
-        print(f"| {model} | {data} | {len(rs)} | " + " | ".join(cells) + f" | {worst['seed']} ({by} {fmt(worst[by])}) |",
-              flush=True)
+        print(
+            f"| {model} | {data} | {len(rs)} | "
+            + " | ".join(cells)
+            + f" | {worst['seed']} ({by} {fmt(worst[by])}) |",
+            flush=True,
+        )
 
 
 def main(argv=None) -> None:
@@ -102,14 +133,18 @@ def main(argv=None) -> None:
     p.add_argument("--n-eval", type=int, default=2500)
     p.add_argument("--n-train", type=int, default=20000)
     p.add_argument("--set", action="append", default=[], help="field=value for every model")
-    p.add_argument("--data-set", action="append", default=[], help="field=value for every dataset (noise=0.05)")
+    p.add_argument(
+        "--data-set", action="append", default=[], help="field=value for every dataset (noise=0.05)"
+    )
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     sets = dict(s.split("=", 1) for s in a.set)
     data_params = {k: float(v) for k, v in (s.split("=", 1) for s in a.data_set)}
-    print(f"# fit table: {a.seconds:g} s training per row, {os.cpu_count()} cores, torch threads {a.threads}, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}\n")
+    print(
+        f"# fit table: {a.seconds:g} s training per row, {os.cpu_count()} cores, torch threads {a.threads}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}\n"
+    )
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     rows = []

@@ -46,9 +46,13 @@ def stop_note(run) -> str:
 
 
 def small_data(a) -> None:
-    print(f"## Small data: {a.n} points ({a.n - int(a.n * 0.1)} train + {int(a.n * 0.1)} validation), "
-          f"{a.seconds:g} s, held-out NLL (nats) on {a.n_test} fresh points\n")
-    print("| data | seed | model | steps | stopped by | held-out NLL | gmm | kde | best classical | gap | gap <= +0.05 |")
+    print(
+        f"## Small data: {a.n} points ({a.n - int(a.n * 0.1)} train + {int(a.n * 0.1)} validation), "
+        f"{a.seconds:g} s, held-out NLL (nats) on {a.n_test} fresh points\n"
+    )
+    print(
+        "| data | seed | model | steps | stopped by | held-out NLL | gmm | kde | best classical | gap | gap <= +0.05 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in a.datasets.split(","):
         ds = make_dataset(name)
@@ -61,15 +65,22 @@ def small_data(a) -> None:
             best = min(nll[k] for k in CLASSICAL)
             for key in FAMILIES:
                 gap = nll[key] - best
-                print(f"| {name} | {seed} | {key} | {runs[key].step} | {stop_note(runs[key])} | {nll[key]:.3f} | "
-                      f"{nll['gmm']:.3f} | {nll['kde']:.3f} | {best:.3f} | {gap:+.3f} | "
-                      f"{'yes' if gap <= SMALL_MARGIN else 'NO'} |", flush=True)
+                print(
+                    f"| {name} | {seed} | {key} | {runs[key].step} | {stop_note(runs[key])} | {nll[key]:.3f} | "
+                    f"{nll['gmm']:.3f} | {nll['kde']:.3f} | {best:.3f} | {gap:+.3f} | "
+                    f"{'yes' if gap <= SMALL_MARGIN else 'NO'} |",
+                    flush=True,
+                )
 
 
 def full_data(a) -> None:
-    print(f"\n## Full data: {a.full_n} points of {a.full_data}, {a.seconds:g} s; KL to truth and test NLL on "
-          f"{a.n_test} fresh points\n")
-    print("| data | seed | model | steps | stopped by | test NLL | entropy | KL to truth | KL target | met | ms / 1000 samples |")
+    print(
+        f"\n## Full data: {a.full_n} points of {a.full_data}, {a.seconds:g} s; KL to truth and test NLL on "
+        f"{a.n_test} fresh points\n"
+    )
+    print(
+        "| data | seed | model | steps | stopped by | test NLL | entropy | KL to truth | KL target | met | ms / 1000 samples |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     ds = make_dataset(a.full_data)
     for seed in a.seeds:
@@ -78,9 +89,12 @@ def full_data(a) -> None:
             run = fit(RunSpec(key, ds, seed=seed, n_train=a.full_n, max_seconds=a.seconds))
             m = ev(run.model)
             kl = m["kl_to_truth"]
-            print(f"| {a.full_data} | {seed} | {key} | {run.step} | {stop_note(run)} | {m['test_nll']:.4f} | "
-                  f"{m['entropy']:.4f} | {kl:.4f} | {KL_TARGET[key]} | {'yes' if kl <= KL_TARGET[key] else 'NO'} | "
-                  f"{1000 * m['sample_seconds_per_1000']:.2f} |", flush=True)
+            print(
+                f"| {a.full_data} | {seed} | {key} | {run.step} | {stop_note(run)} | {m['test_nll']:.4f} | "
+                f"{m['entropy']:.4f} | {kl:.4f} | {KL_TARGET[key]} | {'yes' if kl <= KL_TARGET[key] else 'NO'} | "
+                f"{1000 * m['sample_seconds_per_1000']:.2f} |",
+                flush=True,
+            )
 
 
 def main(argv=None) -> None:
@@ -96,8 +110,10 @@ def main(argv=None) -> None:
     a.seeds = [int(s) for s in a.seeds.split(",")]
     torch.set_num_threads(1)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    print(f"# flow and ar, default configs: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-          f"1 torch thread, load average {load}\n")
+    print(
+        f"# flow and ar, default configs: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+        f"1 torch thread, load average {load}\n"
+    )
     if a.datasets:
         small_data(a)
     if a.full_data:

@@ -88,22 +88,51 @@ def mean_energy(model, ds, n: int, draws: int, seed: int, sampler=None, steps=No
 
 def moons_table(a) -> None:
     ds = make_dataset("moons")
-    print(f"## moons (noise {ds.noise}), {a.seconds:g} s of CPU time a run (one torch thread), seeds {a.seeds}\n")
+    print(
+        f"## moons (noise {ds.noise}), {a.seconds:g} s of CPU time a run (one torch thread), seeds {a.seeds}\n"
+    )
     rows = []
     for coupling in a.couplings.split(","):
         kl, ratio, ed, fl, steps = [], [], [], [], []
         for seed in a.seed_list:
-            model, k = train_cpu(make_model("fm", ds.sample(20_000, seed), {"coupling": coupling}, seed=seed),
-                                 a.seconds, lambda mdl, g: mdl.train_z[torch.randint(0, len(mdl.train_z), (256,), generator=g)])
+            model, k = train_cpu(
+                make_model("fm", ds.sample(20_000, seed), {"coupling": coupling}, seed=seed),
+                a.seconds,
+                lambda mdl, g: mdl.train_z[torch.randint(0, len(mdl.train_z), (256,), generator=g)],
+            )
             m = Evaluator(ds, n=a.n_eval, seed=seed + 1000)(model, timing=False)
             e, f = mean_energy(model, ds, a.n_eval, a.draws, seed + 2000)
             kl.append(m["kl_to_truth"]), ed.append(e), fl.append(f), ratio.append(e / f), steps.append(k)
-            print(f"<!-- {coupling} seed {seed}: {k} steps, KL {kl[-1]:.4f}, ED {e:.5f}, floor {f:.5f} -->", flush=True)
-        rows.append([coupling, f"{np.mean(steps):.0f}", stats(kl), stats(ed), stats(fl), stats(ratio),
-                     f"{sum(k <= 0.02 for k in kl)}/{len(kl)}", f"{sum(r <= 2 for r in ratio)}/{len(ratio)}"])
+            print(
+                f"<!-- {coupling} seed {seed}: {k} steps, KL {kl[-1]:.4f}, ED {e:.5f}, floor {f:.5f} -->",
+                flush=True,
+            )
+        rows.append(
+            [
+                coupling,
+                f"{np.mean(steps):.0f}",
+                stats(kl),
+                stats(ed),
+                stats(fl),
+                stats(ratio),
+                f"{sum(k <= 0.02 for k in kl)}/{len(kl)}",
+                f"{sum(r <= 2 for r in ratio)}/{len(ratio)}",
+            ]
+        )
     print()
-    table(["coupling", "steps (mean)", "KL to truth (nats)", f"energy distance (mean of {a.draws})", "floor",
-           "ED / floor", "KL <= 0.02", "ED <= 2x floor"], rows)
+    table(
+        [
+            "coupling",
+            "steps (mean)",
+            "KL to truth (nats)",
+            f"energy distance (mean of {a.draws})",
+            "floor",
+            "ED / floor",
+            "KL <= 0.02",
+            "ED <= 2x floor",
+        ],
+        rows,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,7 +144,9 @@ def torchcfm_moons(n: int, rng: np.random.Generator) -> np.ndarray:
     """torchcfm's sample_moons: torchdyn generate_moons(n, noise=0.2) * 3 - 1 (linspaced angles, one uniform shift)."""
     n_out, n_in = n // 2, n - n // 2
     outer = np.stack([np.cos(np.linspace(0, np.pi, n_out)), np.sin(np.linspace(0, np.pi, n_out))], 1)
-    inner = np.stack([1 - np.cos(np.linspace(0, np.pi, n_in)), 1 - np.sin(np.linspace(0, np.pi, n_in)) - 0.5], 1)
+    inner = np.stack(
+        [1 - np.cos(np.linspace(0, np.pi, n_in)), 1 - np.sin(np.linspace(0, np.pi, n_in)) - 0.5], 1
+    )
     x = np.concatenate([outer, inner]) + rng.random((n, 1)) * 0.2
     return x * 3 - 1
 
@@ -128,7 +159,11 @@ def torchcfm_8gaussians(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 TONG = {"moons": torchcfm_moons, "8gaussians": torchcfm_8gaussians}
-PUBLISHED = {("moons", "ot"): "0.130 ± 0.016", ("moons", "independent"): "0.178", ("8gaussians", "ot"): "0.303 ± 0.043"}
+PUBLISHED = {
+    ("moons", "ot"): "0.130 ± 0.016",
+    ("moons", "independent"): "0.178",
+    ("8gaussians", "ot"): "0.303 ± 0.043",
+}
 
 
 def exact_w2(x: np.ndarray, y: np.ndarray) -> float:
@@ -144,14 +179,20 @@ def tong_table(a) -> None:
     try:
         import ot  # noqa: F401
     except ImportError:
-        print("POT (pip install pot) is needed for an exact W2 of 10,000 points; the tong table is skipped.\n")
+        print(
+            "POT (pip install pot) is needed for an exact W2 of 10,000 points; the tong table is skipped.\n"
+        )
         return
-    print(f"## Tong et al. 2024 Table 2 protocol: {a.tong_seconds:g} s of CPU time a run, sigma 0.1, batch 256, n = {a.n_w2}, "
-          f"seeds {a.seeds}\n")
+    print(
+        f"## Tong et al. 2024 Table 2 protocol: {a.tong_seconds:g} s of CPU time a run, sigma 0.1, batch 256, n = {a.n_w2}, "
+        f"seeds {a.seeds}\n"
+    )
     rows = []
     for data in a.tong_data.split(","):
         gen = TONG[data]
-        floor_w2 = exact_w2(gen(a.n_w2, np.random.default_rng(10_001)), gen(a.n_w2, np.random.default_rng(10_002)))
+        floor_w2 = exact_w2(
+            gen(a.n_w2, np.random.default_rng(10_001)), gen(a.n_w2, np.random.default_rng(10_002))
+        )
         for coupling in a.couplings.split(","):
             w2s, steps = [], []
             for seed in a.seed_list:
@@ -163,11 +204,28 @@ def tong_table(a) -> None:
                 w2s.append(exact_w2(x, gen(a.n_w2, np.random.default_rng(seed + 20_000))))
                 steps.append(k)
                 print(f"<!-- {data} {coupling} seed {seed}: {k} steps, W2 {w2s[-1]:.4f} -->", flush=True)
-            rows.append([f"N(0, I) -> {data}", "OT-CFM" if coupling == "ot" else "I-CFM", f"{np.mean(steps):.0f}",
-                         stats(w2s), PUBLISHED.get((data, coupling), "-"), f"{floor_w2:.4f}"])
+            rows.append(
+                [
+                    f"N(0, I) -> {data}",
+                    "OT-CFM" if coupling == "ot" else "I-CFM",
+                    f"{np.mean(steps):.0f}",
+                    stats(w2s),
+                    PUBLISHED.get((data, coupling), "-"),
+                    f"{floor_w2:.4f}",
+                ]
+            )
     print()
-    table(["task", "method", "steps (mean)", "W2 (mean ± se (worst))", "published (Tong et al.)",
-           "W2 of two true samples"], rows)
+    table(
+        [
+            "task",
+            "method",
+            "steps (mean)",
+            "W2 (mean ± se (worst))",
+            "published (Tong et al.)",
+            "W2 of two true samples",
+        ],
+        rows,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,9 +236,14 @@ def tong_table(a) -> None:
 def reflow_table(a) -> None:
     ds = make_dataset("moons")
     k = a.reflow_every
-    print(f"## reflow on moons: {k} steps on the data, then {k} on the model's own pairs (one round), "
-          f"seeds {a.seeds}, energy distance the mean of {a.draws} draws of {a.n_eval}\n")
-    res = {name: [] for name in ("e1_before", "e100_before", "s_before", "e1_after", "e100_after", "s_after", "floor")}
+    print(
+        f"## reflow on moons: {k} steps on the data, then {k} on the model's own pairs (one round), "
+        f"seeds {a.seeds}, energy distance the mean of {a.draws} draws of {a.n_eval}\n"
+    )
+    res = {
+        name: []
+        for name in ("e1_before", "e100_before", "s_before", "e1_after", "e100_after", "s_after", "floor")
+    }
     x0 = torch.randn(1000, 2, generator=torch.Generator().manual_seed(9))
     for seed in a.seed_list:
         model = make_model("fm", ds.sample(20_000, seed), {"reflow": 1, "reflow_every": k}, seed=seed)
@@ -190,19 +253,44 @@ def reflow_table(a) -> None:
                 model.train_step(model.train_z[torch.randint(0, len(model.train_z), (256,), generator=g)])
             e1, fl = mean_energy(model, ds, a.n_eval, a.draws, seed + 3000, "euler", 1)
             e100, _ = mean_energy(model, ds, a.n_eval, a.draws, seed + 3000, "rk4", 100)
-            res[f"e1_{when}"].append(e1), res[f"e100_{when}"].append(e100), res[f"s_{when}"].append(model.straightness(x0))
+            (
+                res[f"e1_{when}"].append(e1),
+                res[f"e100_{when}"].append(e100),
+                res[f"s_{when}"].append(model.straightness(x0)),
+            )
         res["floor"].append(fl)
-        print(f"<!-- seed {seed}: round {model.reflow_round}, 1-step {res['e1_before'][-1]:.5f} -> "
-              f"{res['e1_after'][-1]:.5f}, 100-step {res['e100_before'][-1]:.5f} -> {res['e100_after'][-1]:.5f} -->",
-              flush=True)
+        print(
+            f"<!-- seed {seed}: round {model.reflow_round}, 1-step {res['e1_before'][-1]:.5f} -> "
+            f"{res['e1_after'][-1]:.5f}, 100-step {res['e100_before'][-1]:.5f} -> {res['e100_after'][-1]:.5f} -->",
+            flush=True,
+        )
     rows = []
     for when, label in (("before", "1-rectified (no reflow)"), ("after", "2-rectified (one reflow)")):
         ratio = np.asarray(res[f"e1_{when}"]) / np.asarray(res[f"e100_{when}"])
-        rows.append([label, stats(res[f"e1_{when}"]), stats(res[f"e100_{when}"]), stats(ratio),
-                     f"{(ratio <= 2).sum()}/{len(ratio)}", stats(res[f"s_{when}"]), stats(res["floor"])])
+        rows.append(
+            [
+                label,
+                stats(res[f"e1_{when}"]),
+                stats(res[f"e100_{when}"]),
+                stats(ratio),
+                f"{(ratio <= 2).sum()}/{len(ratio)}",
+                stats(res[f"s_{when}"]),
+                stats(res["floor"]),
+            ]
+        )
     print()
-    table(["flow", "ED 1 Euler step", "ED 100 RK4 steps", "1-step / 100-step", "ratio <= 2", "straightness",
-           "floor"], rows)
+    table(
+        [
+            "flow",
+            "ED 1 Euler step",
+            "ED 100 RK4 steps",
+            "1-step / 100-step",
+            "ratio <= 2",
+            "straightness",
+            "floor",
+        ],
+        rows,
+    )
 
 
 def main(argv=None) -> None:
@@ -220,8 +308,10 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     a.seed_list = [int(s) for s in a.seeds.split(",")]
     torch.set_num_threads(1)
-    print(f"# flow matching bench: {os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}\n")
+    print(
+        f"# flow matching bench: {os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}\n"
+    )
     for name, fn in (("moons", moons_table), ("tong", tong_table), ("reflow", reflow_table)):
         if a.table in (name, "all"):
             fn(a)

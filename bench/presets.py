@@ -30,7 +30,7 @@ def watched(run, metrics: dict, name: str):
     steps, vals = run.losses.arrays().get(name, (np.array([]), np.array([])))
     if len(vals) == 0:
         return None
-    return float(np.mean(vals[-max(1, len(vals) // 10):]))
+    return float(np.mean(vals[-max(1, len(vals) // 10) :]))
 
 
 def main() -> None:
@@ -40,7 +40,9 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(1)
     keys = a.only.split(",") if a.only else list(PRESETS)
-    print(f"# presets: {a.seconds:g} s per run, {os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}\n")
+    print(
+        f"# presets: {a.seconds:g} s per run, {os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}\n"
+    )
     print("| preset | run | steps | watched | value | energy distance (floor) | KL to truth | modes (hq) |")
     print("|---|---|---|---|---|---|---|---|")
     for key in keys:
@@ -55,7 +57,10 @@ def main() -> None:
             modes = f"{m['modes']}/{m['n_modes']} ({m['high_quality']:.0%})" if "modes" in m else "-"
             kl = f"{m['kl_to_truth']:.3f}" if "kl_to_truth" in m else "-"
             vs = "-" if v is None else f"{v:.4g}"
-            print(f"| {key} | {r.label} | {run.step} | {pr.watch} | {vs} | {m['energy_distance']:.4f} ({m['energy_distance_floor']:.4f}) | {kl} | {modes} |", flush=True)
+            print(
+                f"| {key} | {r.label} | {run.step} | {pr.watch} | {vs} | {m['energy_distance']:.4f} ({m['energy_distance_floor']:.4f}) | {kl} | {modes} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,10 @@ def main() -> None:
     finally:
         pool.close()
     ratios = [r / p for r, p in zip(recorded, plain)]
-    print(f"# recording while training, six families, one worker, {a.seconds:g} s a trial, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}\n")
+    print(
+        f"# recording while training, six families, one worker, {a.seconds:g} s a trial, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}\n"
+    )
     print("| measure | value | target |\n|---|---|---|")
     print(f"| training steps without recording (per trial) | {', '.join(map(str, plain))} | |")
     print(f"| training steps while recording (per trial) | {', '.join(map(str, recorded))} | |")

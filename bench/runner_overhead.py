@@ -50,7 +50,9 @@ def worker_steps_per_second(key: str, seconds: float) -> tuple[float, float, flo
     pool = WorkerPool(1)
     s = LiveSession(pool)
     try:
-        s.add("a", RunSpec(key, make_dataset("moons"), seed=0, n_train=20000, early_stopping=False), start=True)
+        s.add(
+            "a", RunSpec(key, make_dataset("moons"), seed=0, n_train=20000, early_stopping=False), start=True
+        )
         t0 = time.time()
         while (s.snapshot("a") is None or s.snapshot("a").step == 0) and time.time() - t0 < 120:
             time.sleep(0.01)
@@ -88,11 +90,43 @@ def cli_gmm_gap() -> tuple[float, float, float]:
         np.savetxt(f"{d}/F.csv", draw(5000, 1), delimiter=",", header="x,y", comments="")
         np.savetxt(f"{d}/T.csv", test, delimiter=",")
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "lab", "train", "--model", "gmm", "--data-file", f"{d}/F.csv", "--seconds", "5",
-                        "--out", f"{d}/D"], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lab",
+                "train",
+                "--model",
+                "gmm",
+                "--data-file",
+                f"{d}/F.csv",
+                "--seconds",
+                "5",
+                "--out",
+                f"{d}/D",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         wall = time.perf_counter() - t0
-        subprocess.run([sys.executable, "-m", "lab", "score", "--run", f"{d}/D", "--points", f"{d}/T.csv", "--out", f"{d}/S.csv"],
-                       cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lab",
+                "score",
+                "--run",
+                f"{d}/D",
+                "--points",
+                f"{d}/T.csv",
+                "--out",
+                f"{d}/S.csv",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         nll = -np.loadtxt(f"{d}/S.csv", skiprows=1).mean()
         steps = json.load(open(f"{d}/D/metrics.json"))["steps"]
     return nll - (-true_lp.mean()), wall, steps
@@ -104,15 +138,21 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     a = p.parse_args()
     torch.set_num_threads(1)
-    print(f"# trainer worker benchmark, {os.cpu_count()} cores, torch threads 1, {time.strftime('%Y-%m-%d %H:%M')}\n")
+    print(
+        f"# trainer worker benchmark, {os.cpu_count()} cores, torch threads 1, {time.strftime('%Y-%m-%d %H:%M')}\n"
+    )
     bare = bare_steps_per_second(a.model, a.seconds)
     live, pictures, outside = worker_steps_per_second(a.model, a.seconds)
     print("| measure | value | target |")
     print("|---|---|---|")
     print(f"| bare loop, {a.model} (steps/s) | {bare:.0f} | |")
     print(f"| trainer worker with live pictures (steps/s) | {live:.0f} | |")
-    print(f"| worker overhead: wall time outside train_step while training | {100 * outside:.1f} % | <= 10 % |")
-    print(f"| steps/s live vs bare (two separate runs: machine noise +-15 %) | {100 * (1 - live / bare):+.1f} % slower | |")
+    print(
+        f"| worker overhead: wall time outside train_step while training | {100 * outside:.1f} % | <= 10 % |"
+    )
+    print(
+        f"| steps/s live vs bare (two separate runs: machine noise +-15 %) | {100 * (1 - live / bare):+.1f} % slower | |"
+    )
     print(f"| pictures that reached the page process (per s) | {pictures:.1f} | |")
     gap, wall, steps = cli_gmm_gap()
     print(f"| CLI gmm on a 3-component mixture: test NLL - true entropy (nats) | {gap:.4f} | <= 0.02 |")

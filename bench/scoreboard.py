@@ -37,15 +37,22 @@ def main(argv=None) -> None:
     keys = a.models.split(",")
     skipped = {k: why for k, why in available(keys).items() if why}
     keys = [k for k in keys if k not in skipped]
-    print(f"# scoreboard: {a.seconds:g} s training per run, {a.seeds} seeds, {a.data} (+ {a.modes_data} for modes), "
-          f"{os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}\n", flush=True)
+    print(
+        f"# scoreboard: {a.seconds:g} s training per run, {a.seeds} seeds, {a.data} (+ {a.modes_data} for modes), "
+        f"{os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}\n",
+        flush=True,
+    )
     ms = []
     for data in [a.data] + ([a.modes_data] if a.modes_data and a.modes_data != a.data else []):
         for k in keys:
             for s in range(a.seeds):
                 m = measure(k, data, s, a.seconds, a.n_eval, a.n_train)
                 ms.append(m)
-                print(f"  {k:5s} {data:11s} seed {s}: {m.steps} steps, {m.error or m.status}", file=sys.stderr, flush=True)
+                print(
+                    f"  {k:5s} {data:11s} seed {s}: {m.steps} steps, {m.error or m.status}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     if a.json:
         with open(a.json, "w") as fh:
             json.dump([dataclasses.asdict(m) for m in ms], fh, indent=1, default=float)

@@ -58,7 +58,9 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     models = a.models.split(",")
     print(f"# small data: {a.n} points, {a.seconds:g} s per lab run, held-out NLL on 5000 true points\n")
-    print("| data | seed | " + " | ".join(models) + " | sklearn gmm | sklearn kde | best lab - best sklearn |")
+    print(
+        "| data | seed | " + " | ".join(models) + " | sklearn gmm | sklearn kde | best lab - best sklearn |"
+    )
     print("|" + "---|" * (len(models) + 5))
     summaries = []
     for data in a.datasets.split(","):
@@ -68,18 +70,27 @@ def main(argv=None) -> None:
         for seed in parse_seeds(a.seeds):
             x = ds.sample(a.n, seed=seed)
             pts = points_from_array(x)
-            lab = {m: test_nll(fit(RunSpec(m, pts, seed=seed, max_seconds=a.seconds)).model, test) for m in models}
+            lab = {
+                m: test_nll(fit(RunSpec(m, pts, seed=seed, max_seconds=a.seconds)).model, test)
+                for m in models
+            }
             sk_gmm = float(-sklearn_gmm(x, seed).score_samples(test).mean())
             sk_kde = float(-sklearn_kde(x).score_samples(test).mean())
             gap = min(lab.values()) - min(sk_gmm, sk_kde)
             gaps.append((gap, seed))
-            print(f"| {data} | {seed} | " + " | ".join(f"{lab[m]:.4f}" for m in models)
-                  + f" | {sk_gmm:.4f} | {sk_kde:.4f} | {gap:+.4f} |", flush=True)
+            print(
+                f"| {data} | {seed} | "
+                + " | ".join(f"{lab[m]:.4f}" for m in models)
+                + f" | {sk_gmm:.4f} | {sk_kde:.4f} | {gap:+.4f} |",
+                flush=True,
+            )
         g = np.array([v for v, _ in gaps])
         se = g.std(ddof=1) / math.sqrt(len(g)) if len(g) > 1 else float("nan")
         worst = max(gaps)
-        summaries.append(f"{data}: best lab - best scikit-learn = {g.mean():+.4f} ± {se:.4f} over {len(g)} seeds, "
-                         f"worst seed {worst[1]}: {worst[0]:+.4f}")
+        summaries.append(
+            f"{data}: best lab - best scikit-learn = {g.mean():+.4f} ± {se:.4f} over {len(g)} seeds, "
+            f"worst seed {worst[1]}: {worst[0]:+.4f}"
+        )
     print("\n" + "\n".join(summaries))
 
 

@@ -35,18 +35,23 @@ def main(argv=None) -> None:
     p.add_argument("--workers", type=int, default=None, help="trainer processes (default: one per core)")
     a = p.parse_args(argv)
     n_cores = a.workers or cores()
-    print(f"{n_cores} trainer processes, {a.seeds} seeds x {a.seconds:g} s, models {a.models}; "
-          f"load average before: {os.getloadavg()[0]:.2f}\n")
-    print("| dataset | members | budgets (s) | target 1.25 x budgets / cores (s) | wall (s) | wall / target "
-          "| failed | diverged | load avg |")
+    print(
+        f"{n_cores} trainer processes, {a.seeds} seeds x {a.seconds:g} s, models {a.models}; "
+        f"load average before: {os.getloadavg()[0]:.2f}\n"
+    )
+    print(
+        "| dataset | members | budgets (s) | target 1.25 x budgets / cores (s) | wall (s) | wall / target "
+        "| failed | diverged | load avg |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     t0 = time.perf_counter()
     pool = local_pool(n_cores)
     start = time.perf_counter() - t0  # starting the pool counts, in the first dataset's row
     total_budget = total_wall = 0.0
     for i, data in enumerate(a.datasets.split(",")):
-        s = make_sweep(a.models, f"0-{a.seeds - 1}", [], data=data, seconds=a.seconds, n_train=a.n_train,
-                       n_eval=a.n_eval)
+        s = make_sweep(
+            a.models, f"0-{a.seeds - 1}", [], data=data, seconds=a.seconds, n_train=a.n_train, n_eval=a.n_eval
+        )
         t0 = time.perf_counter()
         rows = run_local(s, pool=pool)
         wall = time.perf_counter() - t0 + (start if i == 0 else 0.0)
@@ -55,8 +60,11 @@ def main(argv=None) -> None:
         total_budget, total_wall = total_budget + budget, total_wall + wall
         failed = sum(r["status"] == "failed" for r in rows)
         diverged = sum(bool(r["diverged"]) for r in rows)
-        print(f"| {data} | {len(rows)} | {budget:.0f} | {target:.1f} | {wall:.1f} | {wall / target:.2f} | {failed} "
-              f"| {diverged} | {os.getloadavg()[0]:.2f} |", flush=True)
+        print(
+            f"| {data} | {len(rows)} | {budget:.0f} | {target:.1f} | {wall:.1f} | {wall / target:.2f} | {failed} "
+            f"| {diverged} | {os.getloadavg()[0]:.2f} |",
+            flush=True,
+        )
         for r in rows:
             if r["status"] == "failed":
                 print(f"|  | {r['model']} seed {r['seed']}: {r['error']} |||||||", flush=True)
@@ -64,7 +72,9 @@ def main(argv=None) -> None:
     pool.close()
     total_wall += time.perf_counter() - t0
     target = 1.25 * total_budget / n_cores
-    print(f"| all | | {total_budget:.0f} | {target:.1f} | {total_wall:.1f} | {total_wall / target:.2f} | | | |")
+    print(
+        f"| all | | {total_budget:.0f} | {target:.1f} | {total_wall:.1f} | {total_wall / target:.2f} | | | |"
+    )
 
 
 if __name__ == "__main__":

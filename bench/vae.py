@@ -48,7 +48,9 @@ def main(argv=None) -> None:
 def k_table(ds, x, entropy, a) -> None:
     run = fit(RunSpec("vae", ds, VAEConfig(), seed=a.seed, max_seconds=a.seconds))
     m = run.model
-    print(f"# VAE on {a.data}: {run.step} steps in {run.train_seconds:.1f} s ({time.strftime('%Y-%m-%d %H:%M')}); true entropy {entropy:.4f}\n")
+    print(
+        f"# VAE on {a.data}: {run.step} steps in {run.train_seconds:.1f} s ({time.strftime('%Y-%m-%d %H:%M')}); true entropy {entropy:.4f}\n"
+    )
     print("| K | bound (mean log p) | bound - (-entropy) | seconds per 1000 points |")
     print("|---|---|---|---|")
     t0 = time.perf_counter()
@@ -57,17 +59,34 @@ def k_table(ds, x, entropy, a) -> None:
     for k in (1, 16, 64, 256, 1024, 4096):
         t0 = time.perf_counter()
         lp = float(m.log_prob_k(x, k).double().mean())
-        print(f"| {k} | {lp:.4f} | {lp + entropy:.4f} | {(time.perf_counter() - t0) * 1000 / len(x):.3f} |", flush=True)
+        print(
+            f"| {k} | {lp:.4f} | {lp + entropy:.4f} | {(time.perf_counter() - t0) * 1000 / len(x):.3f} |",
+            flush=True,
+        )
 
 
 def beta_table(ds, x, a) -> None:
     print("\n| beta | steps | reconstruction -E log P(x|z) | KL(Q || P) | -ELBO | IWAE NLL |")
     print("|---|---|---|---|---|---|")
     for beta in [float(b) for b in a.betas.split(",")]:
-        r = fit(RunSpec("vae", ds, make_config(VAEConfig, {"beta": beta}), seed=a.seed, max_steps=a.beta_steps, early_stopping=False))
-        last = {k: float(np.mean([v[k] for _, v in r.losses.records[-20:]])) for k in ("recon", "kl", "neg_elbo")}
+        r = fit(
+            RunSpec(
+                "vae",
+                ds,
+                make_config(VAEConfig, {"beta": beta}),
+                seed=a.seed,
+                max_steps=a.beta_steps,
+                early_stopping=False,
+            )
+        )
+        last = {
+            k: float(np.mean([v[k] for _, v in r.losses.records[-20:]])) for k in ("recon", "kl", "neg_elbo")
+        }
         nll = float(-r.model.log_prob(x[:1000]).double().mean())
-        print(f"| {beta:g} | {r.step} | {last['recon']:.3f} | {last['kl']:.3f} | {last['neg_elbo']:.3f} | {nll:.3f} |", flush=True)
+        print(
+            f"| {beta:g} | {r.step} | {last['recon']:.3f} | {last['kl']:.3f} | {last['neg_elbo']:.3f} | {nll:.3f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -14,10 +14,14 @@ from lab.nn import MLP
 
 @dataclass(frozen=True)
 class AEConfig(Config):
-    latent_dim: int = option(1, "dimension of the code z (1 makes the learned manifold a visible curve)", choices=[1, 2])
+    latent_dim: int = option(
+        1, "dimension of the code z (1 makes the learned manifold a visible curve)", choices=[1, 2]
+    )
     hidden: int = option(128, "width of encoder and decoder", min=8, max=1024, log=True)
     layers: int = option(3, "hidden layers of encoder and decoder", min=1, max=8)
-    refit_every: int = option(50, "steps between refits of the Gaussian on the codes that sampling draws from", min=1, max=10_000)
+    refit_every: int = option(
+        50, "steps between refits of the Gaussian on the codes that sampling draws from", min=1, max=10_000
+    )
 
 
 class AENet(nn.Module):
@@ -122,14 +126,25 @@ def _mixture_on_grid(axes: list[np.ndarray], mean: np.ndarray, std: np.ndarray) 
     A diagonal Gaussian factorises over dimensions, so on a product grid the 2D mixture is one matrix
     product: q[b, a] = 1/n sum_i N(a; m_i0, s_i0) N(b; m_i1, s_i1). Returns [g] or [g_y, g_x].
     """
-    f = [np.exp(-0.5 * ((ax[None, :] - mean[:, j : j + 1]) / std[:, j : j + 1]) ** 2) / (std[:, j : j + 1] * np.sqrt(2 * np.pi))
-         for j, ax in enumerate(axes)]  # each [n, g]
+    f = [
+        np.exp(-0.5 * ((ax[None, :] - mean[:, j : j + 1]) / std[:, j : j + 1]) ** 2)
+        / (std[:, j : j + 1] * np.sqrt(2 * np.pi))
+        for j, ax in enumerate(axes)
+    ]  # each [n, g]
     if len(f) == 1:
         return f[0].mean(0)
     return f[1].T @ f[0] / len(mean)
 
 
-def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: int = 11, grid: int = 48, prior_log_density=None) -> dict:
+def latent_views(
+    model,
+    points=None,
+    n_codes: int = 600,
+    prior=None,
+    n_lines: int = 11,
+    grid: int = 48,
+    prior_log_density=None,
+) -> dict:
     """Everything a latent-space page draws, as numpy arrays.
 
     Data-space arrays are in data coordinates; latent arrays in latent units.
@@ -144,13 +159,19 @@ def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: in
     d = model.latent_dim
     dev = model.device
     z_all = model.train_z
-    idx = torch.linspace(0, len(z_all) - 1, min(n_codes, len(z_all)), device=dev).long()  # a fixed spread of points
+    idx = torch.linspace(
+        0, len(z_all) - 1, min(n_codes, len(z_all)), device=dev
+    ).long()  # a fixed spread of points
     zx = z_all[idx]
     mu, sigma = model.encode(zx)
     recon = model.decode(mu)
     mu_np = mu.cpu().double().numpy()
     std_np = None if sigma is None else sigma.cpu().double().numpy()
-    pmean, pcov = (np.zeros(d), np.eye(d)) if prior is None else (np.asarray(prior[0], float), np.asarray(prior[1], float))
+    pmean, pcov = (
+        (np.zeros(d), np.eye(d))
+        if prior is None
+        else (np.asarray(prior[0], float), np.asarray(prior[1], float))
+    )
     pstd = np.sqrt(np.clip(np.diag(pcov), 1e-12, None))
 
     # posteriors of a few points: the ones asked for, else five spread over the data
@@ -172,12 +193,22 @@ def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: in
         batch = []
         for axis in (0, 1):
             for v in vals:
-                u = np.stack([t, np.full_like(t, v)], 1) if axis == 0 else np.stack([np.full_like(t, v), t], 1)
+                u = (
+                    np.stack([t, np.full_like(t, v)], 1)
+                    if axis == 0
+                    else np.stack([np.full_like(t, v), t], 1)
+                )
                 batch.append(pmean + u * pstd)
         zs = np.concatenate(batch)
         xs = model.to_x(model.decode(torch.as_tensor(zs, dtype=torch.float32, device=dev)))
         for i, (axis, v) in enumerate([(a, v) for a in (0, 1) for v in vals]):
-            lines.append({"axis": axis, "value": float(pmean[1 - axis] + v * pstd[1 - axis]), "x": xs[i * len(t) : (i + 1) * len(t)]})
+            lines.append(
+                {
+                    "axis": axis,
+                    "value": float(pmean[1 - axis] + v * pstd[1 - axis]),
+                    "x": xs[i * len(t) : (i + 1) * len(t)],
+                }
+            )
 
     # aggregate posterior q(z) = 1/n sum_i Q(z|x_i) against the prior, on a latent grid
     lo = np.minimum(pmean - 3.5 * pstd, mu_np.min(0) - 0.5)
@@ -192,7 +223,9 @@ def latent_views(model, points=None, n_codes: int = 600, prior=None, n_lines: in
         prior_d = np.exp(prior_log_density(torch.as_tensor(pts, dtype=torch.float32, device=dev)))
     else:
         diff = (pts - pmean) @ np.linalg.inv(pcov)
-        prior_d = np.exp(-0.5 * (diff * (pts - pmean)).sum(1)) / np.sqrt((2 * np.pi) ** d * np.linalg.det(pcov))
+        prior_d = np.exp(-0.5 * (diff * (pts - pmean)).sum(1)) / np.sqrt(
+            (2 * np.pi) ** d * np.linalg.det(pcov)
+        )
     shape = (g,) if d == 1 else (g, g)
 
     return {

@@ -149,7 +149,11 @@ class DiscretisedSoftmax:
 class ARConfig(Config):
     lr: float = option(1e-2, "learning rate (AdamW)", min=1e-5, max=1.0, log=True, live=True)
     batch_size: int = option(512, "points per training step", min=8, max=4096)
-    conditional: str = option("mog", "1D conditional: mixture of Gaussians or discretised softmax over bins", choices=["mog", "softmax"])
+    conditional: str = option(
+        "mog",
+        "1D conditional: mixture of Gaussians or discretised softmax over bins",
+        choices=["mog", "softmax"],
+    )
     order: str = option("x1-first", "which coordinate is generated first", choices=list(ORDERS))
     components: int = option(16, "Gaussians per conditional (mog)", min=1, max=64)
     bins: int = option(64, "bins per conditional (softmax)", min=4, max=512)
@@ -157,10 +161,22 @@ class ARConfig(Config):
     hidden: int = option(64, "hidden units of the masked network", min=4, max=512)
     depth: int = option(2, "hidden layers of the masked network", min=1, max=6)
     weight_decay: float = option(1e-4, "AdamW weight decay (regularises small data sets)", min=0.0, max=1.0)
-    noise: float = option(0.3, "noise regularisation: std of the noise added to training points at step 0 for 300 points, in standardised units (scaled by sqrt(300 / n) for n points)", min=0.0, max=2.0)
+    noise: float = option(
+        0.3,
+        "noise regularisation: std of the noise added to training points at step 0 for 300 points, in standardised units (scaled by sqrt(300 / n) for n points)",
+        min=0.0,
+        max=2.0,
+    )
     noise_half_life: float = option(100.0, "steps for the training noise to halve", min=1.0, max=1e6)
-    noise_floor: float = option(0.75, "the training noise never falls below this times the leave-one-out KDE bandwidth of the training points, scaled by sqrt(300 / n) for n points (0: anneal to no noise)", min=0.0, max=4.0)
-    ema: float = option(0.995, "decay of the weight average the model uses (0: the raw weights)", min=0.0, max=0.9999)
+    noise_floor: float = option(
+        0.75,
+        "the training noise never falls below this times the leave-one-out KDE bandwidth of the training points, scaled by sqrt(300 / n) for n points (0: anneal to no noise)",
+        min=0.0,
+        max=4.0,
+    )
+    ema: float = option(
+        0.995, "decay of the weight average the model uses (0: the raw weights)", min=0.0, max=0.9999
+    )
 
 
 class Autoregressive(GenerativeModel):
@@ -181,7 +197,11 @@ class Autoregressive(GenerativeModel):
     def _build(self):
         cfg = self.config
         self.order = ORDERS[cfg.order]  # (first, second) data dimensions
-        self.cond = MixtureOfGaussians(cfg.components) if cfg.conditional == "mog" else DiscretisedSoftmax(cfg.bins, cfg.bound)
+        self.cond = (
+            MixtureOfGaussians(cfg.components)
+            if cfg.conditional == "mog"
+            else DiscretisedSoftmax(cfg.bins, cfg.bound)
+        )
         made = MADE(2, self.cond.n_params, cfg.hidden, cfg.depth)
         last = made.body[-1]
         with torch.no_grad():
@@ -190,11 +210,17 @@ class Autoregressive(GenerativeModel):
                 self.cond.init_bias(last.bias[d * self.cond.n_params : (d + 1) * self.cond.n_params])
         ema = copy.deepcopy(made).requires_grad_(False)  # Polyak average: what the model uses
         self.net = nn.ModuleDict({"made": made, "ema": ema})
-        self.opt = torch.optim.AdamW(made.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+        self.opt = torch.optim.AdamW(
+            made.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
+        )
         self.optimizers = [self.opt]
         self.steps = 0
         n = len(self.train_z)
-        self.noise_floor = cfg.noise_floor * math.sqrt(min(1.0, 300 / n)) * loo_bandwidth(self.train_z, seed=self.seed) if cfg.noise_floor > 0 else 0.0
+        self.noise_floor = (
+            cfg.noise_floor * math.sqrt(min(1.0, 300 / n)) * loo_bandwidth(self.train_z, seed=self.seed)
+            if cfg.noise_floor > 0
+            else 0.0
+        )
 
     @property
     def made(self) -> MADE:
@@ -215,7 +241,9 @@ class Autoregressive(GenerativeModel):
         cfg = self.config
         sigma = noise_std(cfg.noise, cfg.noise_half_life, self.steps, len(self.train_z), self.noise_floor)
         if sigma > 0:  # noise regularisation, annealed (see lab.flow._noisy)
-            batch = batch + sigma * torch.randn(batch.shape, generator=self.gen, device=batch.device, dtype=batch.dtype)
+            batch = batch + sigma * torch.randn(
+                batch.shape, generator=self.gen, device=batch.device, dtype=batch.dtype
+            )
         lp_a, lp_b = self._log_probs(batch, self.net["made"])
         loss = -(lp_a + lp_b).mean()
         self.opt.zero_grad(set_to_none=True)
@@ -226,8 +254,14 @@ class Autoregressive(GenerativeModel):
         if self.config.ema > 0:
             d = min(self.config.ema, (1 + self.steps) / (10 + self.steps))
             with torch.no_grad():
-                torch._foreach_lerp_(list(self.net["ema"].parameters()), list(self.net["made"].parameters()), 1 - d)
-        return {"nll": float(loss.detach()), "nll_first": float(-lp_a.mean().detach()), "nll_second": float(-lp_b.mean().detach())}
+                torch._foreach_lerp_(
+                    list(self.net["ema"].parameters()), list(self.net["made"].parameters()), 1 - d
+                )
+        return {
+            "nll": float(loss.detach()),
+            "nll_first": float(-lp_a.mean().detach()),
+            "nll_second": float(-lp_b.mean().detach()),
+        }
 
     def _params_given_first(self, v_first: torch.Tensor) -> torch.Tensor:
         """Parameters of p(z_b | z_a = v) [m, P] for v [m] (z_b's input is masked out, any value works)."""
@@ -246,7 +280,9 @@ class Autoregressive(GenerativeModel):
 
     # -- conditionals in data coordinates (the inverse-problems page uses these) ----------------------
     def _z_of(self, v, dim: int):
-        return (torch.as_tensor(v, dtype=torch.float32, device=self.device) - float(self.scaler.mean[dim])) / float(self.scaler.std[dim])
+        return (
+            torch.as_tensor(v, dtype=torch.float32, device=self.device) - float(self.scaler.mean[dim])
+        ) / float(self.scaler.std[dim])
 
     def _posterior_grid(self, c: float, dim: int, cells: int = 4096, span: float = 6.0):
         """When dim is the SECOND variable: p(z_a | z_b = c) on a grid of cells over [-span, span],
@@ -276,10 +312,14 @@ class Autoregressive(GenerativeModel):
                 edges, log_dens = self._posterior_grid(c, dim)
                 k = torch.searchsorted(edges, v.contiguous(), right=True) - 1
                 inside = (k >= 0) & (k < len(log_dens))
-                lp = torch.where(inside, log_dens[k.clamp(0, len(log_dens) - 1)], torch.full_like(v, -torch.inf))
+                lp = torch.where(
+                    inside, log_dens[k.clamp(0, len(log_dens) - 1)], torch.full_like(v, -torch.inf)
+                )
         return (lp - math.log(self.scaler.std[other])).cpu().double().numpy()
 
-    def sample_conditional(self, c: float, n: int, generator: torch.Generator | int | None = None, dim: int = 0) -> torch.Tensor:
+    def sample_conditional(
+        self, c: float, n: int, generator: torch.Generator | int | None = None, dim: int = 0
+    ) -> torch.Tensor:
         """n samples [n, 2] in data coordinates from p(x_other | x_dim = c); column dim equals c.
 
         Exact when dim is the model's first variable in its order (dim 0 for order "x1-first"): the
@@ -291,7 +331,9 @@ class Autoregressive(GenerativeModel):
         if dim not in (0, 1):
             raise ValueError(f"dim must be 0 or 1, got {dim}.")
         if generator is None or isinstance(generator, int):
-            generator = torch.Generator(device=self.device).manual_seed(self.seed if generator is None else generator)
+            generator = torch.Generator(device=self.device).manual_seed(
+                self.seed if generator is None else generator
+            )
         with torch.no_grad():
             if dim == self.order[0]:
                 z = self._sample_z(int(n), generator, first=self._z_of(c, dim).expand(int(n)).clone())
@@ -335,7 +377,9 @@ class Autoregressive(GenerativeModel):
             marg = self.cond.log_prob(self._z_of(xa, a), p_a.expand(grid, -1)) - math.log(self.scaler.std[a])
             p_b = self._params_given_first(self._z_of(cs, a))  # [n_slices, P]
             zb = self._z_of(xb, b)
-            slices = self.cond.log_prob(zb[None, :].expand(n_slices, -1), p_b[:, None, :].expand(-1, grid, -1))
+            slices = self.cond.log_prob(
+                zb[None, :].expand(n_slices, -1), p_b[:, None, :].expand(-1, grid, -1)
+            )
             slices = slices - math.log(self.scaler.std[b])
             z = self._sample_z(n_points, g)
         pts = self.to_x(z)

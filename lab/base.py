@@ -23,7 +23,9 @@ class ConfigError(ValueError):
 # ---------------------------------------------------------------------------------------------
 
 
-def option(default, help: str = "", *, choices=None, min=None, max=None, log: bool = False, live: bool = False):
+def option(
+    default, help: str = "", *, choices=None, min=None, max=None, log: bool = False, live: bool = False
+):
     """A config field with the metadata a widget, `--set` and a link need.
 
     choices: allowed values; min/max: numeric range; log: a log-scale slider; live: may change
@@ -85,7 +87,9 @@ def validate_value(f: dataclasses.Field, value: Any) -> Any:
     v = _cast(f, value)
     m = f.metadata
     if m.get("choices") is not None and v not in m["choices"]:
-        raise ConfigError(f"{f.name} must be one of {', '.join(map(str, m['choices']))}; got '{_short(value)}'.")
+        raise ConfigError(
+            f"{f.name} must be one of {', '.join(map(str, m['choices']))}; got '{_short(value)}'."
+        )
     if m.get("min") is not None and v < m["min"]:
         raise ConfigError(f"{f.name}={v} is below its minimum {m['min']}.")
     if m.get("max") is not None and v > m["max"]:
@@ -183,7 +187,9 @@ class GenerativeModel:
     has_log_prob: ClassVar[bool] = False
     density_kind: ClassVar[str] = "none"
     early_stopping: ClassVar[bool] = True  # the runner may keep the best weights on a validation split
-    unused_fields: ClassVar[tuple[str, ...]] = ()  # shared Config fields this family ignores (no widget, not listed)
+    unused_fields: ClassVar[
+        tuple[str, ...]
+    ] = ()  # shared Config fields this family ignores (no widget, not listed)
 
     def __init__(self, config: Config | None, data: np.ndarray, seed: int = 0, device: str = "cpu"):
         self.config = config if config is not None else self.Config()
@@ -227,7 +233,9 @@ class GenerativeModel:
     def sample(self, n: int, generator: torch.Generator | int | None = None) -> torch.Tensor:
         """n samples [n, 2] in data coordinates. `generator` may be a seed."""
         if generator is None or isinstance(generator, int):
-            generator = torch.Generator(device=self.device).manual_seed(self.seed if generator is None else generator)
+            generator = torch.Generator(device=self.device).manual_seed(
+                self.seed if generator is None else generator
+            )
         with torch.no_grad():
             z = self._sample_z(int(n), generator)
         return self.scaler.to_x(z.detach().float().cpu())
@@ -357,12 +365,18 @@ def _meta_value(meta: dict[str, str], key: str) -> Any:
 
 def _scaler_part(meta: dict[str, str], key: str, positive: bool) -> np.ndarray:
     v = _meta_value(meta, key)
-    ok = isinstance(v, list) and len(v) == 2 and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in v)
+    ok = (
+        isinstance(v, list)
+        and len(v) == 2
+        and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in v)
+    )
     if not ok:
         raise ConfigError(f"The weights file's {key} must be 2 numbers (x, y), got {_short(v)}.")
     arr = np.asarray(v, dtype=np.float64)
     if not np.isfinite(arr).all() or (np.abs(arr) > MAX_ABS_COORD).any():
-        raise ConfigError(f"The weights file's {key} must be finite numbers within +-{MAX_ABS_COORD:g}, got {_short(v)}.")
+        raise ConfigError(
+            f"The weights file's {key} must be finite numbers within +-{MAX_ABS_COORD:g}, got {_short(v)}."
+        )
     if positive and (arr <= 1e-8).any():
         raise ConfigError(f"The weights file's {key} must be above 1e-8, got {_short(v)}.")
     return arr
@@ -375,15 +389,23 @@ def _check_tensors(tensors: dict[str, torch.Tensor]) -> None:
         if not name or name.startswith("_") or not all(c.isalnum() or c in "._" for c in name):
             raise ConfigError(f"The weights file has a tensor named {_short(name)}, which no lab model has.")
         if not (t.is_floating_point() or t.dtype in (torch.int64, torch.int32, torch.bool)):
-            raise ConfigError(f"The weights file's tensor {_short(name)} has type {t.dtype}, which no lab model uses.")
+            raise ConfigError(
+                f"The weights file's tensor {_short(name)} has type {t.dtype}, which no lab model uses."
+            )
         total += t.numel()
         if total > MAX_WEIGHT_ELEMENTS:
-            raise ConfigError(f"The weights file holds more than {MAX_WEIGHT_ELEMENTS:,} numbers; no lab model is that big.")
+            raise ConfigError(
+                f"The weights file holds more than {MAX_WEIGHT_ELEMENTS:,} numbers; no lab model is that big."
+            )
         if t.is_floating_point() and not torch.isfinite(t).all():
-            raise ConfigError(f"The weights file's tensor {_short(name)} holds NaN or infinity (a diverged model?).")
+            raise ConfigError(
+                f"The weights file's tensor {_short(name)} holds NaN or infinity (a diverged model?)."
+            )
 
 
-def read_metadata(meta: Any, expect: str | None = None) -> tuple[type[GenerativeModel], Config, np.ndarray, np.ndarray, int]:
+def read_metadata(
+    meta: Any, expect: str | None = None
+) -> tuple[type[GenerativeModel], Config, np.ndarray, np.ndarray, int]:
     """Validate a weights file's metadata before anything is built: (class, config, mean, std, seed).
 
     Every field's shape, type and range is checked; each problem is a one-sentence ConfigError."""
@@ -391,18 +413,24 @@ def read_metadata(meta: Any, expect: str | None = None) -> tuple[type[Generative
         raise ConfigError("The weights file is not a lab model (it has no metadata).")
     key = _meta_value(meta, "model")
     if not isinstance(key, str) or key not in REGISTRY:
-        raise ConfigError(f"The weights file is for model {_short(key)}, which this lab does not have "
-                          f"({', '.join(REGISTRY)}).")
+        raise ConfigError(
+            f"The weights file is for model {_short(key)}, which this lab does not have "
+            f"({', '.join(REGISTRY)})."
+        )
     if expect is not None and key != expect:
         raise ConfigError(f"The weights file holds a {key} model, not a {expect} model.")
     cls = get_model_class(key)
     values = _meta_value(meta, "config")
     if not isinstance(values, dict):
-        raise ConfigError(f"The weights file's config must be a JSON object of settings, got a {type(values).__name__}.")
+        raise ConfigError(
+            f"The weights file's config must be a JSON object of settings, got a {type(values).__name__}."
+        )
     for k, v in values.items():
         if v is not None and not isinstance(v, (bool, int, float, str)):
-            raise ConfigError(f"The weights file's setting {_short(k)} must be a number, a word or true/false, "
-                              f"got a {type(v).__name__}.")
+            raise ConfigError(
+                f"The weights file's setting {_short(k)} must be a number, a word or true/false, "
+                f"got a {type(v).__name__}."
+            )
     cfg = make_config(cls.Config, values)
     mean = _scaler_part(meta, "scaler_mean", positive=False)
     std = _scaler_part(meta, "scaler_std", positive=True)
@@ -410,7 +438,9 @@ def read_metadata(meta: Any, expect: str | None = None) -> tuple[type[Generative
     return cls, cfg, mean, std, seed
 
 
-def _rebuild(meta: Any, tensors: dict[str, torch.Tensor], device: str, expect: str | None = None) -> GenerativeModel:
+def _rebuild(
+    meta: Any, tensors: dict[str, torch.Tensor], device: str, expect: str | None = None
+) -> GenerativeModel:
     cls, cfg, mean, std, seed = read_metadata(meta, expect)
     _check_tensors(tensors)
     # two points whose mean and std are the saved ones rebuild the same standardisation
@@ -424,13 +454,17 @@ def _rebuild(meta: Any, tensors: dict[str, torch.Tensor], device: str, expect: s
             raise ConfigError(f"The weights do not fit a {cls.key} model with this config (the file {what}).")
         for k, t in want.items():
             if tuple(tensors[k].shape) != tuple(t.shape):
-                raise ConfigError(f"The weights do not fit a {cls.key} model with this config "
-                                  f"({k} is {tuple(tensors[k].shape)}, not {tuple(t.shape)}).")
+                raise ConfigError(
+                    f"The weights do not fit a {cls.key} model with this config "
+                    f"({k} is {tuple(tensors[k].shape)}, not {tuple(t.shape)})."
+                )
     try:
         model.load_weights(tensors)
     except Exception as e:  # noqa: BLE001  (a family's own loader, GMM or KDE: any failure means a misfit)
         first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise ConfigError(f"The weights do not fit a {cls.key} model with this config ({_short(first, 120)}).") from None
+        raise ConfigError(
+            f"The weights do not fit a {cls.key} model with this config ({_short(first, 120)})."
+        ) from None
     return model
 
 
@@ -443,7 +477,9 @@ def load_model(path: str, device: str = "cpu", expect: str | None = None) -> Gen
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (safe_open is not iterable)
     except Exception as e:  # noqa: BLE001  (safetensors raises its own error types for corrupt headers)
-        raise ConfigError(f"The file {path} is not a safetensors weights file ({type(e).__name__}).") from None
+        raise ConfigError(
+            f"The file {path} is not a safetensors weights file ({type(e).__name__})."
+        ) from None
     return _rebuild(meta, tensors, device, expect)
 
 
@@ -462,7 +498,9 @@ def model_from_bytes(raw: bytes, device: str = "cpu", expect: str | None = None)
         meta = header.get("__metadata__", {}) or {}
         tensors = load(bytes(raw))
     except RecursionError:
-        raise ConfigError("That upload is not a safetensors weights file (its header is nested too deeply).") from None
+        raise ConfigError(
+            "That upload is not a safetensors weights file (its header is nested too deeply)."
+        ) from None
     except Exception as e:  # noqa: BLE001  (safetensors' own error types, a header that is not an object)
         raise ConfigError(f"That upload is not a safetensors weights file ({type(e).__name__}).") from None
     return _rebuild(meta, tensors, device, expect)
@@ -500,7 +538,9 @@ def get_model_class(key: str) -> type[GenerativeModel]:
     return getattr(importlib.import_module(module), name)
 
 
-def make_model(key: str, data: np.ndarray, config: Config | dict | None = None, seed: int = 0, device: str = "cpu"):
+def make_model(
+    key: str, data: np.ndarray, config: Config | dict | None = None, seed: int = 0, device: str = "cpu"
+):
     cls = get_model_class(key)
     if isinstance(config, dict):
         config = make_config(cls.Config, config)

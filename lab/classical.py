@@ -25,10 +25,19 @@ from lab.data import DataError
 class GMMConfig(Config):
     n_components: int = option(12, "mixture components (the largest tried when bic is on)", min=1, max=64)
     bic: bool = option(True, "choose the number of components 1..n_components by BIC before EM")
-    covariance_type: str = option("full", "shape of each covariance", choices=["full", "diag", "spherical", "tied"])
-    tol: float = option(1e-5, "stop when an EM step improves the log-likelihood by less than this", min=0.0, max=1.0, log=True)
-    n_init: int = option(5, "EM starts on a subsample before the live EM; the best likelihood is kept (1: one "
-                         "k-means++ start, EM may stop in a local optimum)", min=1, max=50)
+    covariance_type: str = option(
+        "full", "shape of each covariance", choices=["full", "diag", "spherical", "tied"]
+    )
+    tol: float = option(
+        1e-5, "stop when an EM step improves the log-likelihood by less than this", min=0.0, max=1.0, log=True
+    )
+    n_init: int = option(
+        5,
+        "EM starts on a subsample before the live EM; the best likelihood is kept (1: one "
+        "k-means++ start, EM may stop in a local optimum)",
+        min=1,
+        max=50,
+    )
 
 
 class GMM(GenerativeModel):
@@ -89,14 +98,27 @@ class GMM(GenerativeModel):
             init = {"weights_init": g.weights_, "means_init": g.means_, "precisions_init": g.precisions_}
         # the first step's fit() initialises (from the best start, or k-means++ with one start and no BIC)
         # and runs one EM iteration on every point; train_step runs the rest
-        self.gm = GaussianMixture(k, covariance_type=cfg.covariance_type, random_state=self.seed, max_iter=1,
-                                  warm_start=True, init_params="k-means++", **init)
+        self.gm = GaussianMixture(
+            k,
+            covariance_type=cfg.covariance_type,
+            random_state=self.seed,
+            max_iter=1,
+            warm_start=True,
+            init_params="k-means++",
+            **init,
+        )
         self._last_bound = -math.inf
 
     def _em(self, x: np.ndarray, k: int, seed: int) -> GaussianMixture:
         """One k-means++ start of EM on x, run to convergence (loosely: tol 1e-3, at most 100 steps)."""
-        gm = GaussianMixture(k, covariance_type=self.config.covariance_type, random_state=seed, max_iter=100,
-                             tol=1e-3, init_params="k-means++")
+        gm = GaussianMixture(
+            k,
+            covariance_type=self.config.covariance_type,
+            random_state=seed,
+            max_iter=100,
+            tol=1e-3,
+            init_params="k-means++",
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return gm.fit(x)
@@ -182,7 +204,9 @@ class GMM(GenerativeModel):
         if not tensors:
             return
         self.k = int(tensors["weights_"].shape[0])
-        self.gm = GaussianMixture(self.k, covariance_type=self.config.covariance_type, max_iter=1, warm_start=True)
+        self.gm = GaussianMixture(
+            self.k, covariance_type=self.config.covariance_type, max_iter=1, warm_start=True
+        )
         for name, v in tensors.items():
             setattr(self.gm, name, v.numpy())
         self.gm.converged_, self.gm.n_iter_, self.gm.lower_bound_ = True, 0, -math.inf
@@ -196,13 +220,22 @@ class GMM(GenerativeModel):
 
 @dataclass(frozen=True)
 class KDEConfig(Config):
-    bandwidth: float = option(0.0, "kernel width in standardised units; 0 chooses it by cross-validation", min=0.0, max=5.0)
+    bandwidth: float = option(
+        0.0, "kernel width in standardised units; 0 chooses it by cross-validation", min=0.0, max=5.0
+    )
     candidates: int = option(20, "bandwidths tried by cross-validation, one per training step", min=2, max=64)
-    folds: int = option(0, "cross-validation folds (0: leave one out, exact and as quick at 2000 kernels)", min=0, max=20)
-    max_points: int = option(2000, "kernels kept (a random subset of the data beyond this)", min=10, max=100_000)
-    kernel: str = option("auto", "kernel shape: round in standardised units, round in the data's own units (noise "
-                         "of one size in x and y), or auto: the one cross-validation prefers",
-                         choices=["auto", "standardised", "data"])
+    folds: int = option(
+        0, "cross-validation folds (0: leave one out, exact and as quick at 2000 kernels)", min=0, max=20
+    )
+    max_points: int = option(
+        2000, "kernels kept (a random subset of the data beyond this)", min=10, max=100_000
+    )
+    kernel: str = option(
+        "auto",
+        "kernel shape: round in standardised units, round in the data's own units (noise "
+        "of one size in x and y), or auto: the one cross-validation prefers",
+        choices=["auto", "standardised", "data"],
+    )
 
 
 def _kde_log_prob(z: torch.Tensor, centres: torch.Tensor, h: float) -> torch.Tensor:
@@ -218,8 +251,12 @@ def _copies(centres: torch.Tensor) -> torch.Tensor:
     """[n, n] bool: c_j is c_i (or a copy of it). The direct difference, unlike the faster
     |a|^2 - 2ab + |b|^2, is exactly 0 for a point and its copies."""
     c = centres.double()
-    return torch.cat([torch.cdist(c[s:s + 1024], c, compute_mode="donot_use_mm_for_euclid_dist") == 0
-                      for s in range(0, len(c), 1024)])
+    return torch.cat(
+        [
+            torch.cdist(c[s : s + 1024], c, compute_mode="donot_use_mm_for_euclid_dist") == 0
+            for s in range(0, len(c), 1024)
+        ]
+    )
 
 
 def _loo_log_lik(centres: torch.Tensor, h: float, copies: torch.Tensor | None = None) -> float:
@@ -231,8 +268,8 @@ def _loo_log_lik(centres: torch.Tensor, h: float, copies: torch.Tensor | None = 
     copies = _copies(c) if copies is None else copies
     out = []
     for start in range(0, len(c), 1024):
-        d2 = torch.cdist(c[start:start + 1024], c) ** 2
-        same = copies[start:start + 1024]
+        d2 = torch.cdist(c[start : start + 1024], c) ** 2
+        same = copies[start : start + 1024]
         d2[same] = math.inf
         others = (len(c) - same.sum(1)).clamp(min=1)
         out.append(torch.logsumexp(-0.5 * d2 / h**2, dim=1) - torch.log(others.double()))
@@ -259,8 +296,10 @@ class KDE(GenerativeModel):
         if spread < 1e-6:  # every point the same: the data has no scale to start the grid from
             if cfg.bandwidth == 0:
                 x0 = self.to_x(self.centres[:1])[0]
-                raise DataError(f"All {len(z)} points are the same point ({x0[0]:.4g}, {x0[1]:.4g}), so cross-validation "
-                                "has no kernel width to choose: give points that differ, or set a bandwidth.")
+                raise DataError(
+                    f"All {len(z)} points are the same point ({x0[0]:.4g}, {x0[1]:.4g}), so cross-validation "
+                    "has no kernel width to choose: give points that differ, or set a bandwidth."
+                )
             spread = 1.0
         silverman = spread * n ** (-1 / 6)  # (4 / ((d + 2) n))^(1 / (d + 4)) sigma with d = 2
         # multimodal data wants far less than Silverman (8gaussians' best is about silverman / 50)
@@ -271,8 +310,11 @@ class KDE(GenerativeModel):
         # (axis_i = g / std_i with g the geometric mean of the data's stds, so h * g is its std in x)
         std = np.asarray(self.scaler.std, dtype=np.float64)
         self.data_axis = torch.as_tensor(np.sqrt(std.prod()) / std)
-        self.shapes = {"standardised": [torch.ones(2, dtype=torch.float64)], "data": [self.data_axis],
-                       "auto": [torch.ones(2, dtype=torch.float64), self.data_axis]}[cfg.kernel]
+        self.shapes = {
+            "standardised": [torch.ones(2, dtype=torch.float64)],
+            "data": [self.data_axis],
+            "auto": [torch.ones(2, dtype=torch.float64), self.data_axis],
+        }[cfg.kernel]
         if float((self.data_axis - 1).abs().max()) < 1e-3:  # the two shapes agree
             self.shapes = self.shapes[:1]
         self.axis = self.shapes[0]
@@ -286,7 +328,9 @@ class KDE(GenerativeModel):
             return {"bandwidth": self.h}
         h = float(self.grid[len(self.scores_of(self.shapes[0]))])
         k = self.config.folds
-        shrink = 1.0 if k == 0 else ((k - 1) / k) ** (1 / 6)  # K-fold fits on (K-1)/K of the points; h ~ n^(-1/6)
+        shrink = (
+            1.0 if k == 0 else ((k - 1) / k) ** (1 / 6)
+        )  # K-fold fits on (K-1)/K of the points; h ~ n^(-1/6)
         best = (-math.inf, self.h, self.axis)
         for axis in self.shapes:
             u = self.centres.double() / axis  # the kernel is round in u; log|du/dz| = -sum log axis
@@ -296,7 +340,9 @@ class KDE(GenerativeModel):
                 score = _loo_log_lik(u, h, self._copies)
             else:
                 folds = KFold(k, shuffle=True, random_state=self.seed).split(u.numpy())
-                score = float(np.mean([float(_kde_log_prob(u[te[:300]], u[tr], h).mean()) for tr, te in folds]))
+                score = float(
+                    np.mean([float(_kde_log_prob(u[te[:300]], u[tr], h).mean()) for tr, te in folds])
+                )
             self.scores_of(axis)[h] = score - float(torch.log(axis).sum())
             scores = self.scores_of(axis)
             top = max(scores, key=scores.get)
@@ -321,16 +367,25 @@ class KDE(GenerativeModel):
 
     def _log_prob_z(self, z):
         a = self.axis
-        return (_kde_log_prob(z.cpu().double() / a, self.centres.double() / a, self.h) - torch.log(a).sum()).float()
+        return (
+            _kde_log_prob(z.cpu().double() / a, self.centres.double() / a, self.h) - torch.log(a).sum()
+        ).float()
 
     def views(self, **kw):
-        return {"bandwidth": self.h, "cv_scores": dict(self.cv_scores), "cv_scores_data": dict(self.cv_scores_data),
-                "kernel_shape": self.kernel_shape,
-                "bandwidth_data": self.h * self.axis.numpy() * self.scaler.std}
+        return {
+            "bandwidth": self.h,
+            "cv_scores": dict(self.cv_scores),
+            "cv_scores_data": dict(self.cv_scores_data),
+            "kernel_shape": self.kernel_shape,
+            "bandwidth_data": self.h * self.axis.numpy() * self.scaler.std,
+        }
 
     def weights(self):
-        return {"centres": self.centres.clone(), "bandwidth": torch.tensor([self.h], dtype=torch.float64),
-                "axis": self.axis.clone()}
+        return {
+            "centres": self.centres.clone(),
+            "bandwidth": torch.tensor([self.h], dtype=torch.float64),
+            "axis": self.axis.clone(),
+        }
 
     def load_weights(self, tensors):
         self.centres = tensors["centres"].float()

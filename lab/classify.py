@@ -101,10 +101,14 @@ def labelled_dataset(name: str, n: int = 2000, seed: int = 0, n_classes: int = 2
     assert isinstance(ds, MixtureDataset)
     means = ds._means()
     if not 2 <= n_classes <= min(len(means), MAX_CLASSES):
-        raise DataError(f"{ds.title} can be split into 2 to {min(len(means), MAX_CLASSES)} classes, not {n_classes}.")
+        raise DataError(
+            f"{ds.title} can be split into 2 to {min(len(means), MAX_CLASSES)} classes, not {n_classes}."
+        )
     comp = rng.integers(0, len(means), n)
     x = (means[comp] + ds.std * rng.standard_normal((n, 2))) * ds.scale
-    return LabelledData(x, comp % n_classes, [f"class {k}" for k in range(n_classes)], ds.title, ds.bounds(), ds)
+    return LabelledData(
+        x, comp % n_classes, [f"class {k}" for k in range(n_classes)], ds.title, ds.bounds(), ds
+    )
 
 
 def true_posterior(data: LabelledData, x: np.ndarray) -> np.ndarray | None:
@@ -140,7 +144,9 @@ def parse_labelled_csv(text: str, title: str = "Your points") -> LabelledData:
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != 3:
-            raise DataError(f"Row {lineno} has {len(row)} column{'s' if len(row) != 1 else ''}; a labelled file needs exactly 3 (x, y, label).")
+            raise DataError(
+                f"Row {lineno} has {len(row)} column{'s' if len(row) != 1 else ''}; a labelled file needs exactly 3 (x, y, label)."
+            )
         vals = [_parse_float(c.strip()) for c in row[:2]]
         if None in vals:
             if not xs and all(v is None for v in vals):
@@ -161,13 +167,17 @@ def parse_labelled_csv(text: str, title: str = "Your points") -> LabelledData:
     x = points_from_array(xs).points  # lab.data's checks: shape, count, finiteness
     classes = list(dict.fromkeys(labels))
     if len(classes) < 2:
-        raise DataError(f"All rows have the label '{classes[0][:40]}'; a classifier needs at least 2 classes.")
+        raise DataError(
+            f"All rows have the label '{classes[0][:40]}'; a classifier needs at least 2 classes."
+        )
     if len(classes) > MAX_CLASSES:
         raise DataError(f"The file has {len(classes)} different labels; the limit is {MAX_CLASSES} classes.")
     y = np.array([classes.index(lab) for lab in labels])
     counts = np.bincount(y, minlength=len(classes))
     if counts.min() < 2:
-        raise DataError(f"The class '{classes[int(counts.argmin())][:40]}' has only 1 point; every class needs at least 2.")
+        raise DataError(
+            f"The class '{classes[int(counts.argmin())][:40]}' has only 1 point; every class needs at least 2."
+        )
     return LabelledData(x, y, classes, title)
 
 
@@ -192,7 +202,9 @@ class DiscriminativeClassifier:
 
     def __init__(self, kind: str = "logistic", seed: int = 0):
         if kind not in DISCRIMINATIVE:
-            raise ValueError(f"Unknown discriminative classifier '{kind}'; choose one of {', '.join(DISCRIMINATIVE)}.")
+            raise ValueError(
+                f"Unknown discriminative classifier '{kind}'; choose one of {', '.join(DISCRIMINATIVE)}."
+            )
         self.kind, self.seed = kind, seed
         self.title = DISCRIMINATIVE[kind]
 
@@ -208,7 +220,9 @@ class DiscriminativeClassifier:
         if self.kind == "logistic":
             clf = LogisticRegression(C=1.0, max_iter=1000)
         else:
-            clf = MLPClassifier((64, 64), alpha=1e-3, max_iter=800, learning_rate_init=3e-3, random_state=self.seed)
+            clf = MLPClassifier(
+                (64, 64), alpha=1e-3, max_iter=800, learning_rate_init=3e-3, random_state=self.seed
+            )
         self.clf = make_pipeline(StandardScaler(), clf)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -234,8 +248,15 @@ class DiscriminativeClassifier:
 # ---------------------------------------------------------------------------------------------
 
 
-def marginal_log_prob(model: GenerativeModel, v: np.ndarray, keep: int, lo: float, hi: float, n_grid: int = 400,
-                      numeric: bool = False) -> np.ndarray:
+def marginal_log_prob(
+    model: GenerativeModel,
+    v: np.ndarray,
+    keep: int,
+    lo: float,
+    hi: float,
+    n_grid: int = 400,
+    numeric: bool = False,
+) -> np.ndarray:
     """log p(x_keep = v) [m] with the other coordinate integrated out.
 
     A Gaussian mixture marginalises exactly (drop the dimension: sum_k pi_k N(v; mu_k[keep],
@@ -268,10 +289,14 @@ class GenerativeClassifier:
     P(y|x_1) is proportional to P(y) * integral p(x_1, x_2|y) dx_2.
     """
 
-    def __init__(self, models: list, priors: np.ndarray, missing_range: list[tuple[float, float]] | None = None):
+    def __init__(
+        self, models: list, priors: np.ndarray, missing_range: list[tuple[float, float]] | None = None
+    ):
         bad = [m.title for m in models if not m.has_log_prob]
         if bad:
-            raise ValueError(f"{bad[0]} has no density, so it cannot be a class-conditional p(x|y); choose a family with log_prob.")
+            raise ValueError(
+                f"{bad[0]} has no density, so it cannot be a class-conditional p(x|y); choose a family with log_prob."
+            )
         self.models = list(models)
         self.log_priors = np.log(np.clip(np.asarray(priors, dtype=np.float64), 1e-300, None))
         self.missing_range = missing_range  # per coordinate, the span integrated over when it is missing
@@ -294,8 +319,15 @@ class GenerativeClassifier:
         keep = 1 - missing
         lo, hi = self.missing_range[missing] if self.missing_range else (-10.0, 10.0)
         x = np.asarray(x, dtype=np.float64)
-        logp = np.stack([m.marginal_log_prob(x[:, keep], keep, lo, hi) if hasattr(m, "marginal_log_prob")
-                         else marginal_log_prob(m, x[:, keep], keep, lo, hi) for m in self.models], 1)
+        logp = np.stack(
+            [
+                m.marginal_log_prob(x[:, keep], keep, lo, hi)
+                if hasattr(m, "marginal_log_prob")
+                else marginal_log_prob(m, x[:, keep], keep, lo, hi)
+                for m in self.models
+            ],
+            1,
+        )
         return self._posterior(logp)
 
 
@@ -312,18 +344,28 @@ def missing_range(data: LabelledData, pad: float = 0.5) -> list[tuple[float, flo
     return [(float(lo[d] - pad * w[d]), float(hi[d] + pad * w[d])) for d in range(2)]
 
 
-def fit_generative(data: LabelledData, key: str = "gmm", config=None, seed: int = 0, max_seconds: float | None = 3.0,
-                   max_steps: int | None = None) -> GenerativeClassifier:
+def fit_generative(
+    data: LabelledData,
+    key: str = "gmm",
+    config=None,
+    seed: int = 0,
+    max_seconds: float | None = 3.0,
+    max_steps: int | None = None,
+) -> GenerativeClassifier:
     """Train one `key` model per class with lab.runner.fit (in this thread) and combine them."""
     from lab.base import get_model_class
     from lab.run import RunSpec, fit
 
     if not get_model_class(key).has_log_prob:
-        raise ValueError(f"{get_model_class(key).title} has no density, so it cannot be a class-conditional p(x|y).")
+        raise ValueError(
+            f"{get_model_class(key).title} has no density, so it cannot be a class-conditional p(x|y)."
+        )
     models = []
     for k in range(data.n_classes):
         pts = points_from_array(data.of_class(k), label=data.classes[k])
-        models.append(fit(RunSpec(key, pts, config, seed=seed + k, max_seconds=max_seconds, max_steps=max_steps)).model)
+        models.append(
+            fit(RunSpec(key, pts, config, seed=seed + k, max_seconds=max_seconds, max_steps=max_steps)).model
+        )
     return GenerativeClassifier(models, data.priors(), missing_range(data))
 
 
@@ -353,8 +395,15 @@ def missing_curve(clf, data: LabelledData, missing: int, lo: float, hi: float, s
     return {"v": v, "proba": clf.predict_proba_missing(x, missing)}
 
 
-def label_curve(train: LabelledData, test: LabelledData, sizes: list[int], key: str = "gmm", seed: int = 0,
-                max_seconds: float = 2.0, config=None) -> dict:
+def label_curve(
+    train: LabelledData,
+    test: LabelledData,
+    sizes: list[int],
+    key: str = "gmm",
+    seed: int = 0,
+    max_seconds: float = 2.0,
+    config=None,
+) -> dict:
     """Test accuracy of each classifier trained on `n` labels per class, for n in sizes.
 
     Generative classifiers need fewer labels to reach their (higher) asymptotic error, and
@@ -364,7 +413,9 @@ def label_curve(train: LabelledData, test: LabelledData, sizes: list[int], key: 
     for n in sizes:
         sub = train.scarce(n, seed)
         for kind in ("logistic", "mlp"):
-            out[kind].append(accuracy(DiscriminativeClassifier(kind, seed).fit(sub).predict_proba(test.x), test.y))
+            out[kind].append(
+                accuracy(DiscriminativeClassifier(kind, seed).fit(sub).predict_proba(test.x), test.y)
+            )
         gen = fit_generative(sub, key, config, seed=seed, max_seconds=max_seconds)
         out["generative"].append(accuracy(gen.predict_proba(test.x), test.y))
     return out
@@ -390,7 +441,11 @@ def class_log_prob_grid(gen: GenerativeClassifier, bounds, size: int = 60) -> di
     x0, x1, y0, y1 = bounds
     gx, gy = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
     xx, yy = np.meshgrid(gx, gy)
-    return {"x": gx, "y": gy, "log_p": gen.class_log_probs(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(size, size, -1)}
+    return {
+        "x": gx,
+        "y": gy,
+        "log_p": gen.class_log_probs(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(size, size, -1),
+    }
 
 
 def scores(classifiers: dict, test: LabelledData, missing: int | None = None) -> dict[str, float]:

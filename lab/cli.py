@@ -28,19 +28,29 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="models, their settings, and datasets")
 
-    t = sub.add_parser("train", help="train a model and write DIR/metrics.json, samples.csv, config.json, model.safetensors")
+    t = sub.add_parser(
+        "train", help="train a model and write DIR/metrics.json, samples.csv, config.json, model.safetensors"
+    )
     t.add_argument("--model", required=True, help="model key (see `list`)")
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="built-in dataset name")
     src.add_argument("--data-file", help="CSV with two numeric columns, header optional")
-    t.add_argument("--data-set", action="append", default=[], metavar="FIELD=VALUE", help="dataset parameter, e.g. noise=0.1")
+    t.add_argument(
+        "--data-set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="dataset parameter, e.g. noise=0.1",
+    )
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--seconds", type=float, help="wall-clock training budget (default 15)")
     budget.add_argument("--steps", type=int, help="number of training steps")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--samples", type=int, default=2000, help="rows in samples.csv")
     t.add_argument("--n-train", type=int, default=20000, help="training points drawn from a built-in dataset")
-    t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="model setting, e.g. loss=wgan-gp")
+    t.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="model setting, e.g. loss=wgan-gp"
+    )
     t.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     t.add_argument("--out", required=True, help="output directory")
 
@@ -153,7 +163,9 @@ def _device(name: str) -> str:
             raise UsageError(f"--device must be cpu, cuda or cuda:N, got '{name[:40]}'.") from None
         index = torch.device(name).index
         if index is not None and index >= torch.cuda.device_count():
-            raise UsageError(f"--device {name} names GPU {index}, but this machine has {torch.cuda.device_count()}.")
+            raise UsageError(
+                f"--device {name} names GPU {index}, but this machine has {torch.cuda.device_count()}."
+            )
         return name
     raise UsageError(f"--device must be cpu or cuda, got '{name[:40]}'.")
 
@@ -176,7 +188,9 @@ def _out_dir(path: str) -> str:
 def _out_file(path: str) -> str:
     """A CSV output path: not a directory, its folder creatable and writable (checked before the work)."""
     if os.path.isdir(path):
-        raise UsageError(f"--out {path} is a directory; give a file name such as {os.path.join(path, 'out.csv')}.")
+        raise UsageError(
+            f"--out {path} is a directory; give a file name such as {os.path.join(path, 'out.csv')}."
+        )
     folder = os.path.dirname(os.path.abspath(path))
     above = folder
     while not os.path.exists(above):
@@ -238,11 +252,27 @@ def cmd_train(args) -> int:
         ds = make_dataset(args.data, **params)
         data_desc = {"name": ds.name, **ds.params()}
     seconds = args.seconds if args.seconds is not None or args.steps is not None else 15.0
-    spec = RunSpec(args.model, ds, config, seed=args.seed, n_train=args.n_train, max_steps=args.steps,
-                   max_seconds=seconds, device=device)
+    spec = RunSpec(
+        args.model,
+        ds,
+        config,
+        seed=args.seed,
+        n_train=args.n_train,
+        max_steps=args.steps,
+        max_seconds=seconds,
+        device=device,
+    )
     out = _out_dir(args.out)
-    run_info = {"model": args.model, "config": config.to_dict(), "data": data_desc, "seed": args.seed,
-                "max_steps": args.steps, "max_seconds": seconds, "n_train": args.n_train, "device": device}
+    run_info = {
+        "model": args.model,
+        "config": config.to_dict(),
+        "data": data_desc,
+        "seed": args.seed,
+        "max_steps": args.steps,
+        "max_seconds": seconds,
+        "n_train": args.n_train,
+        "device": device,
+    }
     _write_json(os.path.join(out, "config.json"), {**run_info, "status": RUNNING})
     try:
         torch.manual_seed(args.seed)
@@ -256,7 +286,9 @@ def cmd_train(args) -> int:
 
         model = run.model
         diverged = run.status == DIVERGED
-        ev = Evaluator(ds, n=2000, seed=args.seed + 1000, test_points=None if ds.has_density else run.test_points)
+        ev = Evaluator(
+            ds, n=2000, seed=args.seed + 1000, test_points=None if ds.has_density else run.test_points
+        )
         m = ev(model)
         state = DIVERGED_STATE if diverged else DONE_STATE
         metrics = {
@@ -281,20 +313,28 @@ def cmd_train(args) -> int:
         _write_csv(os.path.join(out, "samples.csv"), "x,y", model.sample(args.samples, args.seed).numpy())
         _write_json(os.path.join(out, "metrics.json"), metrics)
         # last: the run is usable only once every other file is complete
-        _write_json(os.path.join(out, "config.json"), {**run_info, "config": model.config.to_dict(), "status": state,
-                                                       "message": run.message})
+        _write_json(
+            os.path.join(out, "config.json"),
+            {**run_info, "config": model.config.to_dict(), "status": state, "message": run.message},
+        )
     except BaseException as e:
-        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {_first_line(e)}"
+        reason = (
+            "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {_first_line(e)}"
+        )
         failed = {**run_info, "status": FAILED, "message": f"training failed ({reason})"}
         try:
             _write_json(os.path.join(out, "config.json"), failed)
-            _write_json(os.path.join(out, "metrics.json"), {"model": args.model, "data": data_desc, "seed": args.seed,
-                                                            "diverged": False, **failed})
+            _write_json(
+                os.path.join(out, "metrics.json"),
+                {"model": args.model, "data": data_desc, "seed": args.seed, "diverged": False, **failed},
+            )
         except OSError:
             pass  # the directory went away: nothing there can be mistaken for a good run
         raise
-    line = f"{args.model} on {data_desc.get('name', os.path.basename(args.data_file or ''))}: " \
-           f"{run.step} steps in {run.train_seconds:.1f} s"
+    line = (
+        f"{args.model} on {data_desc.get('name', os.path.basename(args.data_file or ''))}: "
+        f"{run.step} steps in {run.train_seconds:.1f} s"
+    )
     if "kl_to_truth" in metrics:
         line += f", test NLL {_num(metrics['test_nll'])}, KL to truth {_num(metrics['kl_to_truth'])}"
     elif "test_nll" in metrics:
@@ -340,7 +380,9 @@ def _load_run(run_dir: str):
         raise UsageError(f"--run {run_dir} has a config.json that is not readable JSON.") from None
     if not isinstance(info, dict):
         raise UsageError(f"--run {run_dir} has a config.json that is not a run's description.")
-    state = info.get("status", DONE_STATE)  # runs written before the status existed finished or never wrote one
+    state = info.get(
+        "status", DONE_STATE
+    )  # runs written before the status existed finished or never wrote one
     if state == RUNNING:
         raise UsageError(f"--run {run_dir} is still training, or its training was killed before it finished.")
     if state == FAILED:
@@ -373,7 +415,9 @@ def cmd_score(args) -> int:
     model = _load_run(args.run)
     if not model.has_log_prob:
         with_density = ", ".join(k for k in REGISTRY if get_model_class(k).has_log_prob)
-        raise UsageError(f"The {model.key} model has no density, so it cannot score points (models with one: {with_density}).")
+        raise UsageError(
+            f"The {model.key} model has no density, so it cannot score points (models with one: {with_density})."
+        )
     pts = load_points_csv(args.points, training=False).points
     lp = model.log_prob(pts).double().numpy()
     _write_csv(out, "log_prob", lp.reshape(-1, 1))
@@ -389,7 +433,13 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         from lab.sweep import command as cmd_sweep
 
-        commands = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "score": cmd_score, "sweep": cmd_sweep}
+        commands = {
+            "list": cmd_list,
+            "train": cmd_train,
+            "sample": cmd_sample,
+            "score": cmd_score,
+            "sweep": cmd_sweep,
+        }
         return commands[args.command](args)
     except (UsageError, ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -407,5 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: still one line, never a traceback (LAB_DEBUG=1 shows it)
         if os.environ.get("LAB_DEBUG"):
             raise
-        print(f"error: internal error ({type(e).__name__}: {e}); rerun with LAB_DEBUG=1 for details.", file=sys.stderr)
+        print(
+            f"error: internal error ({type(e).__name__}: {e}); rerun with LAB_DEBUG=1 for details.",
+            file=sys.stderr,
+        )
         return 1

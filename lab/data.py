@@ -38,7 +38,9 @@ class Dataset:
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
     has_density: ClassVar[bool] = True
-    scale: float = field(default=1.0, metadata={"min": 0.1, "max": 10.0, "help": "multiplies every coordinate"})
+    scale: float = field(
+        default=1.0, metadata={"min": 0.1, "max": 10.0, "help": "multiplies every coordinate"}
+    )
 
     def __getstate__(self) -> dict:
         # the quadrature cache (a KD-tree) is rebuilt where it is needed: it need not cross to a worker
@@ -101,7 +103,9 @@ def _gauss_mixture_logpdf(x: np.ndarray, means: np.ndarray, log_w: np.ndarray, s
 
 @dataclass(frozen=True)
 class CurveDataset(Dataset):
-    noise: float = field(default=0.05, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
+    noise: float = field(
+        default=0.05, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"}
+    )
 
     def _pieces(self) -> list[tuple[float, Callable, float, float, Callable | None]]:
         """[(weight, curve(t)->[n,2], t_lo, t_hi, log_density_of_t(t) or None for uniform)]."""
@@ -185,8 +189,11 @@ class Circles(CurveDataset):
     factor: float = field(default=0.5, metadata={"min": 0.1, "max": 0.95, "help": "inner radius"})
 
     def _pieces(self):
-        circle = lambda r: (lambda t: r * np.stack([np.cos(t), np.sin(t)], 1))
-        return [(1.0, circle(1.0), 0.0, 2 * math.pi, None), (1.0, circle(self.factor), 0.0, 2 * math.pi, None)]
+        circle = lambda r: lambda t: r * np.stack([np.cos(t), np.sin(t)], 1)
+        return [
+            (1.0, circle(1.0), 0.0, 2 * math.pi, None),
+            (1.0, circle(self.factor), 0.0, 2 * math.pi, None),
+        ]
 
     def _bounds_unit(self):
         return (-1.5, 1.5, -1.5, 1.5)
@@ -198,11 +205,13 @@ class Rings(CurveDataset):
 
     name: ClassVar[str] = "rings"
     title: ClassVar[str] = "Concentric rings"
-    noise: float = field(default=0.08, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
+    noise: float = field(
+        default=0.08, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"}
+    )
     n_rings: int = field(default=4, metadata={"min": 1, "max": 8, "help": "number of rings"})
 
     def _pieces(self):
-        circle = lambda r: (lambda t: r * np.stack([np.cos(t), np.sin(t)], 1))
+        circle = lambda r: lambda t: r * np.stack([np.cos(t), np.sin(t)], 1)
         return [(1.0, circle(0.75 * (k + 1)), 0.0, 2 * math.pi, None) for k in range(self.n_rings)]
 
     def _bounds_unit(self):
@@ -216,11 +225,13 @@ class TwoSpirals(CurveDataset):
 
     name: ClassVar[str] = "2spirals"
     title: ClassVar[str] = "Two spirals"
-    noise: float = field(default=0.1, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
+    noise: float = field(
+        default=0.1, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"}
+    )
     T_MAX: ClassVar[float] = 3 * math.pi
 
     def _pieces(self):
-        arm = lambda s: (lambda n: s * np.stack([-np.cos(n) * n, np.sin(n) * n], 1) / 3)
+        arm = lambda s: lambda n: s * np.stack([-np.cos(n) * n, np.sin(n) * n], 1) / 3
         sampler = lambda m, rng: np.sqrt(rng.uniform(0, 1, m)) * self.T_MAX
         return [(1.0, arm(1.0), 0.0, self.T_MAX, sampler), (1.0, arm(-1.0), 0.0, self.T_MAX, sampler)]
 
@@ -237,7 +248,9 @@ class Swissroll(CurveDataset):
 
     name: ClassVar[str] = "swissroll"
     title: ClassVar[str] = "Swiss roll"
-    noise: float = field(default=0.1, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
+    noise: float = field(
+        default=0.1, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"}
+    )
 
     def _pieces(self):
         roll = lambda t: np.stack([t * np.cos(t), t * np.sin(t)], 1) / 5
@@ -257,9 +270,13 @@ class Pinwheel(CurveDataset):
 
     name: ClassVar[str] = "pinwheel"
     title: ClassVar[str] = "Pinwheel"
-    noise: float = field(default=0.1, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"})
+    noise: float = field(
+        default=0.1, metadata={"min": 0.005, "max": 1.0, "help": "std of the Gaussian noise"}
+    )
     n_arms: int = field(default=5, metadata={"min": 2, "max": 10, "help": "number of arms"})
-    radial_std: float = field(default=0.3, metadata={"min": 0.05, "max": 1.0, "help": "spread along each arm"})
+    radial_std: float = field(
+        default=0.3, metadata={"min": 0.05, "max": 1.0, "help": "spread along each arm"}
+    )
     rate: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0, "help": "how much the arms curl"})
 
     def _pieces(self):
@@ -267,7 +284,9 @@ class Pinwheel(CurveDataset):
             def c(s):
                 a = 2 * math.pi * k / self.n_arms + self.rate * np.exp(s)
                 return 2 * s[:, None] * np.stack([np.cos(a), np.sin(a)], 1)
+
             return c
+
         lo, hi = 1 - 6 * self.radial_std, 1 + 6 * self.radial_std
         sampler = lambda m, rng: 1 + self.radial_std * rng.standard_normal(m)
         return [(1.0, arm(k), lo, hi, sampler) for k in range(self.n_arms)]
@@ -314,7 +333,9 @@ class MixtureDataset(Dataset):
 class EightGaussians(MixtureDataset):
     name: ClassVar[str] = "8gaussians"
     title: ClassVar[str] = "8 Gaussians (ring)"
-    radius: float = field(default=2.0, metadata={"min": 0.5, "max": 5.0, "help": "radius of the ring of modes"})
+    radius: float = field(
+        default=2.0, metadata={"min": 0.5, "max": 5.0, "help": "radius of the ring of modes"}
+    )
 
     def _means(self):
         a = np.arange(8) * math.pi / 4
@@ -358,7 +379,9 @@ def _log_diff_ndtr(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 class Checkerboard(Dataset):
     name: ClassVar[str] = "checkerboard"
     title: ClassVar[str] = "Checkerboard"
-    noise: float = field(default=0.02, metadata={"min": 0.005, "max": 0.5, "help": "blur at the square edges"})
+    noise: float = field(
+        default=0.02, metadata={"min": 0.005, "max": 0.5, "help": "blur at the square edges"}
+    )
 
     def _squares(self) -> np.ndarray:
         """Lower-left corners [8, 2] of the dark squares."""
@@ -366,7 +389,9 @@ class Checkerboard(Dataset):
 
     def _sample_unit(self, n, rng):
         sq = self._squares()
-        return sq[rng.integers(0, 8, n)] + rng.uniform(0, 1, (n, 2)) + self.noise * rng.standard_normal((n, 2))
+        return (
+            sq[rng.integers(0, 8, n)] + rng.uniform(0, 1, (n, 2)) + self.noise * rng.standard_normal((n, 2))
+        )
 
     def _log_prob_unit(self, x):
         sq = self._squares()  # [8, 2]
@@ -381,7 +406,17 @@ class Checkerboard(Dataset):
 
 DATASETS: dict[str, type[Dataset]] = {
     cls.name: cls
-    for cls in (Moons, Circles, Rings, EightGaussians, TwentyFiveGaussians, TwoSpirals, Checkerboard, Pinwheel, Swissroll)
+    for cls in (
+        Moons,
+        Circles,
+        Rings,
+        EightGaussians,
+        TwentyFiveGaussians,
+        TwoSpirals,
+        Checkerboard,
+        Pinwheel,
+        Swissroll,
+    )
 }
 
 
@@ -487,16 +522,22 @@ def check_spread(points: np.ndarray) -> None:
     flat = std <= tiny
     if flat.all():
         p = points[0]
-        raise DataError(f"All {len(points):,} points are the same point ({p[0]:.6g}, {p[1]:.6g}); "
-                        "a density needs points that differ.")
+        raise DataError(
+            f"All {len(points):,} points are the same point ({p[0]:.6g}, {p[1]:.6g}); "
+            "a density needs points that differ."
+        )
     if flat.any():
         k = int(np.flatnonzero(flat)[0])
         if np.ptp(points[:, k]) > 0:
-            raise DataError(f"Column {k + 1} ({'xy'[k]}) varies by only {np.ptp(points[:, k]):.2g} around "
-                            f"{points[0, k]:.8g}, below what the models' 32-bit numbers resolve; "
-                            "subtract an offset or rescale it.")
-        raise DataError(f"Every point has {'xy'[k]} = {points[0, k]:.6g} (column {k + 1} never changes), "
-                        "so the points lie on a line and have no 2D density.")
+            raise DataError(
+                f"Column {k + 1} ({'xy'[k]}) varies by only {np.ptp(points[:, k]):.2g} around "
+                f"{points[0, k]:.8g}, below what the models' 32-bit numbers resolve; "
+                "subtract an offset or rescale it."
+            )
+        raise DataError(
+            f"Every point has {'xy'[k]} = {points[0, k]:.6g} (column {k + 1} never changes), "
+            "so the points lie on a line and have no 2D density."
+        )
 
 
 def parse_points_csv(text: str, label: str = "points", training: bool = True) -> PointsDataset:
@@ -525,16 +566,20 @@ def parse_points_csv(text: str, label: str = "points", training: bool = True) ->
         if not row or all(not c.strip() for c in row):
             continue  # blank lines carry no point
         if len(row) != 2:
-            raise DataError(f"Row {lineno} has {len(row)} column{'s' if len(row) != 1 else ''}; "
-                            "a points file needs exactly 2 (x, y).")
+            raise DataError(
+                f"Row {lineno} has {len(row)} column{'s' if len(row) != 1 else ''}; "
+                "a points file needs exactly 2 (x, y)."
+            )
         cells = [c.strip() for c in row]
         vals = [_parse_float(c) for c in cells]
         if None in vals:
             if not rows and all(v is None for v in vals) and lineno == header_line:
                 continue  # a header line
             if "" in cells:
-                raise DataError(f"Row {lineno} has an empty cell (a missing coordinate); "
-                                "training needs both coordinates of every point.")
+                raise DataError(
+                    f"Row {lineno} has an empty cell (a missing coordinate); "
+                    "training needs both coordinates of every point."
+                )
             bad = cells[vals.index(None)]
             raise DataError(f"Row {lineno} has '{bad[:40]}', which is not a number.")
         if not all(math.isfinite(v) for v in vals):
@@ -543,15 +588,19 @@ def parse_points_csv(text: str, label: str = "points", training: bool = True) ->
             raise DataError(f"Row {lineno} has a coordinate beyond +-{MAX_ABS:g}; rescale the points.")
         rows.append(vals)
         if len(rows) > MAX_ROWS:
-            raise DataError(f"The file has more than {MAX_ROWS:,} rows (row {lineno:,} is one too many); "
-                            f"the limit is {MAX_ROWS:,}.")
+            raise DataError(
+                f"The file has more than {MAX_ROWS:,} rows (row {lineno:,} is one too many); "
+                f"the limit is {MAX_ROWS:,}."
+            )
     if not rows:
         raise DataError("The file has no data rows.")
     if not training:
         return PointsDataset(points=np.asarray(rows, dtype=np.float64), label=label)
     if len(rows) < MIN_ROWS:
-        raise DataError(f"The file has only {len(rows)} data row{'s' if len(rows) != 1 else ''}; "
-                        f"at least {MIN_ROWS} are needed to train and measure a model.")
+        raise DataError(
+            f"The file has only {len(rows)} data row{'s' if len(rows) != 1 else ''}; "
+            f"at least {MIN_ROWS} are needed to train and measure a model."
+        )
     points = np.asarray(rows, dtype=np.float64)
     check_spread(points)
     return PointsDataset(points=points, label=label)
@@ -605,7 +654,9 @@ def read_text(source) -> tuple[str, str | None]:
     else:
         raw = source.read(MAX_BYTES + 1) if hasattr(source, "read") else source
         if len(raw) > MAX_BYTES:
-            size = f"over {_size(MAX_BYTES)}" if hasattr(source, "read") else _size(len(raw))  # a stream: read to the limit
+            size = (
+                f"over {_size(MAX_BYTES)}" if hasattr(source, "read") else _size(len(raw))
+            )  # a stream: read to the limit
             raise DataError(f"The file is {size}; the limit is {_size(MAX_BYTES)}.")
     if isinstance(raw, (bytes, bytearray)):
         try:
@@ -725,7 +776,11 @@ def points_from_paint(levels, seed: int = 0, jitter: float = 0.35) -> PointsData
     """A painting's points: BRUSH_PER_LEVEL * level uniform points in each painted cell, plus a light
     Gaussian jitter (std `jitter` cell widths) so the grid does not show. Seeded: same painting, same points."""
     levels = np.asarray(levels, dtype=int).ravel()
-    if levels.size != BRUSH_GRID * BRUSH_GRID or levels.min(initial=0) < 0 or levels.max(initial=0) > BRUSH_LEVELS:
+    if (
+        levels.size != BRUSH_GRID * BRUSH_GRID
+        or levels.min(initial=0) < 0
+        or levels.max(initial=0) > BRUSH_LEVELS
+    ):
         raise DataError("The painting is not readable.")
     counts = levels * BRUSH_PER_LEVEL
     if counts.sum() == 0:
@@ -772,7 +827,9 @@ def decode_paint(text: str) -> np.ndarray:
     try:
         body = text[1:]
         d = zlib.decompressobj()
-        raw = d.decompress(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)), BRUSH_GRID * BRUSH_GRID + 1)
+        raw = d.decompress(
+            base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)), BRUSH_GRID * BRUSH_GRID + 1
+        )
     except (binascii.Error, ValueError, zlib.error):
         raise DataError("The drawing in the link is not readable.") from None
     levels = np.frombuffer(raw, dtype=np.uint8)

@@ -41,7 +41,10 @@ class NoiseConditionalMLP(nn.Module):
         feats = [x, temb]
         if self.x_embedding:
             # coordinates in standardised units span ~[-3, 3]; scale 25 resolves ~0.05 (tiny-diffusion)
-            feats += [sinusoidal_embedding(25.0 * x[:, 0], self.x_embedding), sinusoidal_embedding(25.0 * x[:, 1], self.x_embedding)]
+            feats += [
+                sinusoidal_embedding(25.0 * x[:, 0], self.x_embedding),
+                sinusoidal_embedding(25.0 * x[:, 1], self.x_embedding),
+            ]
         return self.mlp(torch.cat(feats, dim=1))
 
 
@@ -80,7 +83,9 @@ def warmup_ema_step(model: GenerativeModel, loss: torch.Tensor) -> None:
         ema_update(model.net, min(cfg.ema_decay, (1 + model.step_count) / (10 + model.step_count)))
 
 
-def noised_empirical_score(x: torch.Tensor, centres: torch.Tensor, scale: float, sigma: float) -> torch.Tensor:
+def noised_empirical_score(
+    x: torch.Tensor, centres: torch.Tensor, scale: float, sigma: float
+) -> torch.Tensor:
     """Exact score of p(x) = mean_i N(x; scale * c_i, sigma^2 I): the noised empirical density.
 
     grad log p(x) = sum_i w_i(x) (scale * c_i - x) / sigma^2, w = softmax_i(-|x - scale c_i|^2 / 2 sigma^2).
@@ -124,7 +129,10 @@ def field_grid(model: GenerativeModel, size: int) -> tuple[np.ndarray, np.ndarra
     lo = model.scaler.to_x(model.train_z.min(0).values.cpu()).numpy()
     hi = model.scaler.to_x(model.train_z.max(0).values.cpu()).numpy()
     pad = 0.15 * (hi - lo) + 1e-3
-    gx, gy = np.linspace(lo[0] - pad[0], hi[0] + pad[0], size), np.linspace(lo[1] - pad[1], hi[1] + pad[1], size)
+    gx, gy = (
+        np.linspace(lo[0] - pad[0], hi[0] + pad[0], size),
+        np.linspace(lo[1] - pad[1], hi[1] + pad[1], size),
+    )
     xx, yy = np.meshgrid(gx, gy)
     return gx, gy, model.to_z(np.stack([xx.ravel(), yy.ravel()], 1))
 
@@ -164,17 +172,32 @@ class DDPMConfig(Config):
     batch_size: int = option(256, "points per training step", min=8, max=4096)
     schedule: str = option("cosine", "noise schedule beta_t", choices=["cosine", "linear"])
     T: int = option(1000, "diffusion steps of the forward process", min=10, max=4000)
-    sampler: str = option("ddpm", "reverse process used by sample(): ancestral DDPM or deterministic DDIM", choices=["ddpm", "ddim"], live=True)
-    sample_steps: int = option(50, "reverse steps used by sample() (at most T; fewer = faster)", min=1, max=4000, live=True)
-    eta: float = option(0.0, "DDIM noise: 0 deterministic, 1 equals ancestral DDPM", min=0.0, max=1.0, live=True)
+    sampler: str = option(
+        "ddpm",
+        "reverse process used by sample(): ancestral DDPM or deterministic DDIM",
+        choices=["ddpm", "ddim"],
+        live=True,
+    )
+    sample_steps: int = option(
+        50, "reverse steps used by sample() (at most T; fewer = faster)", min=1, max=4000, live=True
+    )
+    eta: float = option(
+        0.0, "DDIM noise: 0 deterministic, 1 equals ancestral DDPM", min=0.0, max=1.0, live=True
+    )
     hidden: int = option(128, "hidden units per layer of eps_theta", min=16, max=1024)
     layers: int = option(3, "hidden layers of eps_theta", min=1, max=8)
     time_dim: int = option(64, "size of the sinusoidal embedding of t", min=4, max=256)
     x_embedding: int = option(32, "sinusoidal features per coordinate of x (0: raw x only)", min=0, max=128)
     ema_decay: float = option(0.995, "EMA of the weights used for sampling (0: no EMA)", min=0.0, max=0.9999)
     warmup: int = option(100, "steps of linear learning-rate warm-up", min=0, max=10_000)
-    prediction: str = option("v", "what the network predicts: eps (Ho et al.) or v = sqrt(ab) eps - sqrt(1 - ab) x0 (stable at t near T)", choices=["v", "eps"])
-    clip_x0: float = option(4.0, "clip the predicted x0 to [-c, c] standardised units while sampling (0: off)", min=0.0, max=100.0)
+    prediction: str = option(
+        "v",
+        "what the network predicts: eps (Ho et al.) or v = sqrt(ab) eps - sqrt(1 - ab) x0 (stable at t near T)",
+        choices=["v", "eps"],
+    )
+    clip_x0: float = option(
+        4.0, "clip the predicted x0 to [-c, c] standardised units while sampling (0: off)", min=0.0, max=100.0
+    )
 
 
 class DDPM(GenerativeModel):
@@ -205,7 +228,9 @@ class DDPM(GenerativeModel):
     # -- forward process ---------------------------------------------------------------------------
     def alpha_bar(self, t: torch.Tensor) -> torch.Tensor:
         """alpha_bar_t for integer steps t (t = -1 gives 1: the data)."""
-        ab = torch.cat([torch.ones(1, dtype=self.alphas_cumprod.dtype, device=self.device), self.alphas_cumprod])
+        ab = torch.cat(
+            [torch.ones(1, dtype=self.alphas_cumprod.dtype, device=self.device), self.alphas_cumprod]
+        )
         return ab[t.long() + 1]
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -232,7 +257,7 @@ class DDPM(GenerativeModel):
             return out
         if not isinstance(t, int):
             ab = self.alpha_bar(t).float()[:, None]
-        return (1 - ab) ** 0.5 * x + ab ** 0.5 * out
+        return (1 - ab) ** 0.5 * x + ab**0.5 * out
 
     # -- training ------------------------------------------------------------------------------------
     def train_step(self, batch):
@@ -256,9 +281,17 @@ class DDPM(GenerativeModel):
         steps = int(min(max(steps, 1), self.config.T))
         if steps == 1:
             return torch.tensor([self.config.T - 1], device=self.device)
-        return torch.linspace(0, self.config.T - 1, steps, dtype=torch.float64).round().long().unique().to(self.device)
+        return (
+            torch.linspace(0, self.config.T - 1, steps, dtype=torch.float64)
+            .round()
+            .long()
+            .unique()
+            .to(self.device)
+        )
 
-    def _predict_x0(self, x: torch.Tensor, t: int, eps: torch.Tensor, ab: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _predict_x0(
+        self, x: torch.Tensor, t: int, eps: torch.Tensor, ab: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """x0_hat = (x_t - sqrt(1 - ab) eps) / sqrt(ab), clipped; eps recomputed so the pair stays consistent."""
         x0 = (x - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
         c = self.config.clip_x0
@@ -303,7 +336,9 @@ class DDPM(GenerativeModel):
         x = torch.randn(n, 2, generator=generator, device=self.device) if x_T is None else x_T.clone()
         if known is not None:
             ab_T = float(self.alphas_cumprod[tau[-1]])
-            x[:, known[0]] = math.sqrt(ab_T) * known[1] + math.sqrt(1 - ab_T) * torch.randn(n, generator=generator, device=self.device)
+            x[:, known[0]] = math.sqrt(ab_T) * known[1] + math.sqrt(1 - ab_T) * torch.randn(
+                n, generator=generator, device=self.device
+            )
         path = [x.clone()] if record else []
         for i in range(len(tau) - 1, -1, -1):
             t, t_prev = tau[i], (tau[i - 1] if i > 0 else -1)
@@ -314,9 +349,15 @@ class DDPM(GenerativeModel):
             last = t_prev < 0
             if sampler == "ddpm":
                 beta = 1 - ab / ab_prev
-                mean = (math.sqrt(ab_prev) * beta / (1 - ab)) * x0 + (math.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)) * x
+                mean = (math.sqrt(ab_prev) * beta / (1 - ab)) * x0 + (
+                    math.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)
+                ) * x
                 var = (1 - ab_prev) / (1 - ab) * beta
-                x = mean if last else mean + math.sqrt(var) * torch.randn(n, 2, generator=generator, device=self.device)
+                x = (
+                    mean
+                    if last
+                    else mean + math.sqrt(var) * torch.randn(n, 2, generator=generator, device=self.device)
+                )
             else:
                 s = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
                 x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - s * s, 0.0)) * eps
@@ -332,13 +373,19 @@ class DDPM(GenerativeModel):
     def _sample_z(self, n, generator):
         return self.reverse(n, generator)[0]
 
-    def sample_with(self, n: int, sampler: str, steps: int, eta: float | None = None, generator=None) -> torch.Tensor:
+    def sample_with(
+        self, n: int, sampler: str, steps: int, eta: float | None = None, generator=None
+    ) -> torch.Tensor:
         """n samples [n, 2] in data coordinates from a chosen sampler and number of steps."""
         if generator is None or isinstance(generator, int):
-            generator = torch.Generator(device=self.device).manual_seed(self.seed if generator is None else generator)
+            generator = torch.Generator(device=self.device).manual_seed(
+                self.seed if generator is None else generator
+            )
         return self.scaler.to_x(self.reverse(int(n), generator, sampler, steps, eta)[0].float().cpu())
 
-    def inpaint(self, dim: int, value: float, n: int, generator=None, steps: int | None = None) -> torch.Tensor:
+    def inpaint(
+        self, dim: int, value: float, n: int, generator=None, steps: int | None = None
+    ) -> torch.Tensor:
         """Samples [n, 2] (data coordinates) of p(x_other | x_dim = value) by the replacement method.
 
         At every ancestral reverse step the known coordinate is replaced by a forward-noised version of
@@ -351,9 +398,13 @@ class DDPM(GenerativeModel):
         if dim not in (0, 1):
             raise ValueError(f"dim must be 0 or 1, got {dim}")
         if generator is None or isinstance(generator, int):
-            generator = torch.Generator(device=self.device).manual_seed(self.seed if generator is None else generator)
+            generator = torch.Generator(device=self.device).manual_seed(
+                self.seed if generator is None else generator
+            )
         v = (float(value) - float(self.scaler.mean[dim])) / float(self.scaler.std[dim])
-        steps = min(self.config.T, 250) if steps is None else steps  # 250 of 1000: ~4x faster, as good on the toys
+        steps = (
+            min(self.config.T, 250) if steps is None else steps
+        )  # 250 of 1000: ~4x faster, as good on the toys
         z, _ = self.reverse(int(n), generator, "ddpm", steps, known=(dim, v))
         x = self.scaler.to_x(z.float().cpu())
         x[:, dim] = float(value)
@@ -372,19 +423,28 @@ class DDPM(GenerativeModel):
         eps = torch.randn(n_forward, 2, generator=g, device=self.device)
         fracs = np.linspace(0, 1, 21)
         ts = [-1] + [int(round(f * (cfg.T - 1))) for f in fracs[1:]]
-        frames = np.stack([self.to_x(self.q_sample(x0, torch.full((n_forward,), t, device=self.device), eps)) for t in ts])
+        frames = np.stack(
+            [self.to_x(self.q_sample(x0, torch.full((n_forward,), t, device=self.device), eps)) for t in ts]
+        )
         x_T = self.q_sample(x0, torch.full((n_forward,), cfg.T - 1, device=self.device), eps)
         prior = torch.randn(n_forward, 2, generator=g, device=self.device)
         ab = self.alphas_cumprod.cpu().numpy()
         n_steps = min(cfg.sample_steps, 25)  # a picture of the sampler at <= 25 steps keeps views cheap
         tau = self.timesteps(n_steps).cpu().numpy()
-        paths = throttled(self, f"paths{n_particles}", lambda: np.stack([self.to_x(p) for p in self.reverse(n_particles, g, steps=n_steps, record=True)[1]], 1))
+        paths = throttled(
+            self,
+            f"paths{n_particles}",
+            lambda: np.stack(
+                [self.to_x(p) for p in self.reverse(n_particles, g, steps=n_steps, record=True)[1]], 1
+            ),
+        )
         return {
             "kind": "ddpm",
             "forward": {
                 "points": frames,
                 "labels": ["t = 0 (data)"] + [f"t = {t + 1}" for t in ts[1:]],
-                "signal": [1.0] + [float(np.sqrt(ab[t])) for t in ts[1:]],  # sqrt(alpha_bar_t): data left in x_t
+                "signal": [1.0]
+                + [float(np.sqrt(ab[t])) for t in ts[1:]],  # sqrt(alpha_bar_t): data left in x_t
             },
             "prior": {
                 "x_T": self.to_x(x_T),
@@ -409,7 +469,17 @@ class DDPM(GenerativeModel):
         key = (size, tuple(ts))
         if key not in self._true_cache:  # the truth does not change while training: compute it once
             centres = self.train_z[:4000]
-            self._true_cache = {key: [noised_empirical_score(pts, centres, math.sqrt(float(self.alphas_cumprod[t])), math.sqrt(1 - float(self.alphas_cumprod[t]))).cpu() for t in ts]}
+            self._true_cache = {
+                key: [
+                    noised_empirical_score(
+                        pts,
+                        centres,
+                        math.sqrt(float(self.alphas_cumprod[t])),
+                        math.sqrt(1 - float(self.alphas_cumprod[t])),
+                    ).cpu()
+                    for t in ts
+                ]
+            }
         true = self._true_cache[key]
         std = torch.as_tensor(self.scaler.std, dtype=torch.float32)
         model, error, truth, labels = [], [], [], []
@@ -421,7 +491,14 @@ class DDPM(GenerativeModel):
             model.append((s / std).reshape(size, size, 2).numpy())  # d/dx = d/dz / std
             truth.append((s_true / std).reshape(size, size, 2).numpy())
             labels.append(f"t = {t + 1} (noise std {sig:.2f})")
-        return {"x": gx, "y": gy, "labels": labels, "model": np.stack(model), "true": np.stack(truth), "error": np.stack(error)}
+        return {
+            "x": gx,
+            "y": gy,
+            "labels": labels,
+            "model": np.stack(model),
+            "true": np.stack(truth),
+            "error": np.stack(error),
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,15 +506,25 @@ class DDPM(GenerativeModel):
 # ---------------------------------------------------------------------------------------------
 
 
-def sampler_sweep(model: DDPM, reference: np.ndarray, steps=(5, 10, 20, 50, 100, 250, 1000), n: int = 1000, seed: int = 0,
-                  samplers=("ddpm", "ddim"), repeats: int = 1) -> dict:
+def sampler_sweep(
+    model: DDPM,
+    reference: np.ndarray,
+    steps=(5, 10, 20, 50, 100, 250, 1000),
+    n: int = 1000,
+    seed: int = 0,
+    samplers=("ddpm", "ddim"),
+    repeats: int = 1,
+) -> dict:
     """For each sampler and step count: energy distance of n samples to `reference` (data coordinates;
     the mean over `repeats` sample draws, since one draw's noise is of the order of the floor), the same as an
     unbiased U-statistic (no floor), and the seconds per 1000 samples (first draw).
     Returns {sampler: {"steps": [...], "energy": [...], "energy_unbiased": [...], "seconds": [...]}}."""
     # a list of references: draw r is compared with reference r (independent true samples, so the
     # mean over draws also averages the reference's own sampling noise)
-    refs = [torch.as_tensor(np.asarray(r), dtype=torch.float64) for r in (reference if isinstance(reference, (list, tuple)) else [reference])]
+    refs = [
+        torch.as_tensor(np.asarray(r), dtype=torch.float64)
+        for r in (reference if isinstance(reference, (list, tuple)) else [reference])
+    ]
     out = {}
     for sampler in samplers:
         rows = {"steps": [], "energy": [], "energy_unbiased": [], "seconds": []}

@@ -31,7 +31,9 @@ def samples_csv(samples: np.ndarray) -> str:
     return buf.getvalue()
 
 
-def bundle(runs: list[RunExport], scoreboard_csv: str, scoreboard_json: str, link: str, plotly_js: str) -> bytes:
+def bundle(
+    runs: list[RunExport], scoreboard_csv: str, scoreboard_json: str, link: str, plotly_js: str
+) -> bytes:
     """The zip: runs/<name>/{samples.csv, figure.html, model.safetensors}, scoreboard.csv/.json, link.txt and
     one plotly.min.js the figures share (they work offline, in a lecture hall)."""
     out = io.BytesIO()
@@ -43,7 +45,10 @@ def bundle(runs: list[RunExport], scoreboard_csv: str, scoreboard_json: str, lin
                 name, k = f"{safe_name(r.name)}-{k}", k + 1
             seen.add(name)
             z.writestr(f"runs/{name}/samples.csv", samples_csv(r.samples))
-            z.writestr(f"runs/{name}/figure.html", r.figure_html.replace('src="plotly.min.js"', 'src="../../plotly.min.js"'))
+            z.writestr(
+                f"runs/{name}/figure.html",
+                r.figure_html.replace('src="plotly.min.js"', 'src="../../plotly.min.js"'),
+            )
             if r.weights is not None:
                 z.writestr(f"runs/{name}/model.safetensors", r.weights)
         z.writestr("scoreboard.csv", scoreboard_csv)

@@ -46,7 +46,9 @@ def rq_spline(
     xc = x.clamp(-bound, bound)  # outside values are computed on the edge, then replaced
 
     # knots of x (widths) and y (heights) together: [n, 2, K+1] from -B to B, each bin at least min_bin
-    frac = min_bin + (1 - min_bin * K) * torch.softmax(torch.stack([w_raw, h_raw], 1), dim=-1)  # [n, 2, K], rows sum to 1
+    frac = min_bin + (1 - min_bin * K) * torch.softmax(
+        torch.stack([w_raw, h_raw], 1), dim=-1
+    )  # [n, 2, K], rows sum to 1
     interior = 2 * bound * torch.cumsum(frac[..., :-1], dim=-1) - bound  # [n, 2, K-1]
     end = interior.new_full((n, 2, 1), bound)
     knots = torch.cat([-end, interior, end], dim=-1)
@@ -55,7 +57,9 @@ def rq_spline(
     derivs = torch.cat([ones, min_deriv + F.softplus(d_raw), ones], dim=-1)  # [n, K+1]
 
     edges = knots[:, 1 if inverse else 0]
-    idx = (torch.searchsorted(edges[:, 1:-1].contiguous(), xc[:, None].contiguous(), right=True)[:, 0]).clamp(0, K - 1)
+    idx = (torch.searchsorted(edges[:, 1:-1].contiguous(), xc[:, None].contiguous(), right=True)[:, 0]).clamp(
+        0, K - 1
+    )
     # one gather for the bin's two ends: (x_k, x_k+1), (y_k, y_k+1), (d_k, d_k+1), each [n]
     table = torch.cat([knots, derivs[:, None]], dim=1)  # [n, 3, K+1]
     ends = table.gather(-1, torch.stack([idx, idx + 1], -1)[:, None].expand(n, 3, 2))  # [n, 3, 2]
@@ -76,7 +80,9 @@ def rq_spline(
     t1t = theta * (1 - theta)
     denom = s_k + (d_k1 + d_k - 2 * s_k) * t1t
     # dy/dx = s_k^2 [d_k+1 theta^2 + 2 s_k theta (1-theta) + d_k (1-theta)^2] / denom^2
-    logdet = torch.log(s_k.pow(2) * (d_k1 * theta.pow(2) + 2 * s_k * t1t + d_k * (1 - theta).pow(2))) - 2 * torch.log(denom)
+    logdet = torch.log(
+        s_k.pow(2) * (d_k1 * theta.pow(2) + 2 * s_k * t1t + d_k * (1 - theta).pow(2))
+    ) - 2 * torch.log(denom)
     if not inverse:
         out = y_k + h_k * (s_k * theta.pow(2) + d_k * t1t) / denom
     else:
@@ -107,7 +113,9 @@ class Coupling(nn.Module):
         nn.init.zeros_(last.weight)  # start at the identity map (uniform spline, unit scale)
         nn.init.zeros_(last.bias)
 
-    def _transform(self, v: torch.Tensor, a: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _transform(
+        self, v: torch.Tensor, a: torch.Tensor, inverse: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.net(a[:, None])
         if self.kind == "affine":
             log_s = 2.0 * torch.tanh(p[:, 0] / 2.0)  # bounded scale keeps early training stable
@@ -222,21 +230,43 @@ def _noisy(z: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.T
 
 @dataclass(frozen=True)
 class FlowConfig(Config):
-    lr: float = option(1e-2, "learning rate (AdamW, halved every lr_decay steps)", min=1e-5, max=1.0, log=True, live=True)
+    lr: float = option(
+        1e-2, "learning rate (AdamW, halved every lr_decay steps)", min=1e-5, max=1.0, log=True, live=True
+    )
     batch_size: int = option(512, "points per training step", min=8, max=4096)
-    variant: str = option("spline", "layer type: rational-quadratic spline coupling, affine coupling (RealNVP) or planar", choices=["spline", "affine", "planar"])
+    variant: str = option(
+        "spline",
+        "layer type: rational-quadratic spline coupling, affine coupling (RealNVP) or planar",
+        choices=["spline", "affine", "planar"],
+    )
     layers: int = option(4, "flow layers (planar flows need many: try 32)", min=1, max=64)
     hidden: int = option(64, "hidden units of each coupling network", min=4, max=512)
     depth: int = option(2, "hidden layers of each coupling network", min=1, max=6)
     bins: int = option(16, "spline bins", min=2, max=64)
-    tail_bound: float = option(4.5, "spline interval [-B, B] in standardised units; identity outside", min=1.0, max=10.0)
+    tail_bound: float = option(
+        4.5, "spline interval [-B, B] in standardised units; identity outside", min=1.0, max=10.0
+    )
     weight_decay: float = option(1e-4, "AdamW weight decay (regularises small data sets)", min=0.0, max=1.0)
     lr_decay: float = option(1000.0, "steps for the learning rate to halve (0: constant)", min=0.0, max=1e6)
-    min_lr_ratio: float = option(0.05, "the decayed learning rate never goes below lr times this", min=0.0, max=1.0)
-    noise: float = option(0.3, "noise regularisation: std of the noise added to training points at step 0 for 300 points, in standardised units (scaled by sqrt(300 / n) for n points)", min=0.0, max=2.0)
+    min_lr_ratio: float = option(
+        0.05, "the decayed learning rate never goes below lr times this", min=0.0, max=1.0
+    )
+    noise: float = option(
+        0.3,
+        "noise regularisation: std of the noise added to training points at step 0 for 300 points, in standardised units (scaled by sqrt(300 / n) for n points)",
+        min=0.0,
+        max=2.0,
+    )
     noise_half_life: float = option(40.0, "steps for the training noise to halve", min=1.0, max=1e6)
-    noise_floor: float = option(0.75, "the training noise never falls below this times the leave-one-out KDE bandwidth of the training points, scaled by sqrt(300 / n) for n points (0: anneal to no noise)", min=0.0, max=4.0)
-    ema: float = option(0.995, "decay of the weight average the model uses (0: the raw weights)", min=0.0, max=0.9999)
+    noise_floor: float = option(
+        0.75,
+        "the training noise never falls below this times the leave-one-out KDE bandwidth of the training points, scaled by sqrt(300 / n) for n points (0: anneal to no noise)",
+        min=0.0,
+        max=4.0,
+    )
+    ema: float = option(
+        0.995, "decay of the weight average the model uses (0: the raw weights)", min=0.0, max=0.9999
+    )
 
 
 class Flow(GenerativeModel):
@@ -260,17 +290,26 @@ class Flow(GenerativeModel):
         if cfg.variant == "planar":
             layers = [Planar() for _ in range(cfg.layers)]
         else:
-            layers = [Coupling(k % 2, cfg.variant, cfg.hidden, cfg.depth, cfg.bins, cfg.tail_bound) for k in range(cfg.layers)]
+            layers = [
+                Coupling(k % 2, cfg.variant, cfg.hidden, cfg.depth, cfg.bins, cfg.tail_bound)
+                for k in range(cfg.layers)
+            ]
         flow = nn.ModuleList(layers)
         # "ema": a Polyak average of the trained weights (Polyak & Juditsky 1992), what log_prob,
         # sample and views use: it removes most of the optimiser's noise from the fitted density
         ema = copy.deepcopy(flow).requires_grad_(False)
         self.net = nn.ModuleDict({"flow": flow, "ema": ema})
-        self.opt = torch.optim.AdamW(flow.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+        self.opt = torch.optim.AdamW(
+            flow.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
+        )
         self.optimizers = [self.opt]
         self.steps = 0
         n = len(self.train_z)
-        self.noise_floor = cfg.noise_floor * math.sqrt(min(1.0, 300 / n)) * loo_bandwidth(self.train_z, seed=self.seed) if cfg.noise_floor > 0 else 0.0
+        self.noise_floor = (
+            cfg.noise_floor * math.sqrt(min(1.0, 300 / n)) * loo_bandwidth(self.train_z, seed=self.seed)
+            if cfg.noise_floor > 0
+            else 0.0
+        )
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -278,7 +317,9 @@ class Flow(GenerativeModel):
         return self.net["ema"] if self.config.ema > 0 else self.net["flow"]
 
     # -- the map, in standardised coordinates ------------------------------------------------------
-    def forward(self, u: torch.Tensor, upto: int | None = None, layers=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, u: torch.Tensor, upto: int | None = None, layers=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Base -> data through the first `upto` layers: (x [n, 2], log|det dx/du| [n])."""
         logdet = torch.zeros(len(u), dtype=u.dtype, device=u.device)
         for layer in list(self.layers if layers is None else layers)[:upto]:
@@ -286,7 +327,9 @@ class Flow(GenerativeModel):
             logdet = logdet + ld
         return u, logdet
 
-    def inverse(self, x: torch.Tensor, upto: int | None = None, layers=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def inverse(
+        self, x: torch.Tensor, upto: int | None = None, layers=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Data -> base, undoing the first `upto` layers: (u [n, 2], log|det du/dx| [n])."""
         logdet = torch.zeros(len(x), dtype=x.dtype, device=x.device)
         for layer in reversed(list(self.layers if layers is None else layers)[:upto]):
@@ -304,7 +347,11 @@ class Flow(GenerativeModel):
         scale = 1.0 if cfg.lr_decay <= 0 else max(cfg.min_lr_ratio, 0.5 ** (self.steps / cfg.lr_decay))
         for g in self.opt.param_groups:
             g["lr"] = cfg.lr * scale
-        batch = _noisy(batch, noise_std(cfg.noise, cfg.noise_half_life, self.steps, len(self.train_z), self.noise_floor), self.gen)
+        batch = _noisy(
+            batch,
+            noise_std(cfg.noise, cfg.noise_half_life, self.steps, len(self.train_z), self.noise_floor),
+            self.gen,
+        )
         loss = -self._log_prob_z(batch, layers=self.net["flow"]).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -315,7 +362,9 @@ class Flow(GenerativeModel):
             # ema <- d ema + (1 - d) w, with d ramping up so the first steps are not averaged with the init
             d = min(cfg.ema, (1 + self.steps) / (10 + self.steps))
             with torch.no_grad():
-                torch._foreach_lerp_(list(self.net["ema"].parameters()), list(self.net["flow"].parameters()), 1 - d)
+                torch._foreach_lerp_(
+                    list(self.net["ema"].parameters()), list(self.net["flow"].parameters()), 1 - d
+                )
         return {"nll": float(loss.detach())}
 
     def _sample_z(self, n, generator):
@@ -360,9 +409,10 @@ class Flow(GenerativeModel):
         pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)
         t = torch.linspace(-3, 3, 60, device=self.device)
         levels = torch.linspace(-3, 3, n_lines, device=self.device)
-        lines = torch.cat([
-            torch.stack([lv.expand(60), t], 1)[None] for lv in levels] + [torch.stack([t, lv.expand(60)], 1)[None] for lv in levels
-        ])  # [2 * n_lines, 60, 2]
+        lines = torch.cat(
+            [torch.stack([lv.expand(60), t], 1)[None] for lv in levels]
+            + [torch.stack([t, lv.expand(60)], 1)[None] for lv in levels]
+        )  # [2 * n_lines, 60, 2]
         g = torch.Generator(device=self.device).manual_seed(self.seed + 99)
         u = torch.randn(n_points, 2, generator=g, device=self.device)
         with torch.no_grad():
@@ -370,7 +420,9 @@ class Flow(GenerativeModel):
             for k in shown:
                 w, _ = self.forward(lines.reshape(-1, 2), upto=k)
                 warp.append(self.to_x(w).reshape(2 * n_lines, 60, 2))
-                dens.append((self._log_prob_z(pts, upto=k) + self.scaler.log_det).reshape(grid, grid).cpu().numpy())
+                dens.append(
+                    (self._log_prob_z(pts, upto=k) + self.scaler.log_det).reshape(grid, grid).cpu().numpy()
+                )
             traj = [u]
             for layer in self.layers:
                 traj.append(layer(traj[-1])[0])

@@ -33,8 +33,15 @@ EVALS_PER_STEP = {"euler": 1, "midpoint": 2, "rk4": 4}
 # ---------------------------------------------------------------------------------------------
 
 
-def odeint(f: Callable[[float, torch.Tensor], torch.Tensor], x: torch.Tensor, t0: float, t1: float, steps: int,
-           method: str = "euler", record: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def odeint(
+    f: Callable[[float, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    t0: float,
+    t1: float,
+    steps: int,
+    method: str = "euler",
+    record: bool = False,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Integrate dx/dt = f(t, x) with `steps` equal steps h = (t1 - t0) / steps.
 
     euler:    x' = x + h f(t, x)                                              (order 1)
@@ -96,19 +103,35 @@ def transport_cost(x0: torch.Tensor, x1: torch.Tensor) -> float:
 class FMConfig(Config):
     lr: float = option(3e-3, "learning rate (after the warm-up)", min=1e-5, max=1.0, log=True, live=True)
     batch_size: int = option(256, "points per training step", min=8, max=4096)
-    coupling: str = option("independent", "pairs of noise and data: independent (I-CFM) or exact mini-batch optimal "
-                           "transport (OT-CFM)", choices=["independent", "ot"])
-    sigma: float = option(0.0, "std of Gaussian noise around the straight path (Tong et al.'s sigma; 0: rectified flow)",
-                          min=0.0, max=1.0)
-    t_sampling: str = option("uniform", "training times: uniform, logit-normal (Esser et al. 2024) or late "
-                             "t = 1 - (1 - u)^2 (more weight near the data)", choices=["uniform", "logit-normal", "late"])
-    reflow: int = option(0, "rectified-flow reflow rounds k: retrain on the model's own (noise, sample) pairs",
-                         min=0, max=5)
+    coupling: str = option(
+        "independent",
+        "pairs of noise and data: independent (I-CFM) or exact mini-batch optimal transport (OT-CFM)",
+        choices=["independent", "ot"],
+    )
+    sigma: float = option(
+        0.0,
+        "std of Gaussian noise around the straight path (Tong et al.'s sigma; 0: rectified flow)",
+        min=0.0,
+        max=1.0,
+    )
+    t_sampling: str = option(
+        "uniform",
+        "training times: uniform, logit-normal (Esser et al. 2024) or late "
+        "t = 1 - (1 - u)^2 (more weight near the data)",
+        choices=["uniform", "logit-normal", "late"],
+    )
+    reflow: int = option(
+        0, "rectified-flow reflow rounds k: retrain on the model's own (noise, sample) pairs", min=0, max=5
+    )
     reflow_every: int = option(2000, "training steps before each reflow round", min=10, max=100_000)
-    reflow_pairs: int = option(4096, "(noise, sample) pairs drawn for each reflow round", min=256, max=100_000)
+    reflow_pairs: int = option(
+        4096, "(noise, sample) pairs drawn for each reflow round", min=256, max=100_000
+    )
     sampler: str = option("rk4", "ODE solver for sampling and log p", choices=list(SOLVERS), live=True)
     steps: int = option(20, "solver steps from noise (t = 0) to data (t = 1)", min=1, max=1000, live=True)
-    density_steps: int = option(20, "solver steps of the backward ODE that gives log p", min=1, max=1000, live=True)
+    density_steps: int = option(
+        20, "solver steps of the backward ODE that gives log p", min=1, max=1000, live=True
+    )
     hidden: int = option(128, "hidden units per layer of v_theta", min=16, max=1024)
     layers: int = option(3, "hidden layers of v_theta", min=1, max=8)
     time_dim: int = option(32, "size of the sinusoidal embedding of t", min=4, max=256)
@@ -213,8 +236,9 @@ class FlowMatching(GenerativeModel):
 
     # -- sampling and density ------------------------------------------------------------------------
     @torch.no_grad()
-    def integrate(self, x0: torch.Tensor, method: str | None = None, steps: int | None = None,
-                  record: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+    def integrate(
+        self, x0: torch.Tensor, method: str | None = None, steps: int | None = None, record: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Noise x0 [n, 2] at t = 0 -> x1 at t = 1 by the solver (the config's when None); with record also
         the path [x0, ..., x1]."""
         method = method or self.config.sampler
@@ -228,11 +252,15 @@ class FlowMatching(GenerativeModel):
     def sample_with(self, n: int, sampler: str, steps: int, generator=None) -> torch.Tensor:
         """n samples [n, 2] in data coordinates from a chosen solver and number of steps."""
         if generator is None or isinstance(generator, int):
-            generator = torch.Generator(device=self.device).manual_seed(self.seed if generator is None else generator)
+            generator = torch.Generator(device=self.device).manual_seed(
+                self.seed if generator is None else generator
+            )
         x0 = torch.randn(int(n), 2, generator=generator, device=self.device)
         return self.scaler.to_x(self.integrate(x0, sampler, steps).float().cpu())
 
-    def log_prob_z(self, z: torch.Tensor, method: str | None = None, steps: int | None = None) -> torch.Tensor:
+    def log_prob_z(
+        self, z: torch.Tensor, method: str | None = None, steps: int | None = None
+    ) -> torch.Tensor:
         """log p_1(z) [n] in standardised coordinates by the backward ODE of (x_t, int_t^1 div v ds).
 
         The augmented state (x, a) with dx/dt = v(x, t), da/dt = div v(x, t), a(1) = 0 runs from t = 1 to t = 0;
@@ -256,7 +284,10 @@ class FlowMatching(GenerativeModel):
     def display_log_prob(self, x: np.ndarray) -> torch.Tensor:
         """The live heatmap: the same backward ODE with at most 8 midpoint steps (16 network calls)."""
         z = self.to_z(x)
-        out = [self.log_prob_z(c, "midpoint", min(self.config.density_steps, 8)).cpu() for c in torch.split(z, 8192)]
+        out = [
+            self.log_prob_z(c, "midpoint", min(self.config.density_steps, 8)).cpu()
+            for c in torch.split(z, 8192)
+        ]
         return torch.cat(out) + self.scaler.log_det
 
     # -- views ----------------------------------------------------------------------------------------
@@ -300,7 +331,10 @@ class FlowMatching(GenerativeModel):
         g = torch.Generator(device=self.device).manual_seed(self.seed + 99)
         x0 = torch.randn(n, 2, generator=g, device=self.device)
         ref = self.to_x(self.train_z[:n])
-        out: dict = {"steps": list(steps), "floor": energy_distance(ref[: n // 2], self.to_x(self.train_z[n : n + n // 2]))}
+        out: dict = {
+            "steps": list(steps),
+            "floor": energy_distance(ref[: n // 2], self.to_x(self.train_z[n : n + n // 2])),
+        }
         for method in SOLVERS:
             out[method] = [energy_distance(self.to_x(self.integrate(x0, method, k)), ref) for k in steps]
         return out
@@ -310,5 +344,13 @@ class FlowMatching(GenerativeModel):
         gx, gy, pts = field_grid(self, size)
         std = torch.as_tensor(self.scaler.std, dtype=torch.float32)
         ts = (0.0, 0.25, 0.5, 0.75, 1.0)
-        fields = [(self.velocity(pts, t).cpu() * std).reshape(size, size, 2).numpy() for t in ts]  # dx/dt = std dz/dt
-        return {"x": gx, "y": gy, "t": np.asarray(ts), "labels": [f"t = {t:g}" for t in ts], "velocity": np.stack(fields)}
+        fields = [
+            (self.velocity(pts, t).cpu() * std).reshape(size, size, 2).numpy() for t in ts
+        ]  # dx/dt = std dz/dt
+        return {
+            "x": gx,
+            "y": gy,
+            "t": np.asarray(ts),
+            "labels": [f"t = {t:g}" for t in ts],
+            "velocity": np.stack(fields),
+        }

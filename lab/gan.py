@@ -23,26 +23,72 @@ LOG4 = math.log(4.0)  # V(D*, G) at the global optimum p_g = p_data is -log 4
 # few); the EMA generator and large batches make the clusters tight; packing adds nothing once R1 is on.
 @dataclass(frozen=True)
 class GANConfig(Config):
-    lr: float = option(2e-3, "learning rate of both players (Adam; RMSProp for wgan)", min=1e-5, max=1e-2, log=True, live=True)
-    batch_size: int = option(256, "real points per discriminator step (and fake points per generator step)", min=8, max=4096)
-    loss: str = option("nonsaturating", "the game: minimax (saturating), nonsaturating, wgan (weight clipping), wgan-gp (gradient penalty)", choices=LOSSES)
+    lr: float = option(
+        2e-3,
+        "learning rate of both players (Adam; RMSProp for wgan)",
+        min=1e-5,
+        max=1e-2,
+        log=True,
+        live=True,
+    )
+    batch_size: int = option(
+        256, "real points per discriminator step (and fake points per generator step)", min=8, max=4096
+    )
+    loss: str = option(
+        "nonsaturating",
+        "the game: minimax (saturating), nonsaturating, wgan (weight clipping), wgan-gp (gradient penalty)",
+        choices=LOSSES,
+    )
     d_steps: int = option(1, "k: discriminator (critic) steps per generator step", min=1, max=20)
-    pack: int = option(1, "PacGAN: the discriminator judges packs of this many points at once; 1 = no packing", min=1, max=8)
+    pack: int = option(
+        1, "PacGAN: the discriminator judges packs of this many points at once; 1 = no packing", min=1, max=8
+    )
     latent_dim: int = option(8, "dimension of the Gaussian latent z fed to the generator", min=1, max=64)
     hidden: int = option(64, "units per hidden layer (both players)", min=16, max=1024)
     layers: int = option(3, "hidden layers (both players)", min=1, max=6)
-    activation: str = option("relu", "nonlinearity of both players (DCGAN: leaky_relu in D)", choices=["relu", "leaky_relu", "tanh", "silu"])
-    batch_norm: bool = option(False, "DCGAN-style batch norm in G's hidden layers (and D's, except with wgan-gp)")
+    activation: str = option(
+        "relu",
+        "nonlinearity of both players (DCGAN: leaky_relu in D)",
+        choices=["relu", "leaky_relu", "tanh", "silu"],
+    )
+    batch_norm: bool = option(
+        False, "DCGAN-style batch norm in G's hidden layers (and D's, except with wgan-gp)"
+    )
     gp_weight: float = option(0.1, "lambda of the WGAN-GP gradient penalty", min=0.0, max=100.0)
-    clip: float = option(0.01, "WGAN weight clipping: every critic weight stays in [-clip, clip]", min=1e-4, max=1.0, log=True)
+    clip: float = option(
+        0.01, "WGAN weight clipping: every critic weight stays in [-clip, clip]", min=1e-4, max=1.0, log=True
+    )
     beta1: float = option(0.5, "Adam beta1 (DCGAN: 0.5)", min=0.0, max=0.99)
     beta2: float = option(0.9, "Adam beta2 (WGAN-GP: 0.9)", min=0.0, max=0.9999)
-    ema: float = option(0.99, "samples come from an exponential moving average of G's weights with this decay; 0 = the raw G", min=0.0, max=0.9999)
-    r1_gamma: float = option(0.1, "gamma of the R1 penalty gamma/2 E ||grad D(x)||^2 on real data (Mescheder et al. 2018); 0 = off", min=0.0, max=10.0)
-    lr_half_life: int = option(0, "the learning rate halves every this many G steps (step decay, lr 0.5^(t / half-life)); 0 = constant", min=0, max=1_000_000)
+    ema: float = option(
+        0.99,
+        "samples come from an exponential moving average of G's weights with this decay; 0 = the raw G",
+        min=0.0,
+        max=0.9999,
+    )
+    r1_gamma: float = option(
+        0.1,
+        "gamma of the R1 penalty gamma/2 E ||grad D(x)||^2 on real data (Mescheder et al. 2018); 0 = off",
+        min=0.0,
+        max=10.0,
+    )
+    lr_half_life: int = option(
+        0,
+        "the learning rate halves every this many G steps (step decay, lr 0.5^(t / half-life)); 0 = constant",
+        min=0,
+        max=1_000_000,
+    )
 
 
-def _mlp(in_dim: int, out_dim: int, hidden: int, layers: int, act: str, batch_norm: bool, skip_first_norm: bool = False) -> nn.Sequential:
+def _mlp(
+    in_dim: int,
+    out_dim: int,
+    hidden: int,
+    layers: int,
+    act: str,
+    batch_norm: bool,
+    skip_first_norm: bool = False,
+) -> nn.Sequential:
     """Linear -> [BatchNorm] -> act, `layers` times, then a linear output (DCGAN: no norm on D's input layer)."""
     mods: list[nn.Module] = []
     d = in_dim
@@ -100,11 +146,15 @@ class GAN(GenerativeModel):
     def _build(self):
         cfg = self.config
         self.latent_dim = cfg.latent_dim
-        d_norm = cfg.batch_norm and cfg.loss != "wgan-gp"  # the penalty is per sample; batch norm couples samples
+        d_norm = (
+            cfg.batch_norm and cfg.loss != "wgan-gp"
+        )  # the penalty is per sample; batch norm couples samples
         self.net = nn.ModuleDict(
             {
                 "G": _mlp(cfg.latent_dim, 2, cfg.hidden, cfg.layers, cfg.activation, cfg.batch_norm),
-                "D": _mlp(2 * cfg.pack, 1, cfg.hidden, cfg.layers, cfg.activation, d_norm, skip_first_norm=True),
+                "D": _mlp(
+                    2 * cfg.pack, 1, cfg.hidden, cfg.layers, cfg.activation, d_norm, skip_first_norm=True
+                ),
             }
         )
         G, D = self.net["G"], self.net["D"]
@@ -129,7 +179,12 @@ class GAN(GenerativeModel):
     # -- pieces -----------------------------------------------------------------------------------
     def prior_sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I), [n, latent_dim], on the model's device."""
-        return torch.randn(int(n), self.latent_dim, generator=generator if generator is not None else self.gen, device=self.device)
+        return torch.randn(
+            int(n),
+            self.latent_dim,
+            generator=generator if generator is not None else self.gen,
+            device=self.device,
+        )
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The generator G(z): [n, latent_dim] -> [n, 2] in standardised coordinates, differentiable in z.
@@ -192,7 +247,9 @@ class GAN(GenerativeModel):
         of the logit, before the sigmoid, with respect to the whole pack of 2m coordinates)."""
         packs = self._pack(real).detach().requires_grad_(True)
         d_real = self.net["D"](packs).squeeze(-1)
-        (grad,) = torch.autograd.grad(d_real.sum(), packs, create_graph=True)  # create_graph: R1 is trained through
+        (grad,) = torch.autograd.grad(
+            d_real.sum(), packs, create_graph=True
+        )  # create_graph: R1 is trained through
         return d_real, grad.pow(2).sum(1).mean()
 
     def _set_lr_now(self, lr: float):
@@ -251,7 +308,12 @@ class GAN(GenerativeModel):
         if "G_ema" in self.net:
             self._update_ema()
         self.steps_done += 1
-        out = {"d_loss": float(loss_d.detach()), "g_loss": float(loss_g.detach()), "value": value, "g_grad_norm": float(g_norm)}
+        out = {
+            "d_loss": float(loss_d.detach()),
+            "g_loss": float(loss_g.detach()),
+            "value": value,
+            "g_grad_norm": float(g_norm),
+        }
         if cfg.loss == "wgan-gp":
             out["gradient_penalty"] = float(gp.detach())
         if cfg.r1_gamma > 0:
@@ -289,7 +351,9 @@ class GAN(GenerativeModel):
             out = torch.sigmoid(out)
         return out.double().cpu().numpy()
 
-    def views(self, grid: int = 48, n_points: int = 256, manifold: int = 21, bounds=None, seed: int = 0, **kw):
+    def views(
+        self, grid: int = 48, n_points: int = 256, manifold: int = 21, bounds=None, seed: int = 0, **kw
+    ):
         """D's surface on a grid, G's push on generated points, and G's image of a latent grid, in x.
 
         d_surface [grid, grid] (rows = y): D(x) or the critic f(x)

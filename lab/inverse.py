@@ -25,7 +25,9 @@ METHODS = {
 # ---------------------------------------------------------------------------------------------
 
 
-def grid_conditional(log_prob, dim: int, c: float, lo: float, hi: float, n: int = 600, sigma: float = 0.0) -> dict:
+def grid_conditional(
+    log_prob, dim: int, c: float, lo: float, hi: float, n: int = 600, sigma: float = 0.0
+) -> dict:
     """p(x_other | observation) on a grid of x_other over [lo, hi], normalised to integrate to 1.
 
     sigma = 0: the observation is x_dim = c exactly, p(x_other | c) = p(c, x_other) / int p(c, u) du.
@@ -91,8 +93,16 @@ def methods_for(model: GenerativeModel) -> list[str]:
     return out
 
 
-def latent_inversion(model: GenerativeModel, dim: int, c: float, n: int, generator: torch.Generator, sigma: float = 0.0,
-                     steps: int = 300, lr: float = 0.1) -> tuple[np.ndarray, dict]:
+def latent_inversion(
+    model: GenerativeModel,
+    dim: int,
+    c: float,
+    n: int,
+    generator: torch.Generator,
+    sigma: float = 0.0,
+    steps: int = 300,
+    lr: float = 0.1,
+) -> tuple[np.ndarray, dict]:
     """Samples by optimising latents (GAN inversion / VAE latent MAP; Bora et al. 2017, "Compressed
     sensing using generative models"):
 
@@ -109,13 +119,19 @@ def latent_inversion(model: GenerativeModel, dim: int, c: float, n: int, generat
     s = max(sigma, 0.05 * std) / std
     dev = model.device
     with torch.no_grad():
-        ref = model.prior_sample_latent(4096, torch.Generator(device=dev).manual_seed(model.seed + 99)).float()
+        ref = model.prior_sample_latent(
+            4096, torch.Generator(device=dev).manual_seed(model.seed + 99)
+        ).float()
         mu = ref.mean(0)
-        prec = torch.linalg.inv(torch.cov(ref.T).reshape(ref.shape[1], ref.shape[1]) + 1e-4 * torch.eye(ref.shape[1], device=dev))
+        prec = torch.linalg.inv(
+            torch.cov(ref.T).reshape(ref.shape[1], ref.shape[1]) + 1e-4 * torch.eye(ref.shape[1], device=dev)
+        )
         z = model.prior_sample_latent(n, generator).float().clone()
     z.requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / steps)  # decay to 0: Adam settles instead of hovering
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: 1 - i / steps
+    )  # decay to 0: Adam settles instead of hovering
     for _ in range(steps):
         x = model.decode(z)
         d = z - mu
@@ -130,8 +146,15 @@ def latent_inversion(model: GenerativeModel, dim: int, c: float, n: int, generat
     return x, {"residual": float(np.abs(x[:, dim] - c).mean())}
 
 
-def rejection(model: GenerativeModel, dim: int, c: float, n: int, generator: torch.Generator, sigma: float = 0.0,
-              max_draws: int = 200_000) -> tuple[np.ndarray, dict]:
+def rejection(
+    model: GenerativeModel,
+    dim: int,
+    c: float,
+    n: int,
+    generator: torch.Generator,
+    sigma: float = 0.0,
+    max_draws: int = 200_000,
+) -> tuple[np.ndarray, dict]:
     """Approximate Bayesian computation: draw x ~ model, accept with probability
     exp(-(x_dim - c)^2 / (2 s^2)). With s = sigma this is exactly the noisy-observation posterior;
     for an exact observation s is 2 % of the data's spread on x_dim (a thin slab)."""
@@ -165,8 +188,16 @@ class Answer:
         return self.points[:, 1 - self.info.get("dim", 0)] if len(self.points) else np.zeros(0)
 
 
-def solve(model: GenerativeModel, dim: int, c: float, truth: dict, method: str | None = None, n: int = 1000, seed: int = 0,
-          sigma: float = 0.0) -> Answer:
+def solve(
+    model: GenerativeModel,
+    dim: int,
+    c: float,
+    truth: dict,
+    method: str | None = None,
+    n: int = 1000,
+    seed: int = 0,
+    sigma: float = 0.0,
+) -> Answer:
     """Answer the inverse problem with one model: samples of x_other (and a density where the method has one)."""
     method = method or methods_for(model)[0]
     gen = torch.Generator(device=model.device).manual_seed(seed)
@@ -178,8 +209,13 @@ def solve(model: GenerativeModel, dim: int, c: float, truth: dict, method: str |
         elif method == "inpaint" and sigma == 0:
             pts = model.inpaint(dim, c, n, gen)
         elif method == "grid":
-            lo, hi = truth["g"][0] - 0.5 * (truth["g"][1] - truth["g"][0]), truth["g"][-1] + 0.5 * (truth["g"][1] - truth["g"][0])
-            density = grid_conditional(lambda p: model.log_prob(p).double().numpy(), dim, c, lo, hi, len(truth["g"]), sigma)
+            lo, hi = (
+                truth["g"][0] - 0.5 * (truth["g"][1] - truth["g"][0]),
+                truth["g"][-1] + 0.5 * (truth["g"][1] - truth["g"][0]),
+            )
+            density = grid_conditional(
+                lambda p: model.log_prob(p).double().numpy(), dim, c, lo, hi, len(truth["g"]), sigma
+            )
             other = sample_grid(density, n, seed)
             pts = np.empty((n, 2))
             pts[:, dim], pts[:, 1 - dim] = c, other
@@ -190,13 +226,20 @@ def solve(model: GenerativeModel, dim: int, c: float, truth: dict, method: str |
             info.update(more)
         else:
             if method in ("autoregressive", "inpaint"):
-                info["note"] = "a noisy observation is not what this method conditions on; rejection used instead"
+                info["note"] = (
+                    "a noisy observation is not what this method conditions on; rejection used instead"
+                )
                 method = "rejection"
             pts, more = rejection(model, dim, c, n, gen, sigma)
             info.update(more)
     except Exception as e:  # a family's conditional sampler failing must not take the page down
-        return Answer(model.key, model.title, method, np.zeros((0, 2)), None, info, f"{type(e).__name__}: {e}")
-    pts = np.asarray(torch.as_tensor(pts).double().cpu().numpy() if isinstance(pts, torch.Tensor) else pts, dtype=np.float64)
+        return Answer(
+            model.key, model.title, method, np.zeros((0, 2)), None, info, f"{type(e).__name__}: {e}"
+        )
+    pts = np.asarray(
+        torch.as_tensor(pts).double().cpu().numpy() if isinstance(pts, torch.Tensor) else pts,
+        dtype=np.float64,
+    )
     pts = pts[np.isfinite(pts).all(1)]
     return Answer(model.key, model.title, method, pts, density, info)
 
@@ -237,8 +280,11 @@ def solutions(cond: dict, rel: float = 0.05, min_mass: float = 0.02) -> list[dic
     """
     g, p = cond["g"], cond["p"]
     h = g[1] - g[0]
-    peaks = [i for i in range(len(p)) if p[i] >= rel * p.max()
-             and (i == 0 or p[i] > p[i - 1]) and (i == len(p) - 1 or p[i] >= p[i + 1])]
+    peaks = [
+        i
+        for i in range(len(p))
+        if p[i] >= rel * p.max() and (i == 0 or p[i] > p[i - 1]) and (i == len(p) - 1 or p[i] >= p[i + 1])
+    ]
     out = []
     for j, i in enumerate(peaks):
         # the region of this peak: from the lowest point before it (after the previous peak) to the next
@@ -258,10 +304,14 @@ def ill_posedness(cond: dict, dim: int, c: float) -> str:
     at_mean = float(np.interp(mean, cond["g"], cond["p"]) / cond["p"].max())
     if len(sol) <= 1:
         where = f" near {sol[0]['at']:.2f}" if sol else ""
-        return (f"At x{dim + 1} = {c:.2f} the data allow one value of {other}{where}: this slice is well posed. "
-                f"Move the slider to a place where the line crosses the data twice to see several answers.")
+        return (
+            f"At x{dim + 1} = {c:.2f} the data allow one value of {other}{where}: this slice is well posed. "
+            f"Move the slider to a place where the line crosses the data twice to see several answers."
+        )
     parts = ", ".join(f"{s['at']:.2f} ({s['mass']:.0%})" for s in sol)
-    return (f"At x{dim + 1} = {c:.2f} the data allow {len(sol)} separate values of {other}: {parts}. "
-            f"The inverse problem is ill-posed: no single answer is right. The average answer, {other} = {mean:.2f}, "
-            f"sits where the density is {at_mean:.0%} of its peak, a point the data almost never produce. "
-            f"A generative model answers with the whole conditional distribution instead, and a good one puts mass on every solution.")
+    return (
+        f"At x{dim + 1} = {c:.2f} the data allow {len(sol)} separate values of {other}: {parts}. "
+        f"The inverse problem is ill-posed: no single answer is right. The average answer, {other} = {mean:.2f}, "
+        f"sits where the density is {at_mean:.0%} of its peak, a point the data almost never produce. "
+        f"A generative model answers with the whole conditional distribution instead, and a good one puts mass on every solution."
+    )

@@ -3,54 +3,155 @@
 from __future__ import annotations
 
 NOTES: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "gmm": ("Gaussian mixture, fitted by EM", [
-        ("A weighted sum of K Gaussians:", r"p(x) = \sum_{k=1}^{K} \pi_k\, \mathcal{N}(x;\, \mu_k, \Sigma_k)"),
-        ("E step: how much each component explains each point,", r"\gamma_{ik} = \frac{\pi_k \mathcal{N}(x_i; \mu_k, \Sigma_k)}{\sum_j \pi_j \mathcal{N}(x_i; \mu_j, \Sigma_j)}"),
-        ("M step: refit each component to its share,", r"\pi_k = \tfrac{1}{n}\sum_i \gamma_{ik},\quad \mu_k = \frac{\sum_i \gamma_{ik} x_i}{\sum_i \gamma_{ik}},\quad \Sigma_k = \frac{\sum_i \gamma_{ik}(x_i-\mu_k)(x_i-\mu_k)^\top}{\sum_i \gamma_{ik}}"),
-        ("K is chosen by the Bayesian information criterion (p parameters, n points):", r"\mathrm{BIC} = -2 \log L + p \log n"),
-    ]),
-    "kde": ("Kernel density estimate", [
-        ("One Gaussian bump on every training point, bandwidth h chosen by cross-validated likelihood:", r"\hat p(x) = \frac{1}{n}\sum_{i=1}^{n} \mathcal{N}(x;\, x_i, h^2 I)"),
-    ]),
-    "ae": ("Autoencoder", [
-        ("A deterministic code and its decoding, trained to reconstruct:", r"z = f_\phi(x),\quad \hat x = g_\theta(z),\quad \mathcal{L} = \lVert x - \hat x \rVert^2"),
-        ("Not a generative model: nothing says which z are valid, so decoding a Gaussian fitted to the codes lands off the data.", ""),
-    ]),
-    "vae": ("Variational autoencoder", [
-        ("The evidence lower bound (ELBO), maximised over encoder Q and decoder P:", r"\log P(x) \ge \mathbb{E}_{Q(z|x)}[\log P(x|z)] - \mathrm{KL}\big(Q(z|x)\,\|\,P(z)\big)"),
-        ("The reparameterization trick makes the sample differentiable:", r"z = \mu_\phi(x) + \sigma_\phi(x) \odot \varepsilon,\quad \varepsilon \sim \mathcal{N}(0, I)"),
-        ("The density shown is the importance-weighted bound (tight as K grows):", r"\log P(x) \ge \mathbb{E}\Big[\log \frac{1}{K}\sum_{k=1}^{K} \frac{P(x|z_k)P(z_k)}{Q(z_k|x)}\Big]"),
-        ("With P(z) = N(0, I), prior draws that fall in the holes of the aggregate posterior decode off the data (blurry samples). "
-         "The default prior is the VampPrior, a mixture of the encoder's posteriors at K learned pseudo-inputs, which has no holes:",
-         r"P(z) = \frac{1}{K}\sum_{k=1}^{K} Q(z \mid u_k)"),
-    ]),
-    "gan": ("Generative adversarial network", [
-        ("The minimax game:", r"\min_G \max_D V(D,G) = \mathbb{E}_{x\sim p_{data}}[\log D(x)] + \mathbb{E}_{z}[\log(1 - D(G(z)))]"),
-        ("For a fixed G the best discriminator is", r"D^*(x) = \frac{p_{data}(x)}{p_{data}(x) + p_g(x)}"),
-        ("and at the global optimum p_g = p_data, D* = 1/2 and", r"V(D^*, G^*) = -\log 4"),
-        ("Non-saturating generator loss (strong gradients when D wins); WGAN's critic estimates the Earth Mover's distance:", r"\mathcal{L}_G = -\mathbb{E}_z[\log D(G(z))],\qquad W(p, q) = \sup_{\lVert f \rVert_L \le 1} \mathbb{E}_p[f] - \mathbb{E}_q[f]"),
-    ]),
-    "flow": ("Normalizing flow", [
-        ("An invertible map f from a Gaussian z to x; the change of variables gives the exact likelihood:", r"\log p(x) = \log p_z\big(f^{-1}(x)\big) + \log \left| \det \frac{\partial f^{-1}}{\partial x} \right|"),
-        ("Coupling layers keep the Jacobian triangular, so its determinant is cheap:", r"y_1 = x_1,\quad y_2 = x_2 \odot e^{s(x_1)} + t(x_1),\quad \log|\det J| = \textstyle\sum s(x_1)"),
-    ]),
-    "ar": ("Autoregressive model", [
-        ("The chain rule, one coordinate at a time (PixelRNN/PixelCNN in 2D):", r"p(x) = p(x_1)\, p(x_2 \mid x_1)"),
-        ("Exact likelihood, stable training; sampling is sequential: x1 first, then x2 given x1.", ""),
-    ]),
-    "ddpm": ("Denoising diffusion (DDPM)", [
-        ("The forward process has a closed form at any step t:", r"q(x_t \mid x_0) = \mathcal{N}\big(\sqrt{\bar\alpha_t}\, x_0,\ (1-\bar\alpha_t) I\big),\quad \bar\alpha_t = \textstyle\prod_{s\le t}(1-\beta_s)"),
-        ("A network learns the noise:", r"\mathcal{L} = \mathbb{E}_{t, x_0, \varepsilon}\, \lVert \varepsilon - \varepsilon_\theta(\sqrt{\bar\alpha_t} x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,\ t) \rVert^2"),
-        ("Sampling walks back from noise, one step at a time (slow: T network calls):", r"x_{t-1} = \frac{1}{\sqrt{\alpha_t}}\Big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\varepsilon_\theta(x_t, t)\Big) + \sigma_t z"),
-    ]),
-    "score": ("Score-based model with Langevin dynamics", [
-        ("A network estimates the score of the data blurred at noise level sigma, by denoising score matching:", r"s_\theta(x, \sigma) \approx \nabla_x \log p_\sigma(x),\quad \mathcal{L} = \mathbb{E}\,\Big\lVert s_\theta(x + \sigma\varepsilon, \sigma) + \frac{\varepsilon}{\sigma} \Big\rVert^2"),
-        ("Langevin dynamics follows the score uphill with noise; annealing runs it from large sigma to small:", r"x \leftarrow x + \frac{\alpha}{2}\, s_\theta(x, \sigma) + \sqrt{\alpha}\, z,\quad z \sim \mathcal{N}(0, I)"),
-    ]),
-    "fm": ("Flow matching and rectified flow", [
-        ("A straight path from noise to data, and its velocity:", r"x_t = (1-t)\,x_0 + t\,x_1,\quad x_0 \sim \mathcal{N}(0, I),\ x_1 \sim p_{data},\quad u_t = x_1 - x_0"),
-        ("A network regresses the velocity (conditional flow matching); OT-CFM pairs x0 and x1 by optimal transport in each batch:", r"\mathcal{L} = \mathbb{E}_{t, (x_0, x_1)}\, \lVert v_\theta(x_t, t) - (x_1 - x_0) \rVert^2"),
-        ("Sampling solves the ODE from t = 0 to 1 (Euler, midpoint, RK4); the exact density follows the divergence along it:", r"\frac{dx}{dt} = v_\theta(x, t),\qquad \log p_1(x_1) = \log \mathcal{N}(x_0; 0, I) - \int_0^1 \nabla \cdot v_\theta(x_t, t)\, dt"),
-        ("Reflow retrains on the model's own pairs (x0, ODE(x0)): straighter paths, fewer steps.", ""),
-    ]),
+    "gmm": (
+        "Gaussian mixture, fitted by EM",
+        [
+            (
+                "A weighted sum of K Gaussians:",
+                r"p(x) = \sum_{k=1}^{K} \pi_k\, \mathcal{N}(x;\, \mu_k, \Sigma_k)",
+            ),
+            (
+                "E step: how much each component explains each point,",
+                r"\gamma_{ik} = \frac{\pi_k \mathcal{N}(x_i; \mu_k, \Sigma_k)}{\sum_j \pi_j \mathcal{N}(x_i; \mu_j, \Sigma_j)}",
+            ),
+            (
+                "M step: refit each component to its share,",
+                r"\pi_k = \tfrac{1}{n}\sum_i \gamma_{ik},\quad \mu_k = \frac{\sum_i \gamma_{ik} x_i}{\sum_i \gamma_{ik}},\quad \Sigma_k = \frac{\sum_i \gamma_{ik}(x_i-\mu_k)(x_i-\mu_k)^\top}{\sum_i \gamma_{ik}}",
+            ),
+            (
+                "K is chosen by the Bayesian information criterion (p parameters, n points):",
+                r"\mathrm{BIC} = -2 \log L + p \log n",
+            ),
+        ],
+    ),
+    "kde": (
+        "Kernel density estimate",
+        [
+            (
+                "One Gaussian bump on every training point, bandwidth h chosen by cross-validated likelihood:",
+                r"\hat p(x) = \frac{1}{n}\sum_{i=1}^{n} \mathcal{N}(x;\, x_i, h^2 I)",
+            ),
+        ],
+    ),
+    "ae": (
+        "Autoencoder",
+        [
+            (
+                "A deterministic code and its decoding, trained to reconstruct:",
+                r"z = f_\phi(x),\quad \hat x = g_\theta(z),\quad \mathcal{L} = \lVert x - \hat x \rVert^2",
+            ),
+            (
+                "Not a generative model: nothing says which z are valid, so decoding a Gaussian fitted to the codes lands off the data.",
+                "",
+            ),
+        ],
+    ),
+    "vae": (
+        "Variational autoencoder",
+        [
+            (
+                "The evidence lower bound (ELBO), maximised over encoder Q and decoder P:",
+                r"\log P(x) \ge \mathbb{E}_{Q(z|x)}[\log P(x|z)] - \mathrm{KL}\big(Q(z|x)\,\|\,P(z)\big)",
+            ),
+            (
+                "The reparameterization trick makes the sample differentiable:",
+                r"z = \mu_\phi(x) + \sigma_\phi(x) \odot \varepsilon,\quad \varepsilon \sim \mathcal{N}(0, I)",
+            ),
+            (
+                "The density shown is the importance-weighted bound (tight as K grows):",
+                r"\log P(x) \ge \mathbb{E}\Big[\log \frac{1}{K}\sum_{k=1}^{K} \frac{P(x|z_k)P(z_k)}{Q(z_k|x)}\Big]",
+            ),
+            (
+                "With P(z) = N(0, I), prior draws that fall in the holes of the aggregate posterior decode off the data (blurry samples). "
+                "The default prior is the VampPrior, a mixture of the encoder's posteriors at K learned pseudo-inputs, which has no holes:",
+                r"P(z) = \frac{1}{K}\sum_{k=1}^{K} Q(z \mid u_k)",
+            ),
+        ],
+    ),
+    "gan": (
+        "Generative adversarial network",
+        [
+            (
+                "The minimax game:",
+                r"\min_G \max_D V(D,G) = \mathbb{E}_{x\sim p_{data}}[\log D(x)] + \mathbb{E}_{z}[\log(1 - D(G(z)))]",
+            ),
+            ("For a fixed G the best discriminator is", r"D^*(x) = \frac{p_{data}(x)}{p_{data}(x) + p_g(x)}"),
+            ("and at the global optimum p_g = p_data, D* = 1/2 and", r"V(D^*, G^*) = -\log 4"),
+            (
+                "Non-saturating generator loss (strong gradients when D wins); WGAN's critic estimates the Earth Mover's distance:",
+                r"\mathcal{L}_G = -\mathbb{E}_z[\log D(G(z))],\qquad W(p, q) = \sup_{\lVert f \rVert_L \le 1} \mathbb{E}_p[f] - \mathbb{E}_q[f]",
+            ),
+        ],
+    ),
+    "flow": (
+        "Normalizing flow",
+        [
+            (
+                "An invertible map f from a Gaussian z to x; the change of variables gives the exact likelihood:",
+                r"\log p(x) = \log p_z\big(f^{-1}(x)\big) + \log \left| \det \frac{\partial f^{-1}}{\partial x} \right|",
+            ),
+            (
+                "Coupling layers keep the Jacobian triangular, so its determinant is cheap:",
+                r"y_1 = x_1,\quad y_2 = x_2 \odot e^{s(x_1)} + t(x_1),\quad \log|\det J| = \textstyle\sum s(x_1)",
+            ),
+        ],
+    ),
+    "ar": (
+        "Autoregressive model",
+        [
+            (
+                "The chain rule, one coordinate at a time (PixelRNN/PixelCNN in 2D):",
+                r"p(x) = p(x_1)\, p(x_2 \mid x_1)",
+            ),
+            ("Exact likelihood, stable training; sampling is sequential: x1 first, then x2 given x1.", ""),
+        ],
+    ),
+    "ddpm": (
+        "Denoising diffusion (DDPM)",
+        [
+            (
+                "The forward process has a closed form at any step t:",
+                r"q(x_t \mid x_0) = \mathcal{N}\big(\sqrt{\bar\alpha_t}\, x_0,\ (1-\bar\alpha_t) I\big),\quad \bar\alpha_t = \textstyle\prod_{s\le t}(1-\beta_s)",
+            ),
+            (
+                "A network learns the noise:",
+                r"\mathcal{L} = \mathbb{E}_{t, x_0, \varepsilon}\, \lVert \varepsilon - \varepsilon_\theta(\sqrt{\bar\alpha_t} x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,\ t) \rVert^2",
+            ),
+            (
+                "Sampling walks back from noise, one step at a time (slow: T network calls):",
+                r"x_{t-1} = \frac{1}{\sqrt{\alpha_t}}\Big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\varepsilon_\theta(x_t, t)\Big) + \sigma_t z",
+            ),
+        ],
+    ),
+    "score": (
+        "Score-based model with Langevin dynamics",
+        [
+            (
+                "A network estimates the score of the data blurred at noise level sigma, by denoising score matching:",
+                r"s_\theta(x, \sigma) \approx \nabla_x \log p_\sigma(x),\quad \mathcal{L} = \mathbb{E}\,\Big\lVert s_\theta(x + \sigma\varepsilon, \sigma) + \frac{\varepsilon}{\sigma} \Big\rVert^2",
+            ),
+            (
+                "Langevin dynamics follows the score uphill with noise; annealing runs it from large sigma to small:",
+                r"x \leftarrow x + \frac{\alpha}{2}\, s_\theta(x, \sigma) + \sqrt{\alpha}\, z,\quad z \sim \mathcal{N}(0, I)",
+            ),
+        ],
+    ),
+    "fm": (
+        "Flow matching and rectified flow",
+        [
+            (
+                "A straight path from noise to data, and its velocity:",
+                r"x_t = (1-t)\,x_0 + t\,x_1,\quad x_0 \sim \mathcal{N}(0, I),\ x_1 \sim p_{data},\quad u_t = x_1 - x_0",
+            ),
+            (
+                "A network regresses the velocity (conditional flow matching); OT-CFM pairs x0 and x1 by optimal transport in each batch:",
+                r"\mathcal{L} = \mathbb{E}_{t, (x_0, x_1)}\, \lVert v_\theta(x_t, t) - (x_1 - x_0) \rVert^2",
+            ),
+            (
+                "Sampling solves the ODE from t = 0 to 1 (Euler, midpoint, RK4); the exact density follows the divergence along it:",
+                r"\frac{dx}{dt} = v_\theta(x, t),\qquad \log p_1(x_1) = \log \mathcal{N}(x_0; 0, I) - \int_0^1 \nabla \cdot v_\theta(x_t, t)\, dt",
+            ),
+            ("Reflow retrains on the model's own pairs (x0, ODE(x0)): straighter paths, fewer steps.", ""),
+        ],
+    ),
 }

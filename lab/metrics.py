@@ -127,7 +127,14 @@ class Evaluator:
         """The evaluator's own sample of the model: n points, always the same seed [n, 2] float64."""
         return model.sample(self.n, torch.Generator().manual_seed(self.seed + 7)).double().numpy()
 
-    def __call__(self, model, timing: bool = True, w2: bool = False, n_mode_samples: int = 2500, samples: np.ndarray | None = None) -> dict:
+    def __call__(
+        self,
+        model,
+        timing: bool = True,
+        w2: bool = False,
+        n_mode_samples: int = 2500,
+        samples: np.ndarray | None = None,
+    ) -> dict:
         """Every metric for `model`; `samples` = an earlier `draw(model)` of this model, to reuse."""
         out: dict[str, float | int | None] = {}
         samples = self.draw(model) if samples is None else np.asarray(samples, dtype=np.float64)
@@ -156,6 +163,14 @@ class Evaluator:
         return out
 
 
-def evaluate(model, dataset: Dataset, n: int = 2000, seed: int = 0, test_points=None, timing: bool = True, w2: bool = False) -> dict:
+def evaluate(
+    model,
+    dataset: Dataset,
+    n: int = 2000,
+    seed: int = 0,
+    test_points=None,
+    timing: bool = True,
+    w2: bool = False,
+) -> dict:
     """One-shot `Evaluator(dataset, n, seed, test_points)(model)`."""
     return Evaluator(dataset, n, seed, test_points)(model, timing=timing, w2=w2)

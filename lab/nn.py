@@ -8,7 +8,13 @@ import math
 import torch
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh, "gelu": nn.GELU, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+}
 
 
 class MLP(nn.Sequential):

@@ -44,7 +44,11 @@ PRESETS: dict[str, Preset] = {
             ),
             data="8gaussians",
             runs=(
-                PresetRun("plain GAN (minimax, no packing)", "gan", {**GAN_NO_R1, "loss": "minimax", "pack": 1, "ema": 0.0}),
+                PresetRun(
+                    "plain GAN (minimax, no packing)",
+                    "gan",
+                    {**GAN_NO_R1, "loss": "minimax", "pack": 1, "ema": 0.0},
+                ),
                 PresetRun("PacGAN (packs of 4)", "gan", {**GAN_NO_R1, "loss": "nonsaturating", "pack": 4}),
             ),
             watch="modes",
@@ -61,7 +65,11 @@ PRESETS: dict[str, Preset] = {
             data="8gaussians",
             runs=(
                 PresetRun("minimax, k = 5", "gan", {**GAN_NO_R1, "loss": "minimax", "d_steps": 5, "pack": 1}),
-                PresetRun("non-saturating, k = 5", "gan", {**GAN_NO_R1, "loss": "nonsaturating", "d_steps": 5, "pack": 1}),
+                PresetRun(
+                    "non-saturating, k = 5",
+                    "gan",
+                    {**GAN_NO_R1, "loss": "nonsaturating", "d_steps": 5, "pack": 1},
+                ),
             ),
             watch="g_grad_norm",
         ),
@@ -74,8 +82,10 @@ PRESETS: dict[str, Preset] = {
                 "output one blurry average. Watch the KL term and the latent space."
             ),
             data="moons",
-            runs=(PresetRun("beta = 1", "vae", {"beta": 1.0, "prior": "standard"}),
-                  PresetRun("beta = 8", "vae", {"beta": 8.0, "prior": "standard"})),
+            runs=(
+                PresetRun("beta = 1", "vae", {"beta": 1.0, "prior": "standard"}),
+                PresetRun("beta = 8", "vae", {"beta": 8.0, "prior": "standard"}),
+            ),
             watch="kl",
         ),
         Preset(
@@ -88,7 +98,10 @@ PRESETS: dict[str, Preset] = {
                 "at learned pseudo-inputs, puts P(z) where the codes are. Watch the blur gap and the samples between the moons."
             ),
             data="moons",
-            runs=(PresetRun("prior N(0, I)", "vae", {"prior": "standard"}), PresetRun("VampPrior", "vae", {"prior": "vamp"})),
+            runs=(
+                PresetRun("prior N(0, I)", "vae", {"prior": "standard"}),
+                PresetRun("VampPrior", "vae", {"prior": "vamp"}),
+            ),
             watch="blur_gap",
         ),
         Preset(
@@ -116,8 +129,14 @@ PRESETS: dict[str, Preset] = {
             ),
             data="moons",
             runs=(
-                PresetRun("linear schedule, T = 10", "ddpm", {"schedule": "linear", "T": 10, "sample_steps": 10}),
-                PresetRun("linear schedule, T = 1000", "ddpm", {"schedule": "linear", "T": 1000, "sample_steps": 100}),
+                PresetRun(
+                    "linear schedule, T = 10", "ddpm", {"schedule": "linear", "T": 10, "sample_steps": 10}
+                ),
+                PresetRun(
+                    "linear schedule, T = 1000",
+                    "ddpm",
+                    {"schedule": "linear", "T": 1000, "sample_steps": 100},
+                ),
             ),
             watch="energy_distance",
         ),
@@ -132,8 +151,12 @@ PRESETS: dict[str, Preset] = {
             ),
             data="moons",
             runs=(
-                PresetRun("x1 first, 2 Gaussians per conditional", "ar", {"order": "x1-first", "components": 2}),
-                PresetRun("x2 first, 2 Gaussians per conditional", "ar", {"order": "x2-first", "components": 2}),
+                PresetRun(
+                    "x1 first, 2 Gaussians per conditional", "ar", {"order": "x1-first", "components": 2}
+                ),
+                PresetRun(
+                    "x2 first, 2 Gaussians per conditional", "ar", {"order": "x2-first", "components": 2}
+                ),
             ),
             watch="kl_to_truth",
         ),
@@ -166,8 +189,11 @@ PRESETS: dict[str, Preset] = {
             data="moons",
             runs=(
                 PresetRun("flow matching, 1 Euler step", "fm", {"sampler": "euler", "steps": 1}),
-                PresetRun("after one reflow, 1 Euler step", "fm",
-                          {"reflow": 1, "reflow_every": 1500, "sampler": "euler", "steps": 1}),
+                PresetRun(
+                    "after one reflow, 1 Euler step",
+                    "fm",
+                    {"reflow": 1, "reflow_every": 1500, "sampler": "euler", "steps": 1},
+                ),
             ),
             watch="energy_distance",
         ),

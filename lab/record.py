@@ -39,7 +39,9 @@ class Recording:
         self.frames: list[Frame] = []
 
     def add(self, frame: Frame) -> bool:
-        if self.frames and (frame.time - self.frames[-1].time < self.gap or frame.step == self.frames[-1].step):
+        if self.frames and (
+            frame.time - self.frames[-1].time < self.gap or frame.step == self.frames[-1].step
+        ):
             return False
         self.frames.append(frame)
         if len(self.frames) >= self.max_frames:
@@ -93,7 +95,9 @@ def images(frames: list[Frame], bounds, title: str, size: int = 320) -> list:
     return [_labelled(frame_rgb(f, bounds, size), f"{title} · step {f.step:,}") for f in frames]
 
 
-def page_images(runs: dict[str, list[Frame]], bounds, n: int = 120, size: int = 240, per_row: int = 3) -> list:
+def page_images(
+    runs: dict[str, list[Frame]], bounds, n: int = 120, size: int = 240, per_row: int = 3
+) -> list:
     """The whole page as one animation: at n times spanning the recordings, every run's latest frame so far,
     tiled `per_row` panels a row."""
     from PIL import Image
@@ -111,8 +115,10 @@ def page_images(runs: dict[str, list[Frame]], bounds, n: int = 120, size: int = 
         for i, (name, frames) in enumerate(runs.items()):
             k = max(0, int(np.searchsorted([f.time for f in frames], t, side="right")) - 1)
             f = frames[k]
-            sheet.paste(_labelled(frame_rgb(f, bounds, size), f"{name} · step {f.step:,}"),
-                        ((i % per_row) * size, (i // per_row) * size))
+            sheet.paste(
+                _labelled(frame_rgb(f, bounds, size), f"{name} · step {f.step:,}"),
+                ((i % per_row) * size, (i // per_row) * size),
+            )
         out.append(sheet)
     return out
 
@@ -134,8 +140,15 @@ def to_mp4(ims: list, fps: float = 8.0) -> bytes:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "run.mp4")
         # even sizes for yuv420p; macro_block_size=1 keeps our sizes as they are
-        w = imageio.get_writer(path, fps=fps, codec="libx264", quality=7, macro_block_size=1,
-                               ffmpeg_log_level="error", pixelformat="yuv420p")
+        w = imageio.get_writer(
+            path,
+            fps=fps,
+            codec="libx264",
+            quality=7,
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+            pixelformat="yuv420p",
+        )
         try:
             for im in ims:
                 a = np.asarray(im)
@@ -161,24 +174,70 @@ def to_html(frames: list[Frame], bounds, title: str, floor: float = 8.0) -> str:
             lp = np.asarray(f.density["log_prob"], dtype=float)
             top = np.nanmax(np.where(np.isfinite(lp), lp, -np.inf)) if np.isfinite(lp).any() else 0.0
             z = np.exp(np.clip(np.nan_to_num(lp, nan=-np.inf), top - floor, top) - top)
-            out.append(go.Heatmap(x=f.density["x"], y=f.density["y"], z=z, colorscale="Blues", showscale=False,
-                                  zsmooth="best"))
+            out.append(
+                go.Heatmap(
+                    x=f.density["x"],
+                    y=f.density["y"],
+                    z=z,
+                    colorscale="Blues",
+                    showscale=False,
+                    zsmooth="best",
+                )
+            )
         s = np.zeros((0, 2)) if f.samples is None else np.asarray(f.samples)
         out.append(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=3, color="#d62728")))
         return out
 
     names = [f"{f.step}" for f in frames]
-    fig = go.Figure(data=traces(frames[0]),
-                    frames=[go.Frame(data=traces(f), name=n, layout=go.Layout(title=f"{title} · step {f.step:,}"))
-                            for f, n in zip(frames, names)])
+    fig = go.Figure(
+        data=traces(frames[0]),
+        frames=[
+            go.Frame(data=traces(f), name=n, layout=go.Layout(title=f"{title} · step {f.step:,}"))
+            for f, n in zip(frames, names)
+        ],
+    )
     fig.update_layout(
-        title=f"{title} · step {frames[0].step:,}", width=640, height=680, showlegend=False,
-        xaxis=dict(range=[x0, x1]), yaxis=dict(range=[y0, y1], scaleanchor="x"),
-        updatemenus=[dict(type="buttons", x=0, y=-0.06, xanchor="left", buttons=[
-            dict(label="Play", method="animate", args=[None, {"frame": {"duration": 120, "redraw": True}, "fromcurrent": True}]),
-            dict(label="Pause", method="animate", args=[[None], {"frame": {"duration": 0}, "mode": "immediate"}])])],
-        sliders=[dict(x=0.15, len=0.85, y=-0.02, currentvalue={"prefix": "step "}, steps=[
-            dict(label=n, method="animate", args=[[n], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}])
-            for n in names])],
+        title=f"{title} · step {frames[0].step:,}",
+        width=640,
+        height=680,
+        showlegend=False,
+        xaxis=dict(range=[x0, x1]),
+        yaxis=dict(range=[y0, y1], scaleanchor="x"),
+        updatemenus=[
+            dict(
+                type="buttons",
+                x=0,
+                y=-0.06,
+                xanchor="left",
+                buttons=[
+                    dict(
+                        label="Play",
+                        method="animate",
+                        args=[None, {"frame": {"duration": 120, "redraw": True}, "fromcurrent": True}],
+                    ),
+                    dict(
+                        label="Pause",
+                        method="animate",
+                        args=[[None], {"frame": {"duration": 0}, "mode": "immediate"}],
+                    ),
+                ],
+            )
+        ],
+        sliders=[
+            dict(
+                x=0.15,
+                len=0.85,
+                y=-0.02,
+                currentvalue={"prefix": "step "},
+                steps=[
+                    dict(
+                        label=n,
+                        method="animate",
+                        args=[[n], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}],
+                    )
+                    for n in names
+                ],
+            )
+        ],
     )
     return fig.to_html(include_plotlyjs=True, full_html=True)

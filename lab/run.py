@@ -77,8 +77,14 @@ class BlowUpWatch:
     checks in a row the samples say nothing about the data.
     """
 
-    def __init__(self, warmup: int = 10, factor: float = 1e4, patience: int = 20, max_sample_radius: float = 100.0,
-                 n_samples: int = 256):
+    def __init__(
+        self,
+        warmup: int = 10,
+        factor: float = 1e4,
+        patience: int = 20,
+        max_sample_radius: float = 100.0,
+        n_samples: int = 256,
+    ):
         self.warmup, self.factor, self.patience = warmup, factor, patience
         self.max_sample_radius, self.n_samples = max_sample_radius, n_samples
         self.scale: dict[str, float] = {}  # the smallest |value| of each loss so far
@@ -104,15 +110,19 @@ class BlowUpWatch:
         z = model.to_z(model.sample(self.n_samples, torch.Generator().manual_seed(12345))).cpu().double()
         r = z.norm(dim=1)
         r = torch.where(torch.isfinite(r), r, torch.full_like(r, math.inf))
-        self.last_radius = radius = float(r.sort().values[int(0.9 * (len(r) - 1))])  # (inf - inf would be nan)
+        self.last_radius = radius = float(
+            r.sort().values[int(0.9 * (len(r) - 1))]
+        )  # (inf - inf would be nan)
         # two checks in a row, so one bad moment a run recovers from is forgiven
         self.far_checks = self.far_checks + 1 if radius > self.max_sample_radius else 0
         if self.far_checks < 2:
             return None
         if not math.isfinite(radius):
             return f"diverged at step {step}: more than a tenth of the samples are not finite numbers"
-        return (f"diverged at step {step}: a tenth of the samples lie {radius:.3g} standard deviations or more "
-                f"from the data's centre (the data's: {data_radius:.2g})")
+        return (
+            f"diverged at step {step}: a tenth of the samples lie {radius:.3g} standard deviations or more "
+            f"from the data's centre (the data's: {data_radius:.2g})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,7 +144,9 @@ class Run:
         n_val = int(len(pts) * spec.val_fraction) if spec.val_fraction > 0 and len(pts) >= 20 else 0
         self.val_x = pts[:n_val]
         self.train_x = pts[n_val:]
-        self.model: GenerativeModel = make_model(spec.key, self.train_x, spec.config, seed=spec.seed, device=spec.device)
+        self.model: GenerativeModel = make_model(
+            spec.key, self.train_x, spec.config, seed=spec.seed, device=spec.device
+        )
         cls = get_model_class(spec.key)
         self.has_val = n_val > 0 and cls.has_log_prob and cls.early_stopping
         self.batch_gen = torch.Generator(device=self.model.device).manual_seed(spec.seed + 1)
@@ -180,7 +192,9 @@ class Run:
     # -- one step ----------------------------------------------------------------------------------
     def batch(self) -> torch.Tensor:
         z = self.model.train_z
-        idx = torch.randint(0, len(z), (min(self.model.config.batch_size, len(z)),), generator=self.batch_gen, device=z.device)
+        idx = torch.randint(
+            0, len(z), (min(self.model.config.batch_size, len(z)),), generator=self.batch_gen, device=z.device
+        )
         return z[idx]
 
     def advance(self, n: int = 1) -> None:
@@ -197,8 +211,16 @@ class Run:
             self.step += 1
             bad = [k for k, v in losses.items() if not math.isfinite(v)]
             self.losses.add(self.step, losses)
-            why = f"diverged at step {self.step}: {bad[0]} was {losses[bad[0]]}" if bad else self.blow_up.losses(self.step, losses)
-            if why is None and self.step > self.blow_up.warmup and self.train_seconds >= self.blow_up.next_sample_time:
+            why = (
+                f"diverged at step {self.step}: {bad[0]} was {losses[bad[0]]}"
+                if bad
+                else self.blow_up.losses(self.step, losses)
+            )
+            if (
+                why is None
+                and self.step > self.blow_up.warmup
+                and self.train_seconds >= self.blow_up.next_sample_time
+            ):
                 why = self._check_samples()
             if why is not None:
                 self.status, self.message = DIVERGED, why
@@ -233,7 +255,10 @@ class Run:
         every = max(0.25, 20 * cost, 0.02 * (self.spec.max_seconds or 15.0))
         self._next_val_time = self.train_seconds + every
         if self._bad_evals >= self.patience and not final:
-            self.finish(DONE, f"early stopped at step {self.step}: best validation NLL {self.best_val:.3f} at step {self.best_step}")
+            self.finish(
+                DONE,
+                f"early stopped at step {self.step}: best validation NLL {self.best_val:.3f} at step {self.best_step}",
+            )
 
     def finish(self, status: str, message: str = "") -> None:
         if self.finished:
@@ -243,7 +268,10 @@ class Run:
         if self._best_weights is not None and status == DONE:
             if self.best_step != self.step:
                 self.model.load_weights(self._best_weights)  # early stopping: the best validated weights
-                message = message or f"restored the weights of step {self.best_step} (best validation NLL {self.best_val:.3f})"
+                message = (
+                    message
+                    or f"restored the weights of step {self.best_step} (best validation NLL {self.best_val:.3f})"
+                )
         self.status = status
         if not message and status == DONE:
             if self.model.converged:
@@ -274,4 +302,3 @@ def fit(spec: RunSpec, progress: Callable[[Run], None] | None = None, chunk: int
         if progress is not None:
             progress(run)
     return run
-

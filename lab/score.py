@@ -25,13 +25,35 @@ from lab.diffusion import (
 class ScoreConfig(Config):
     lr: float = option(3e-3, "learning rate (after the warm-up)", min=1e-5, max=1.0, log=True, live=True)
     batch_size: int = option(256, "points per training step", min=8, max=4096)
-    noise_levels: str = option("annealed", "a geometric ladder of sigmas (NCSN) or one small sigma with plain Langevin", choices=["annealed", "single"])
-    sigma_max: float = option(3.0, "largest noise std sigma_1 (standardised units; ~ the data's diameter)", min=0.01, max=50.0, log=True)
-    sigma_min: float = option(0.01, "smallest noise std sigma_L (the single sigma of the single-level variant)", min=1e-4, max=1.0, log=True)
+    noise_levels: str = option(
+        "annealed",
+        "a geometric ladder of sigmas (NCSN) or one small sigma with plain Langevin",
+        choices=["annealed", "single"],
+    )
+    sigma_max: float = option(
+        3.0,
+        "largest noise std sigma_1 (standardised units; ~ the data's diameter)",
+        min=0.01,
+        max=50.0,
+        log=True,
+    )
+    sigma_min: float = option(
+        0.01,
+        "smallest noise std sigma_L (the single sigma of the single-level variant)",
+        min=1e-4,
+        max=1.0,
+        log=True,
+    )
     n_levels: int = option(20, "sigmas in the geometric ladder", min=2, max=200)
-    steps_per_level: int = option(5, "Langevin steps at each sigma (the single variant runs n_levels * this)", min=1, max=200, live=True)
-    step_size: float = option(1.0, "Langevin step alpha_i = step_size * sigma_i^2", min=1e-4, max=2.0, log=True, live=True)
-    denoise: bool = option(True, "a final Tweedie step x + sigma_L^2 s(x, sigma_L) (Jolicoeur-Martineau et al. 2021)", live=True)
+    steps_per_level: int = option(
+        5, "Langevin steps at each sigma (the single variant runs n_levels * this)", min=1, max=200, live=True
+    )
+    step_size: float = option(
+        1.0, "Langevin step alpha_i = step_size * sigma_i^2", min=1e-4, max=2.0, log=True, live=True
+    )
+    denoise: bool = option(
+        True, "a final Tweedie step x + sigma_L^2 s(x, sigma_L) (Jolicoeur-Martineau et al. 2021)", live=True
+    )
     hidden: int = option(128, "hidden units per layer of the score network", min=16, max=1024)
     layers: int = option(3, "hidden layers of the score network", min=1, max=8)
     time_dim: int = option(64, "size of the sinusoidal embedding of the noise level", min=4, max=256)
@@ -63,7 +85,14 @@ class ScoreModel(GenerativeModel):
         if cfg.noise_levels == "single":
             self.sigmas = torch.tensor([cfg.sigma_min], dtype=torch.float64)
         else:
-            self.sigmas = torch.exp(torch.linspace(math.log(max(cfg.sigma_max, cfg.sigma_min)), math.log(cfg.sigma_min), cfg.n_levels, dtype=torch.float64))
+            self.sigmas = torch.exp(
+                torch.linspace(
+                    math.log(max(cfg.sigma_max, cfg.sigma_min)),
+                    math.log(cfg.sigma_min),
+                    cfg.n_levels,
+                    dtype=torch.float64,
+                )
+            )
         self.net = make_ema_pair(NoiseConditionalMLP(cfg.hidden, cfg.layers, cfg.time_dim, cfg.x_embedding))
         self.optimizers = [torch.optim.Adam(self.net["model"].parameters(), lr=cfg.lr)]
         self.step_count = 0
@@ -71,7 +100,10 @@ class ScoreModel(GenerativeModel):
 
     def _condition(self, sigma: torch.Tensor) -> torch.Tensor:
         """log sigma mapped to [0, 1000] (sigma_min -> 0, sigma_max -> 1000), the embedding's input."""
-        lo, hi = math.log(self.config.sigma_min), math.log(max(self.config.sigma_max, self.config.sigma_min * 1.0001))
+        lo, hi = (
+            math.log(self.config.sigma_min),
+            math.log(max(self.config.sigma_max, self.config.sigma_min * 1.0001)),
+        )
         return 1000.0 * (sigma.log() - lo) / (hi - lo)
 
     def score(self, x: torch.Tensor, sigma: torch.Tensor, ema: bool = True) -> torch.Tensor:
@@ -92,7 +124,9 @@ class ScoreModel(GenerativeModel):
         return {"loss": float(loss.detach())}
 
     @torch.no_grad()
-    def langevin(self, n: int, generator: torch.Generator, record: bool = False, known: tuple[int, float] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def langevin(
+        self, n: int, generator: torch.Generator, record: bool = False, known: tuple[int, float] | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1) in z.
 
         x_0 ~ N(0, sigma_1^2 I) (N(0, I), the data's scale, for the single variant); for each sigma_i,
@@ -105,7 +139,9 @@ class ScoreModel(GenerativeModel):
         """
         cfg = self.config
         single = cfg.noise_levels == "single"
-        x = torch.randn(n, 2, generator=generator, device=self.device) * (1.0 if single else float(self.sigmas[0]))
+        x = torch.randn(n, 2, generator=generator, device=self.device) * (
+            1.0 if single else float(self.sigmas[0])
+        )
         path = [x.clone()] if record else []
         steps = cfg.steps_per_level * (cfg.n_levels if single else 1)
         for sigma in self.sigmas.tolist():
@@ -113,15 +149,21 @@ class ScoreModel(GenerativeModel):
             sig = torch.full((n,), sigma, device=self.device)
             for _ in range(steps):
                 if known is not None:
-                    x[:, known[0]] = known[1] + sigma * torch.randn(n, generator=generator, device=self.device)
+                    x[:, known[0]] = known[1] + sigma * torch.randn(
+                        n, generator=generator, device=self.device
+                    )
                 z = torch.randn(n, 2, generator=generator, device=self.device)
                 x = x + 0.5 * alpha * self.score(x, sig) + math.sqrt(alpha) * z
             if record:
                 path.append(x.clone())
         if cfg.denoise:
             if known is not None:
-                x[:, known[0]] = known[1] + float(self.sigmas[-1]) * torch.randn(n, generator=generator, device=self.device)
-            x = x + float(self.sigmas[-1]) ** 2 * self.score(x, torch.full((n,), float(self.sigmas[-1]), device=self.device))
+                x[:, known[0]] = known[1] + float(self.sigmas[-1]) * torch.randn(
+                    n, generator=generator, device=self.device
+                )
+            x = x + float(self.sigmas[-1]) ** 2 * self.score(
+                x, torch.full((n,), float(self.sigmas[-1]), device=self.device)
+            )
             if record:
                 path.append(x.clone())
         if known is not None:
@@ -142,7 +184,9 @@ class ScoreModel(GenerativeModel):
         if dim not in (0, 1):
             raise ValueError(f"dim must be 0 or 1, got {dim}")
         if generator is None or isinstance(generator, int):
-            generator = torch.Generator(device=self.device).manual_seed(self.seed if generator is None else generator)
+            generator = torch.Generator(device=self.device).manual_seed(
+                self.seed if generator is None else generator
+            )
         v = (float(value) - float(self.scaler.mean[dim])) / float(self.scaler.std[dim])
         x = self.scaler.to_x(self.langevin(int(n), generator, known=(dim, v))[0].float().cpu())
         x[:, dim] = float(value)
@@ -159,10 +203,18 @@ class ScoreModel(GenerativeModel):
         top = sig[-1]
         x_top = x0 + top * eps
         prior = top * torch.randn(n_forward, 2, generator=g, device=self.device)
-        paths = throttled(self, f"paths{n_particles}", lambda: np.stack([self.to_x(p) for p in self.langevin(n_particles, g, record=True)[1]], 1))
+        paths = throttled(
+            self,
+            f"paths{n_particles}",
+            lambda: np.stack([self.to_x(p) for p in self.langevin(n_particles, g, record=True)[1]], 1),
+        )
         return {
             "kind": "score",
-            "forward": {"points": frames, "labels": ["data"] + [f"sigma = {s:.3g}" for s in sig], "signal": [1.0] + [1.0 / math.sqrt(1 + s * s) for s in sig]},
+            "forward": {
+                "points": frames,
+                "labels": ["data"] + [f"sigma = {s:.3g}" for s in sig],
+                "signal": [1.0] + [1.0 / math.sqrt(1 + s * s) for s in sig],
+            },
             "prior": {
                 # the prior is N(0, sigma_1^2 I): compare x / sigma_1 with N(0, I)
                 "x_T": self.to_x(x_top),
@@ -179,7 +231,9 @@ class ScoreModel(GenerativeModel):
     def _score_field(self, size: int) -> dict:
         gx, gy, pts = field_grid(self, size)
         L = len(self.sigmas)
-        idx = sorted({int(round(f * (L - 1))) for f in (1.0, 0.85, 0.65, 0.4, 0.0)}, reverse=True)  # small sigma first
+        idx = sorted(
+            {int(round(f * (L - 1))) for f in (1.0, 0.85, 0.65, 0.4, 0.0)}, reverse=True
+        )  # small sigma first
         sigmas = [float(self.sigmas[i]) for i in idx]
         key = (size, tuple(sigmas))
         if key not in self._true_cache:
@@ -194,4 +248,11 @@ class ScoreModel(GenerativeModel):
             model.append((sm / std).reshape(size, size, 2).numpy())
             truth.append((s_true / std).reshape(size, size, 2).numpy())
             labels.append(f"sigma = {s:.3g}")
-        return {"x": gx, "y": gy, "labels": labels, "model": np.stack(model), "true": np.stack(truth), "error": np.stack(error)}
+        return {
+            "x": gx,
+            "y": gy,
+            "labels": labels,
+            "model": np.stack(model),
+            "true": np.stack(truth),
+            "error": np.stack(error),
+        }

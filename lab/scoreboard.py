@@ -40,9 +40,18 @@ COLUMN_HELP: dict[str, str] = {
     "spread": "std of the energy distance across seeds (a diverged seed counts as 1.0), plus runs that diverged: large means unstable",
 }
 
-FAMILY_TITLES: dict[str, str] = {"gan": "GAN", "vae": "VAE", "flow": "Flow", "ddpm": "Diffusion (DDPM)",
-                                 "score": "Diffusion (score)", "ar": "Autoregressive", "ae": "Autoencoder",
-                                 "gmm": "GMM (reference)", "kde": "KDE (reference)", "fm": "Flow matching"}
+FAMILY_TITLES: dict[str, str] = {
+    "gan": "GAN",
+    "vae": "VAE",
+    "flow": "Flow",
+    "ddpm": "Diffusion (DDPM)",
+    "score": "Diffusion (score)",
+    "ar": "Autoregressive",
+    "ae": "Autoencoder",
+    "gmm": "GMM (reference)",
+    "kde": "KDE (reference)",
+    "fm": "Flow matching",
+}
 
 
 @dataclass(frozen=True)
@@ -52,22 +61,40 @@ class Claim:
     expect: str  # a key of RULES
 
 
-_DIFFUSION = [Claim("high quality", "energy", "low"), Claim("high quality", "blur", "low"),
-              Claim("diverse", "modes", "all"), Claim("slow sampling", "sample_ms", "high")]
+_DIFFUSION = [
+    Claim("high quality", "energy", "low"),
+    Claim("high quality", "blur", "low"),
+    Claim("diverse", "modes", "all"),
+    Claim("slow sampling", "sample_ms", "high"),
+]
 
 CLAIMS: dict[str, list[Claim]] = {
-    "gan": [Claim("high quality", "energy", "low"), Claim("high quality", "blur", "low"),
-            Claim("fast sampling", "sample_ms", "low"), Claim("unstable", "spread", "high"),
-            Claim("mode collapse", "modes", "missed"), Claim("no density", "density", "none")],
-    "vae": [Claim("fast sampling", "sample_ms", "low"), Claim("approximate density", "density", "bound"),
-            Claim("blurry", "blur", "high")],
+    "gan": [
+        Claim("high quality", "energy", "low"),
+        Claim("high quality", "blur", "low"),
+        Claim("fast sampling", "sample_ms", "low"),
+        Claim("unstable", "spread", "high"),
+        Claim("mode collapse", "modes", "missed"),
+        Claim("no density", "density", "none"),
+    ],
+    "vae": [
+        Claim("fast sampling", "sample_ms", "low"),
+        Claim("approximate density", "density", "bound"),
+        Claim("blurry", "blur", "high"),
+    ],
     "flow": [Claim("exact likelihood", "density", "exact"), Claim("costly", "train_ms", "high")],
     "ddpm": list(_DIFFUSION),
     "score": list(_DIFFUSION),
-    "ar": [Claim("exact likelihood", "density", "exact"), Claim("stable", "spread", "low"),
-           Claim("slow sequential sampling", "sample_ms", "high")],
-    "fm": [Claim("exact likelihood", "density", "exact"), Claim("high quality", "energy", "low"),
-           Claim("diverse", "modes", "all")],
+    "ar": [
+        Claim("exact likelihood", "density", "exact"),
+        Claim("stable", "spread", "low"),
+        Claim("slow sequential sampling", "sample_ms", "high"),
+    ],
+    "fm": [
+        Claim("exact likelihood", "density", "exact"),
+        Claim("high quality", "energy", "low"),
+        Claim("diverse", "modes", "all"),
+    ],
 }
 LECTURE_KEYS = ["gan", "vae", "flow", "ddpm", "ar"]
 
@@ -133,8 +160,15 @@ def available(keys: list[str]) -> dict[str, str]:
     return out
 
 
-def measure(key: str, dataset: str, seed: int, seconds: float, n_eval: int = 2000, n_train: int = 20_000,
-            should_stop: Callable[[], bool] | None = None) -> Measurement:
+def measure(
+    key: str,
+    dataset: str,
+    seed: int,
+    seconds: float,
+    n_eval: int = 2000,
+    n_train: int = 20_000,
+    should_stop: Callable[[], bool] | None = None,
+) -> Measurement:
     """Train `key` on `dataset` for `seconds` (lab.runner.fit) and evaluate it (lab.metrics.Evaluator)."""
     from lab.data import make_dataset
     from lab.metrics import Evaluator
@@ -170,7 +204,9 @@ class _Cancelled(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
-def aggregate(measurements: list[Measurement], main: str = "moons", modes_dataset: str = "8gaussians") -> dict[str, dict]:
+def aggregate(
+    measurements: list[Measurement], main: str = "moons", modes_dataset: str = "8gaussians"
+) -> dict[str, dict]:
     """key -> {column: value}: medians over seeds on `main`, mode coverage on `modes_dataset`,
     and the spread of the energy distance across seeds (its std) as stability. The std, not std / mean:
     every family is scored against the same true sample, so the numbers are comparable, and a
@@ -189,10 +225,16 @@ def aggregate(measurements: list[Measurement], main: str = "moons", modes_datase
             row["density"] = None
 
         def med(name):
-            v = [m.metrics[name] for m in ok if m.metrics.get(name) is not None and math.isfinite(m.metrics[name])]
+            v = [
+                m.metrics[name]
+                for m in ok
+                if m.metrics.get(name) is not None and math.isfinite(m.metrics[name])
+            ]
             return _median(v) if v else None
 
-        row["sample_ms"] = None if med("sample_seconds_per_1000") is None else 1000 * med("sample_seconds_per_1000")
+        row["sample_ms"] = (
+            None if med("sample_seconds_per_1000") is None else 1000 * med("sample_seconds_per_1000")
+        )
         tr = [1000 * m.train_seconds / m.steps for m in on_main if m.steps]
         row["train_ms"] = _median(tr) if tr else None
         row["kl"], row["energy"], row["blur"] = med("kl_to_truth"), med("energy_distance"), med("blur_gap")
@@ -201,12 +243,16 @@ def aggregate(measurements: list[Measurement], main: str = "moons", modes_datase
             row["spread"] = float(np.std(e))
         row["diverged"] = sum(m.diverged for m in on_main)
         row["seeds"] = len(on_main)
-        on_modes = [m for m in measurements if m.key == k and m.dataset == modes_dataset and not m.error and m.metrics]
+        on_modes = [
+            m for m in measurements if m.key == k and m.dataset == modes_dataset and not m.error and m.metrics
+        ]
         if on_modes:
             row["modes"] = float(np.mean([m.metrics["modes"] for m in on_modes]))
             row["n_modes"] = int(on_modes[0].metrics["n_modes"])
         if any(m.diverged for m in measurements if m.key == k):
-            row["spread"] = max(row["spread"] or 0.0, 1.0)  # a diverged seed is instability (1.0 is far above any trained model)
+            row["spread"] = max(
+                row["spread"] or 0.0, 1.0
+            )  # a diverged seed is instability (1.0 is far above any trained model)
         row["errors"] = sorted({m.error for m in measurements if m.key == k and m.error})
         out[k] = row
     return out
@@ -261,7 +307,9 @@ def disagreements(rows: list[dict]) -> list[str]:
         for col in COLUMNS:
             c = r[col]
             if c["agrees"] is False:
-                out.append(f"{r['family']}: the lecture says \"{c['claim']}\", measured {COLUMNS[col]} = {_fmt(col, c['value'])}.")
+                out.append(
+                    f'{r["family"]}: the lecture says "{c["claim"]}", measured {COLUMNS[col]} = {_fmt(col, c["value"])}.'
+                )
     return out
 
 
@@ -292,8 +340,17 @@ class ScoreboardJob:
     a few at a time so the table fills in run by run and live pages keep their share of the cores.
     Read `progress`, `current`, `rows()`; `cancel()` drops the members still training."""
 
-    def __init__(self, keys: list[str], seconds: float = 3.0, seeds: int = 5, main: str = "moons",
-                 modes_dataset: str = "8gaussians", n_eval: int = 1500, n_train: int = 10_000, pool=None):
+    def __init__(
+        self,
+        keys: list[str],
+        seconds: float = 3.0,
+        seeds: int = 5,
+        main: str = "moons",
+        modes_dataset: str = "8gaussians",
+        n_eval: int = 1500,
+        n_train: int = 10_000,
+        pool=None,
+    ):
         self.keys, self.seconds, self.seeds = list(keys), float(seconds), int(seeds)
         self.main, self.modes_dataset, self.n_eval, self.n_train = main, modes_dataset, n_eval, n_train
         self.skipped = {k: why for k, why in available(self.keys).items() if why}
@@ -330,11 +387,21 @@ class ScoreboardJob:
             while (plan or flying) and not self._stop.is_set():
                 while plan and len(flying) < pool.n_workers:  # one member per worker at a time
                     key, data, seed = plan.pop(0)
-                    spec = RunSpec(key, make_dataset(data), seed=seed, n_train=self.n_train, max_seconds=self.seconds,
-                                   views=False)
-                    f = pool.measure(spec, "evaluate", {"n_eval": self.n_eval, "seed": seed + 1000}, session=session)
+                    spec = RunSpec(
+                        key,
+                        make_dataset(data),
+                        seed=seed,
+                        n_train=self.n_train,
+                        max_seconds=self.seconds,
+                        views=False,
+                    )
+                    f = pool.measure(
+                        spec, "evaluate", {"n_eval": self.n_eval, "seed": seed + 1000}, session=session
+                    )
                     flying[f] = (key, data, seed)
-                self.current = ", ".join(f"{FAMILY_TITLES.get(k, k)} on {d}, seed {s}" for k, d, s in flying.values())
+                self.current = ", ".join(
+                    f"{FAMILY_TITLES.get(k, k)} on {d}, seed {s}" for k, d, s in flying.values()
+                )
                 done, _ = wait(list(flying), timeout=0.2, return_when=FIRST_COMPLETED)
                 for f in done:
                     key, data, seed = flying.pop(f)
@@ -375,6 +442,11 @@ def measurement_of(key: str, dataset: str, seed: int, future) -> Measurement:
     except Exception as e:
         m.error = str(e)
         return m
-    m.steps, m.train_seconds, m.status, m.diverged = row["steps"], row["train_seconds"], row["message"], row["diverged"]
+    m.steps, m.train_seconds, m.status, m.diverged = (
+        row["steps"],
+        row["train_seconds"],
+        row["message"],
+        row["diverged"],
+    )
     m.metrics = row.get("metrics", {})
     return m

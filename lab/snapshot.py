@@ -70,8 +70,21 @@ def placeholder(run_id: str, key: str, status: str = BUILDING, message: str = ""
     return Snapshot(run_id=run_id, key=key, title=key, status=status, message=message, time=time.time())
 
 
-SUMMARY_COLUMNS = ["model", "status", "step", "steps/s", "test NLL", "KL to truth", "energy distance", "ED floor",
-                   "blur gap", "modes", "high quality", "ms / 1000 samples", "progress"]
+SUMMARY_COLUMNS = [
+    "model",
+    "status",
+    "step",
+    "steps/s",
+    "test NLL",
+    "KL to truth",
+    "energy distance",
+    "ED floor",
+    "blur gap",
+    "modes",
+    "high quality",
+    "ms / 1000 samples",
+    "progress",
+]
 
 
 def snapshot_summary(label: str, snap: Snapshot | None) -> dict:

@@ -34,8 +34,16 @@ MAX_MEMBERS = 20_000
 MEMBERS_PER_WORKER = 2  # in flight on each trainer process: the next one is built while one trains
 
 # what a row holds after its identity (model, data, seed, swept fields), in order
-METRICS = ("test_nll", "kl_to_truth", "energy_distance", "energy_distance_floor", "blur_gap", "modes", "n_modes",
-           "high_quality")
+METRICS = (
+    "test_nll",
+    "kl_to_truth",
+    "energy_distance",
+    "energy_distance_floor",
+    "blur_gap",
+    "modes",
+    "n_modes",
+    "high_quality",
+)
 ROW_TAIL = ("steps", "train_seconds", *METRICS, "diverged", "status", "message", "error")
 # summarised per setting (a diverged member counts 1 in `diverged`, so its mean is the divergence rate)
 SUMMARISED = ("steps", "train_seconds", *METRICS, "diverged", "failed")
@@ -76,8 +84,17 @@ class Sweep:
         from lab.spec import RunSpec
 
         config = make_config(get_model_class(m.key).Config, dict(m.settings))
-        return RunSpec(m.key, self.dataset, config, seed=m.seed, n_train=self.n_train, max_steps=self.max_steps,
-                       max_seconds=self.max_seconds, device=self.device, views=False)
+        return RunSpec(
+            m.key,
+            self.dataset,
+            config,
+            seed=m.seed,
+            n_train=self.n_train,
+            max_steps=self.max_steps,
+            max_seconds=self.max_seconds,
+            device=self.device,
+            views=False,
+        )
 
     def eval_kwargs(self, m: Member) -> dict:
         return {"n_eval": self.n_eval, "seed": m.seed + 1000}
@@ -108,13 +125,17 @@ def parse_seeds(text: str) -> list[int]:
             a = int(lo)
             b = int(hi) if sep else a
         except ValueError:
-            raise SweepError(f"--seeds: '{part[:40]}' is not a seed or a range of seeds such as 0-63.") from None
+            raise SweepError(
+                f"--seeds: '{part[:40]}' is not a seed or a range of seeds such as 0-63."
+            ) from None
         if not (0 <= a <= MAX_SEED and 0 <= b <= MAX_SEED):
             raise SweepError(f"--seeds: '{part[:40]}' is outside the seeds 0 to {MAX_SEED}.")
         if b < a:
             raise SweepError(f"--seeds: the range {a}-{b} is empty (its end is below its start).")
         if len(seeds) + b - a + 1 > MAX_MEMBERS:
-            raise SweepError(f"--seeds: more than {MAX_MEMBERS} seeds; a sweep has at most {MAX_MEMBERS} members.")
+            raise SweepError(
+                f"--seeds: more than {MAX_MEMBERS} seeds; a sweep has at most {MAX_MEMBERS} members."
+            )
         seeds.extend(range(a, b + 1))
     dup = sorted({s for s in seeds if seeds.count(s) > 1}) if len(seeds) < 5000 else _dups(seeds)
     if dup:
@@ -140,7 +161,9 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
         if not sep or not name:
             raise SweepError(f"--set needs field=v1,v2,..., got '{item[:40]}'.")
         if name in grid:
-            raise SweepError(f"--set {name[:40]} is given twice; list all its values in one --set {name}=v1,v2.")
+            raise SweepError(
+                f"--set {name[:40]} is given twice; list all its values in one --set {name}=v1,v2."
+            )
         vals = [v.strip() for v in values.split(",")]
         if any(not v for v in vals):
             raise SweepError(f"--set {name[:40]} has an empty value; give values such as {name[:40]}=v1,v2.")
@@ -151,9 +174,18 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
     return grid
 
 
-def make_sweep(models: str, seeds: str, sets: list[str] | None = None, data: str | None = None,
-               data_file: str | None = None, steps: int | None = None, seconds: float | None = None,
-               n_train: int = 20_000, n_eval: int = 2000, device: str = "cpu") -> Sweep:
+def make_sweep(
+    models: str,
+    seeds: str,
+    sets: list[str] | None = None,
+    data: str | None = None,
+    data_file: str | None = None,
+    steps: int | None = None,
+    seconds: float | None = None,
+    n_train: int = 20_000,
+    n_eval: int = 2000,
+    device: str = "cpu",
+) -> Sweep:
     """A validated Sweep from the command line's strings; a bad spec raises SweepError (or the data's DataError)."""
     from lab.base import ConfigError, get_model_class, make_config
     from lab.data import load_points_csv, make_dataset
@@ -164,7 +196,9 @@ def make_sweep(models: str, seeds: str, sets: list[str] | None = None, data: str
     dup = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
     if dup is not None:
         raise SweepError(f"--models lists {dup[:40]} twice.")
-    classes = {k: get_model_class(k) for k in keys}  # an unknown key: ConfigError's sentence names the choices
+    classes = {
+        k: get_model_class(k) for k in keys
+    }  # an unknown key: ConfigError's sentence names the choices
     if (steps is None) == (seconds is None):
         raise SweepError("a sweep needs one budget: --steps N or --seconds S.")
     if not (isinstance(n_train, int) and 10 <= n_train <= 10**6):
@@ -179,8 +213,10 @@ def make_sweep(models: str, seeds: str, sets: list[str] | None = None, data: str
     for name, values in grid.items():
         owners[name] = [k for k, cls in classes.items() if name in {f.name for f in _fields(cls.Config)}]
         if not owners[name]:
-            raise SweepError(f"--set {name[:40]}: no model in this sweep ({', '.join(keys)}) has a setting "
-                             f"'{name[:40]}' (see python -m lab list).")
+            raise SweepError(
+                f"--set {name[:40]}: no model in this sweep ({', '.join(keys)}) has a setting "
+                f"'{name[:40]}' (see python -m lab list)."
+            )
         for k in owners[name]:
             for v in values:
                 try:
@@ -202,9 +238,13 @@ def make_sweep(models: str, seeds: str, sets: list[str] | None = None, data: str
         for combo in _product([grid[f] for f in mine]):
             settings = tuple(zip(mine, combo))
             try:
-                make_config(classes[k].Config, dict(settings))  # combinations a config refuses, before any training
+                make_config(
+                    classes[k].Config, dict(settings)
+                )  # combinations a config refuses, before any training
             except ConfigError as e:
-                raise SweepError(f"--set {', '.join(f'{a}={b}' for a, b in settings)[:80]} for {k}: {e}") from None
+                raise SweepError(
+                    f"--set {', '.join(f'{a}={b}' for a, b in settings)[:80]} for {k}: {e}"
+                ) from None
             sweep.members.extend(Member(k, s, settings) for s in seed_list)
     return sweep
 
@@ -256,8 +296,14 @@ def row_of(sweep: Sweep, m: Member, answer: dict | None, error: str = "") -> dic
         row.update(status="failed", error=error or "no answer", diverged=False)
         return row
     metrics = answer.get("metrics") or {}
-    row.update(steps=answer.get("steps"), train_seconds=answer.get("train_seconds"), status=answer.get("status"),
-               message=answer.get("message", ""), diverged=bool(answer.get("diverged")), error="")
+    row.update(
+        steps=answer.get("steps"),
+        train_seconds=answer.get("train_seconds"),
+        status=answer.get("status"),
+        message=answer.get("message", ""),
+        diverged=bool(answer.get("diverged")),
+        error="",
+    )
     for k in METRICS:
         v = metrics.get(k)
         row[k] = float(v) if isinstance(v, float) else v
@@ -273,8 +319,12 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def run_local(sweep: Sweep, progress: Callable[[int, int, int], None] | None = None,
-              workers: int | None = None, pool=None) -> list[dict]:
+def run_local(
+    sweep: Sweep,
+    progress: Callable[[int, int, int], None] | None = None,
+    workers: int | None = None,
+    pool=None,
+) -> list[dict]:
     """Every member on a WorkerPool of its own (one trainer per core), closed at the end; rows in member order.
     A `pool` from `local_pool()` is used and left open instead (several sweeps in a row start it once)."""
     from concurrent.futures import FIRST_COMPLETED, wait
@@ -320,7 +370,9 @@ def run_ray(sweep: Sweep, progress: Callable[[int, int, int], None] | None = Non
     try:
         import ray
     except ImportError:
-        raise SweepError("--backend ray needs the ray package (pip install ray, see requirements.txt).") from None
+        raise SweepError(
+            "--backend ray needs the ray package (pip install ray, see requirements.txt)."
+        ) from None
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     started = not ray.is_initialized()
     if started:
@@ -331,9 +383,16 @@ def run_ray(sweep: Sweep, progress: Callable[[int, int, int], None] | None = Non
             env["excludes"] = [".git", "static", "tests/e2e", "*.safetensors", "*.mp4", "*.gif"]
             ray.init(address=address, runtime_env=env, log_to_driver=False)
         else:
-            env["env_vars"]["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH", "")]))
-            ray.init(num_cpus=cores(), runtime_env=env, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            env["env_vars"]["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [root, os.environ.get("PYTHONPATH", "")])
+            )
+            ray.init(
+                num_cpus=cores(),
+                runtime_env=env,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
     task = ray.remote(num_cpus=1, max_retries=0)(train_member)
     rows: list[dict | None] = [None] * len(sweep.members)
     failed = 0
@@ -416,10 +475,23 @@ def write(out: str, sweep: Sweep, rows: list[dict], summary: list[dict], info: d
     os.makedirs(out, exist_ok=True)
     cols = ["model", "data", "seed", *sweep.grid, *ROW_TAIL]
     _csv(os.path.join(out, "results.csv"), cols, rows)
-    _csv(os.path.join(out, "summary.csv"), ["model", *sweep.grid, "metric", "mean", "se", "min", "max", "n"], summary)
-    desc = {"models": sweep.models, "data": sweep.data_name, "seeds": sweep.seeds, "grid": sweep.grid,
-            "max_steps": sweep.max_steps, "max_seconds": sweep.max_seconds, "n_train": sweep.n_train,
-            "n_eval": sweep.n_eval, "device": sweep.device, **(info or {})}
+    _csv(
+        os.path.join(out, "summary.csv"),
+        ["model", *sweep.grid, "metric", "mean", "se", "min", "max", "n"],
+        summary,
+    )
+    desc = {
+        "models": sweep.models,
+        "data": sweep.data_name,
+        "seeds": sweep.seeds,
+        "grid": sweep.grid,
+        "max_steps": sweep.max_steps,
+        "max_seconds": sweep.max_seconds,
+        "n_train": sweep.n_train,
+        "n_eval": sweep.n_eval,
+        "device": sweep.device,
+        **(info or {}),
+    }
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(_finite({"sweep": desc, "rows": rows, "summary": summary}), f, indent=1)
 
@@ -490,8 +562,17 @@ def command(args) -> int:
 
         if not args.device.startswith("cuda") or not torch.cuda.is_available():
             raise SweepError(f"--device {args.device[:40]}: no CUDA GPU is available here (or not cpu/cuda).")
-    sweep = make_sweep(args.models, args.seeds, args.set, data=args.data, data_file=args.data_file, steps=args.steps,
-                       seconds=args.seconds, n_train=args.n_train, device=args.device)
+    sweep = make_sweep(
+        args.models,
+        args.seeds,
+        args.set,
+        data=args.data,
+        data_file=args.data_file,
+        steps=args.steps,
+        seconds=args.seconds,
+        n_train=args.n_train,
+        device=args.device,
+    )
     out = args.out
     if os.path.exists(out) and not os.path.isdir(out):
         raise SweepError(f"--out {out} is a file, not a directory.")
@@ -509,29 +590,48 @@ def command(args) -> int:
         bar.close()
     wall = time.perf_counter() - t0
     summary = summarise(sweep, rows)
-    write(out, sweep, rows, summary, {"backend": args.backend, "wall_seconds": round(wall, 3), "cores": cores()})
+    write(
+        out, sweep, rows, summary, {"backend": args.backend, "wall_seconds": round(wall, 3), "cores": cores()}
+    )
     failed = sum(r["status"] == "failed" for r in rows)
     diverged = sum(bool(r["diverged"]) for r in rows)
-    print(f"sweep: {len(rows)} members in {wall:.1f} s on {args.backend} ({cores()} cores), {diverged} diverged, "
-          f"{failed} failed; wrote {os.path.join(out, 'results.csv')}, results.json, summary.csv")
+    print(
+        f"sweep: {len(rows)} members in {wall:.1f} s on {args.backend} ({cores()} cores), {diverged} diverged, "
+        f"{failed} failed; wrote {os.path.join(out, 'results.csv')}, results.json, summary.csv"
+    )
     return 0
 
 
 def add_parser(sub) -> None:
     """The `sweep` subcommand's arguments (lab/cli.py calls this)."""
-    w = sub.add_parser("sweep", help="train models x seeds x settings on every core (or Ray); one row per member")
+    w = sub.add_parser(
+        "sweep", help="train models x seeds x settings on every core (or Ray); one row per member"
+    )
     w.add_argument("--models", required=True, help="model keys separated by commas, e.g. gan,flow")
     src = w.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="built-in dataset name")
     src.add_argument("--data-file", help="CSV with two numeric columns, header optional")
     w.add_argument("--seeds", required=True, help="a range such as 0-63, or a list such as 0,3,7")
-    w.add_argument("--set", action="append", default=[], metavar="FIELD=V1,V2",
-                   help="swept setting: every listed value is a setting (the product over fields)")
+    w.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2",
+        help="swept setting: every listed value is a setting (the product over fields)",
+    )
     budget = w.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--seconds", type=float, help="training seconds per member (steps then depend on the machine)")
+    budget.add_argument(
+        "--seconds", type=float, help="training seconds per member (steps then depend on the machine)"
+    )
     budget.add_argument("--steps", type=int, help="training steps per member (same numbers on every backend)")
-    w.add_argument("--backend", default="local", help="local (default: every core here) or ray (RAY_ADDRESS, or a "
-                   "local Ray); with --steps both give the same numbers, with --seconds they cannot")
-    w.add_argument("--n-train", type=int, default=20_000, help="training points drawn from a built-in dataset")
+    w.add_argument(
+        "--backend",
+        default="local",
+        help="local (default: every core here) or ray (RAY_ADDRESS, or a "
+        "local Ray); with --steps both give the same numbers, with --seconds they cannot",
+    )
+    w.add_argument(
+        "--n-train", type=int, default=20_000, help="training points drawn from a built-in dataset"
+    )
     w.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     w.add_argument("--out", required=True, help="directory for results.csv, results.json, summary.csv")

@@ -30,15 +30,42 @@ class VAEConfig(Config):
     lr: float = option(5e-3, "learning rate", min=1e-5, max=1.0, log=True, live=True)
     batch_size: int = option(512, "points per training step", min=8, max=4096)
     latent_dim: int = option(2, "dimension of z (1 squeezes 2D data onto a curve)", choices=[1, 2])
-    beta: float = option(1.0, "weight of the KL term (beta-VAE); large values collapse the posterior", min=0.0, max=20.0, live=True)
+    beta: float = option(
+        1.0,
+        "weight of the KL term (beta-VAE); large values collapse the posterior",
+        min=0.0,
+        max=20.0,
+        live=True,
+    )
     kl_warmup: int = option(300, "steps over which the KL weight ramps from 0 to beta", min=0, max=100_000)
-    decoder_variance: str = option("learned", "P(x|z) variance: output by the decoder per dimension, or fixed", choices=["learned", "fixed"])
-    decoder_std: float = option(0.1, "std of P(x|z) in standardised units when the variance is fixed", min=1e-3, max=2.0, log=True)
+    decoder_variance: str = option(
+        "learned",
+        "P(x|z) variance: output by the decoder per dimension, or fixed",
+        choices=["learned", "fixed"],
+    )
+    decoder_std: float = option(
+        0.1, "std of P(x|z) in standardised units when the variance is fixed", min=1e-3, max=2.0, log=True
+    )
     train_samples: int = option(4, "samples z per point in the training objective", min=1, max=64)
-    objective: str = option("iwae", "training bound: the ELBO, or the importance-weighted bound over train_samples", choices=["elbo", "iwae"])
-    iwae_k: int = option(256, "importance samples K in log_prob (the IWAE bound; larger is tighter)", min=1, max=4096, log=True, live=True)
-    prior: str = option("vamp", "P(z): vamp = VampPrior, a mixture of Q(z|u_k) at learned pseudo-inputs u_k that follows the "
-                        "codes and leaves no holes (Tomczak & Welling 2018); standard = N(0, I), the lecture's", choices=["vamp", "standard"])
+    objective: str = option(
+        "iwae",
+        "training bound: the ELBO, or the importance-weighted bound over train_samples",
+        choices=["elbo", "iwae"],
+    )
+    iwae_k: int = option(
+        256,
+        "importance samples K in log_prob (the IWAE bound; larger is tighter)",
+        min=1,
+        max=4096,
+        log=True,
+        live=True,
+    )
+    prior: str = option(
+        "vamp",
+        "P(z): vamp = VampPrior, a mixture of Q(z|u_k) at learned pseudo-inputs u_k that follows the "
+        "codes and leaves no holes (Tomczak & Welling 2018); standard = N(0, I), the lecture's",
+        choices=["vamp", "standard"],
+    )
     pseudo_inputs: int = option(32, "pseudo-inputs u_k of the VampPrior", min=1, max=1024, log=True)
     hidden: int = option(64, "width of encoder and decoder", min=8, max=1024, log=True)
     layers: int = option(3, "hidden layers of encoder and decoder", min=1, max=8)
@@ -99,8 +126,15 @@ class VAE(GenerativeModel):
         cfg = self.config
         self.latent_dim: int = cfg.latent_dim
         self.net = VAENet(cfg)
-        if self.net.pseudo is not None:  # start the pseudo-inputs on training points, so P(z) starts where the codes are
-            idx = torch.randint(0, len(self.train_z), (cfg.pseudo_inputs,), generator=torch.Generator().manual_seed(self.seed + 3))
+        if (
+            self.net.pseudo is not None
+        ):  # start the pseudo-inputs on training points, so P(z) starts where the codes are
+            idx = torch.randint(
+                0,
+                len(self.train_z),
+                (cfg.pseudo_inputs,),
+                generator=torch.Generator().manual_seed(self.seed + 3),
+            )
             with torch.no_grad():
                 self.net.pseudo.copy_(self.train_z[idx.to(self.device)])
         self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=cfg.lr)]
@@ -131,7 +165,9 @@ class VAE(GenerativeModel):
         log 1/K sum_k N(z; mu(u_k), sigma(u_k)^2)."""
         if self.net.pseudo is None:
             return gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
-        mu, log_sigma = self.net.encode(self.net.pseudo)  # [K, d]: gradients reach the pseudo-inputs and the encoder
+        mu, log_sigma = self.net.encode(
+            self.net.pseudo
+        )  # [K, d]: gradients reach the pseudo-inputs and the encoder
         # log N(z; mu_k, sigma_k^2) for every (z, k) by expanding the square into matrix products ([..., K]
         # without a [..., K, d] intermediate, which made training steps 2.5x slower)
         prec = torch.exp(-2 * log_sigma)  # [K, d]
@@ -148,7 +184,9 @@ class VAE(GenerativeModel):
             mu, log_sigma = self.net.encode(self.net.pseudo)
         mu, var = mu.double().cpu().numpy(), (2 * log_sigma).exp().double().cpu().numpy()
         m = mu.mean(0)
-        cov = np.diag(var.mean(0)) + np.atleast_2d(np.cov(mu.T, bias=True)) if len(mu) > 1 else np.diag(var[0])
+        cov = (
+            np.diag(var.mean(0)) + np.atleast_2d(np.cov(mu.T, bias=True)) if len(mu) > 1 else np.diag(var[0])
+        )
         return m, cov
 
     def beta_now(self) -> float:
@@ -193,7 +231,13 @@ class VAE(GenerativeModel):
         self.steps += 1
         # the ELBO split in data coordinates: -log P(x|z) gains -log|dz/dx| like any density
         recon_x, kl_f = float(recon.detach()) - self.scaler.log_det, float(kl_mean.detach())
-        return {"loss": float(loss.detach()), "recon": recon_x, "kl": kl_f, "neg_elbo": recon_x + kl_f, "beta": beta}
+        return {
+            "loss": float(loss.detach()),
+            "recon": recon_x,
+            "kl": kl_f,
+            "neg_elbo": recon_x + kl_f,
+            "beta": beta,
+        }
 
     # -- sampling and the bound -----------------------------------------------------------------
     def _sample_z(self, n, generator):
@@ -239,8 +283,13 @@ class VAE(GenerativeModel):
 
         with torch.no_grad():
             vamp = self.net.pseudo is not None
-            v = latent_views(self, points=points, n_codes=n_codes, prior=self.prior_moments(),
-                             prior_log_density=(lambda z: self.log_prior(z).double().cpu().numpy()) if vamp else None)
+            v = latent_views(
+                self,
+                points=points,
+                n_codes=n_codes,
+                prior=self.prior_moments(),
+                prior_log_density=(lambda z: self.log_prior(z).double().cpu().numpy()) if vamp else None,
+            )
             v["prior_kind"] = self.config.prior
             if vamp:  # the components' centres mu(u_k): where P(z) puts its mass
                 v["prior_components"] = self.net.encode(self.net.pseudo)[0].double().cpu().numpy()

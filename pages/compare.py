@@ -14,6 +14,7 @@ from lab.spec import RunSpec  # noqa: E402
 from lab.viz import curves, density_figure  # noqa: E402
 from lab.viz.common import density_spec  # noqa: E402
 from pages import ui  # noqa: E402
+
 ui.url_notes()
 runner = ui.get_runner()
 
@@ -21,7 +22,12 @@ with st.sidebar:
     names = ["none"] + list(PRESETS)
     pkey = "compare.preset"
     st.session_state.setdefault(pkey, ui.url_default(pkey, "none", lambda raw: ui._known(raw, names)))
-    choice = st.selectbox("lecture preset", names, key=pkey, format_func=lambda k: "— free comparison —" if k == "none" else PRESETS[k].title)
+    choice = st.selectbox(
+        "lecture preset",
+        names,
+        key=pkey,
+        format_func=lambda k: "— free comparison —" if k == "none" else PRESETS[k].title,
+    )
     preset = PRESETS.get(choice)
     if preset is None:
         ds = ui.dataset_picker("compare")
@@ -32,11 +38,16 @@ with st.sidebar:
         runs = [(r.label, r.model, r.config) for r in preset.runs]
     seed = ui.seed_widget("compare", preset.seed if preset else 0)
     ui.linked("compare.budget", "per run", choices=["per run", "wall"])
-    budget = st.radio("budget", ["per run", "wall"], key="compare.budget", horizontal=True,
-                      format_func=lambda b: {"per run": "training s per run", "wall": "finish in … s"}[b],
-                      help="per run: each run trains this many seconds of its own (nine runs share the cores, so "
-                           "the comparison takes longer); finish in: the whole comparison ends after this many "
-                           "seconds of wall time, each run with its fair share of the machine")
+    budget = st.radio(
+        "budget",
+        ["per run", "wall"],
+        key="compare.budget",
+        horizontal=True,
+        format_func=lambda b: {"per run": "training s per run", "wall": "finish in … s"}[b],
+        help="per run: each run trains this many seconds of its own (nine runs share the cores, so "
+        "the comparison takes longer); finish in: the whole comparison ends after this many "
+        "seconds of wall time, each run with its fair share of the machine",
+    )
     seconds = ui.budget_widget("compare", preset.seconds if preset else 60.0)
     per_run, wall = (seconds, None) if budget == "per run" else (None, seconds)
 
@@ -81,8 +92,11 @@ def panels():
     if wall:
         snaps = [s for i in ids if (s := runner.snapshot(i)) is not None]
         left = max([0.0] + [wall - s.wall_seconds for s in snaps if not s.finished])
-        st.caption(f"finishes on time: {left:.0f} s of training left" if runner.running or left < wall else
-                   f"the comparison will end {wall:g} s after Train (pausing stops its clock)")
+        st.caption(
+            f"finishes on time: {left:.0f} s of training left"
+            if runner.running or left < wall
+            else f"the comparison will end {wall:g} s after Train (pausing stops its clock)"
+        )
     cells = [("truth", None)] + [(labels[i], i) for i in ids]
     for row in range(0, len(cells), per_row):
         cols = st.columns(per_row)
@@ -90,8 +104,13 @@ def panels():
             with col:
                 if rid is None:
                     title = "true density" if truth is not None else f"data ({len(ds.points):,} points)"
-                    ui.chart("compare.truth", (id(ds), seed, height),
-                             lambda: density_spec(truth, None, title, bounds, data=ds.sample(1000, seed), height=height))
+                    ui.chart(
+                        "compare.truth",
+                        (id(ds), seed, height),
+                        lambda: density_spec(
+                            truth, None, title, bounds, data=ds.sample(1000, seed), height=height
+                        ),
+                    )
                     continue
                 snap = runner.snapshot(rid)
                 if snap is None or snap.samples is None:
@@ -100,8 +119,13 @@ def panels():
                         ui.status(snap)
                     continue
                 title = f"{label} · step {snap.step:,}"
-                ui.chart(f"compare.fig.{rid}", (snap.time, height),
-                         lambda: density_spec(snap.density, snap.samples, title, bounds, height=height, max_points=LIVE_POINTS))
+                ui.chart(
+                    f"compare.fig.{rid}",
+                    (snap.time, height),
+                    lambda: density_spec(
+                        snap.density, snap.samples, title, bounds, height=height, max_points=LIVE_POINTS
+                    ),
+                )
                 st.progress(min(1.0, snap.progress), text=snap.status)
                 ui.status(snap)
 
@@ -110,10 +134,16 @@ def panels():
 def scoreboard():
     rows = [snapshot_summary(labels[i], runner.snapshot(i)) for i in ids]
     st.subheader("Scoreboard")
-    st.dataframe(pd.DataFrame(rows, columns=SUMMARY_COLUMNS), hide_index=True, key="compare.scoreboard",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
-    st.caption("Measured live on 500 fresh true points every few seconds; energy distance is next to its noise floor "
-               "(two true samples of the same size). Click a column header to sort.")
+    st.dataframe(
+        pd.DataFrame(rows, columns=SUMMARY_COLUMNS),
+        hide_index=True,
+        key="compare.scoreboard",
+        column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
+    )
+    st.caption(
+        "Measured live on 500 fresh true points every few seconds; energy distance is next to its noise floor "
+        "(two true samples of the same size). Click a column header to sort."
+    )
 
 
 @ui.live(runner, every=SCOREBOARD_EVERY, with_state=False)
@@ -126,8 +156,13 @@ def watched():
     if not series:
         st.caption("It appears here once the runs have trained a little (metrics come every few seconds).")
         return
-    ui.chart("compare.watch", tuple(s.time for s in snaps.values()),
-             lambda: curves(series, f"{preset.watch.replace('_', ' ')} over training steps", height=ui.fig_height(260)))
+    ui.chart(
+        "compare.watch",
+        tuple(s.time for s in snaps.values()),
+        lambda: curves(
+            series, f"{preset.watch.replace('_', ' ')} over training steps", height=ui.fig_height(260)
+        ),
+    )
 
 
 panels()
@@ -135,14 +170,19 @@ if preset is not None and preset.watch:
     watched()
 scoreboard()
 
+
 def recorder() -> None:
     """Record the panels while they train (the pictures are kept as they arrive: training pays nothing) and
     export a run, or the whole page, as a GIF, an MP4 or an HTML player."""
     from lab import record as R
 
     st.markdown("**Record the panels**")
-    on = st.toggle("record while training", key="compare.record", help="keeps every panel's pictures (at most 5 a "
-                   "second, thinned to stay under 600 frames) for an animation")
+    on = st.toggle(
+        "record while training",
+        key="compare.record",
+        help="keeps every panel's pictures (at most 5 a "
+        "second, thinned to stay under 600 frames) for an animation",
+    )
     runner.record(ids, on)
     recordings = {labels[i]: r for i in ids if (r := runner.recording(i)) is not None}
     recs = {k: r.frames for k, r in recordings.items()}
@@ -159,16 +199,27 @@ def recorder() -> None:
         try:
             if kind == "HTML":
                 return R.to_html(recs[what], bounds, what).encode()
-            ims = R.page_images(recs, bounds) if what == "the whole page" else R.images(recs[what], bounds, what)
+            ims = (
+                R.page_images(recs, bounds)
+                if what == "the whole page"
+                else R.images(recs[what], bounds, what)
+            )
             return R.to_gif(ims) if kind == "GIF" else R.to_mp4(ims)
         except ValueError:
             return b""
 
     ext = {"GIF": "gif", "MP4": "mp4", "HTML": "html"}[kind]
     with c[2]:
-        st.download_button(f"download ({kind})", data=data, file_name=f"{what.replace(' ', '-')}.{ext}",
-                           mime={"GIF": "image/gif", "MP4": "video/mp4", "HTML": "text/html"}[kind],
-                           key="compare.record.dl", icon=":material/movie:", on_click="ignore", disabled=not recs)
+        st.download_button(
+            f"download ({kind})",
+            data=data,
+            file_name=f"{what.replace(' ', '-')}.{ext}",
+            mime={"GIF": "image/gif", "MP4": "video/mp4", "HTML": "text/html"}[kind],
+            key="compare.record.dl",
+            icon=":material/movie:",
+            on_click="ignore",
+            disabled=not recs,
+        )
 
 
 def scenario_link() -> str:
@@ -196,9 +247,13 @@ def everything(table, link: str) -> bytes:
             weights = runner.weights(rid)
         except JobError:
             weights = None
-        html = density_figure(snap.density, snap.samples, labels[rid], bounds).to_html(include_plotlyjs="directory")
+        html = density_figure(snap.density, snap.samples, labels[rid], bounds).to_html(
+            include_plotlyjs="directory"
+        )
         runs.append(RunExport(labels[rid], snap.samples, html, weights))
-    with open(os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js"), encoding="utf-8") as f:
+    with open(
+        os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js"), encoding="utf-8"
+    ) as f:
         js = f.read()
     return bundle(runs, table.to_csv(index=False), table.to_json(orient="records", indent=2), link, js)
 
@@ -207,12 +262,31 @@ with st.expander("Export and import", expanded=False):
     rows = [snapshot_summary(labels[i], runner.snapshot(i)) for i in ids]
     table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     c = st.columns(2)
-    c[0].download_button("scoreboard (CSV)", table.to_csv(index=False), "scoreboard.csv", "text/csv", key="compare.dl.csv", on_click="ignore")
-    c[1].download_button("scoreboard (JSON)", table.to_json(orient="records", indent=2), "scoreboard.json", "application/json",
-                         key="compare.dl.json", on_click="ignore")
-    st.download_button("download all (zip: samples, figures, weights, scoreboard, link)", data=lambda link=scenario_link(): everything(table, link),
-                       file_name="comparison.zip", mime="application/zip", key="compare.dl.all", icon=":material/download:",
-                       on_click="ignore")
+    c[0].download_button(
+        "scoreboard (CSV)",
+        table.to_csv(index=False),
+        "scoreboard.csv",
+        "text/csv",
+        key="compare.dl.csv",
+        on_click="ignore",
+    )
+    c[1].download_button(
+        "scoreboard (JSON)",
+        table.to_json(orient="records", indent=2),
+        "scoreboard.json",
+        "application/json",
+        key="compare.dl.json",
+        on_click="ignore",
+    )
+    st.download_button(
+        "download all (zip: samples, figures, weights, scoreboard, link)",
+        data=lambda link=scenario_link(): everything(table, link),
+        file_name="comparison.zip",
+        mime="application/zip",
+        key="compare.dl.all",
+        icon=":material/download:",
+        on_click="ignore",
+    )
     for rid in ids:
         snap = runner.snapshot(rid)
         if not snap or snap.samples is None:
@@ -223,20 +297,40 @@ with st.expander("Export and import", expanded=False):
         with c[0]:
             ui.samples_download(snap.samples, name, key=f"compare.dl.s.{rid}")
         with c[1]:
-            ui.figure_download(density_figure(snap.density, snap.samples, labels[rid], bounds), name, key=f"compare.dl.f.{rid}")
+            ui.figure_download(
+                density_figure(snap.density, snap.samples, labels[rid], bounds),
+                name,
+                key=f"compare.dl.f.{rid}",
+            )
         with c[2]:
             ui.weights_download(runner, rid, name, key=f"compare.dl.w.{rid}")
     recorder()
-    up = st.file_uploader("Restore a model from weights (.safetensors; weights only, nothing is unpickled)", type=["safetensors"],
-                          key="compare.upload_weights")
+    up = st.file_uploader(
+        "Restore a model from weights (.safetensors; weights only, nothing is unpickled)",
+        type=["safetensors"],
+        key="compare.upload_weights",
+    )
     rid = f"compare/loaded:{up.name}" if up is not None else ""
     if up is not None and rid not in loaded:
         try:
             raw = up.getvalue()
-            model = model_from_bytes(raw)  # checked here, so a bad file is a sentence before any worker sees it
-            runner.add(rid, RunSpec(model.key, ds, model.config, seed=seed, max_seconds=per_run, max_wall_seconds=wall,
-                                    views=False), weights=raw,
-                       many=len(ids) > 1)
+            model = model_from_bytes(
+                raw
+            )  # checked here, so a bad file is a sentence before any worker sees it
+            runner.add(
+                rid,
+                RunSpec(
+                    model.key,
+                    ds,
+                    model.config,
+                    seed=seed,
+                    max_seconds=per_run,
+                    max_wall_seconds=wall,
+                    views=False,
+                ),
+                weights=raw,
+                many=len(ids) > 1,
+            )
             loaded[rid] = f"loaded: {up.name}"
             st.success(f"Restored a {model.title} from {up.name}; it joins the panels as '{loaded[rid]}'.")
             st.rerun()

@@ -5,7 +5,9 @@ import streamlit as st
 # the title before the heavy imports: right after a cold start another page's thread may still be
 # importing torch and scikit-learn, and these imports would wait for it
 st.title("Datasets")
-st.caption("Every built-in density is known exactly, so the lab can measure how far each model is from the truth.")
+st.caption(
+    "Every built-in density is known exactly, so the lab can measure how far each model is from the truth."
+)
 
 from lab.classical import GMM  # noqa: E402
 from lab.spec import RunSpec  # noqa: E402
@@ -49,7 +51,14 @@ def gmm_view():
         return
     ui.chart("datasets.gmm_fig", (snap.time, id(points)), lambda: gmm_figure(snap, ds.bounds(), points))
     ui.status(snap)
-    ui.metric_row(snap, [("test NLL", "test_nll", ".3f"), ("KL to truth", "kl_to_truth", ".3f"), ("energy distance", "energy_distance", ".4f")])
+    ui.metric_row(
+        snap,
+        [
+            ("test NLL", "test_nll", ".3f"),
+            ("KL to truth", "kl_to_truth", ".3f"),
+            ("energy distance", "energy_distance", ".4f"),
+        ],
+    )
     hist = {k: v for k, v in snap.metrics.items() if k in ("test_nll", "kl_to_truth", "val_nll")}
     if hist:
         ui.chart("datasets.curves", snap.time, lambda: curves(hist, "held-out NLL and KL over EM iterations"))

@@ -11,10 +11,12 @@ from lab.spec import RunSpec  # noqa: E402
 from lab.viz import concepts as cv  # noqa: E402
 from pages import ui  # noqa: E402
 
-st.caption("Observe one coordinate and infer the other: the answer is a distribution p(x_other | observation), not a point. "
-           "Each family answers its own way — autoregressive models sample the conditional exactly, flows (and any "
-           "density) by Bayes on a fine grid, diffusion by inpainting, GAN / VAE / AE by optimising their latent — and is "
-           "scored against the dataset's true conditional.")
+st.caption(
+    "Observe one coordinate and infer the other: the answer is a distribution p(x_other | observation), not a point. "
+    "Each family answers its own way — autoregressive models sample the conditional exactly, flows (and any "
+    "density) by Bayes on a fine grid, diffusion by inpainting, GAN / VAE / AE by optimising their latent — and is "
+    "scored against the dataset's true conditional."
+)
 ui.url_notes()
 runner = ui.get_runner()
 FAMILIES = {}
@@ -26,12 +28,26 @@ for k in REGISTRY:
 
 with st.sidebar:
     ds = ui.dataset_picker("inverse", allow_upload=False)
-    ui.linked("inverse.families", [k for k in ("ar", "flow", "vae", "gan", "ddpm") if k in FAMILIES], choices=list(FAMILIES))
-    keys = st.multiselect("families", list(FAMILIES), [k for k in ("ar", "flow", "vae", "gan", "ddpm") if k in FAMILIES],
-                          format_func=FAMILIES.get, key="inverse.families")
+    ui.linked(
+        "inverse.families",
+        [k for k in ("ar", "flow", "vae", "gan", "ddpm") if k in FAMILIES],
+        choices=list(FAMILIES),
+    )
+    keys = st.multiselect(
+        "families",
+        list(FAMILIES),
+        [k for k in ("ar", "flow", "vae", "gan", "ddpm") if k in FAMILIES],
+        format_func=FAMILIES.get,
+        key="inverse.families",
+    )
     ui.linked("inverse.methods", ["autoregressive", "inpaint", "grid", "latent"], choices=list(I.METHODS))
-    methods = st.multiselect("methods (each family uses those it supports)", list(I.METHODS), ["autoregressive", "inpaint", "grid", "latent"],
-                             key="inverse.methods", help="\n\n".join(f"**{m}**: {t}" for m, t in I.METHODS.items()))
+    methods = st.multiselect(
+        "methods (each family uses those it supports)",
+        list(I.METHODS),
+        ["autoregressive", "inpaint", "grid", "latent"],
+        key="inverse.methods",
+        help="\n\n".join(f"**{m}**: {t}" for m, t in I.METHODS.items()),
+    )
     budget = ui.budget_widget("inverse", 20.0)
     seed = ui.seed_widget("inverse")
 if ds is None:
@@ -43,16 +59,32 @@ ui.linked("inverse.dim", 0, choices=[0, 1])
 dim = c1.radio("observe", [0, 1], format_func=lambda d: f"x{d + 1}", key="inverse.dim")
 lo, hi = (b[0], b[1]) if dim == 0 else (b[2], b[3])
 ui.linked(f"inverse.c{dim}", float(round((lo + hi) / 2, 2)), lo=float(lo), hi=float(hi))
-c = c2.slider(f"observed value c of x{dim + 1}", float(lo), float(hi), float(round((lo + hi) / 2, 2)), 0.01, key=f"inverse.c{dim}")
+c = c2.slider(
+    f"observed value c of x{dim + 1}",
+    float(lo),
+    float(hi),
+    float(round((lo + hi) / 2, 2)),
+    0.01,
+    key=f"inverse.c{dim}",
+)
 ui.linked("inverse.sigma", 0.0, lo=0.0, hi=0.5)
-sigma = c3.slider("measurement noise σ", 0.0, 0.5, 0.0, 0.01, key="inverse.sigma",
-                  help="0: x = c exactly. Above 0: the reading is c = x + N(0, σ²).")
+sigma = c3.slider(
+    "measurement noise σ",
+    0.0,
+    0.5,
+    0.0,
+    0.01,
+    key="inverse.sigma",
+    help="0: x = c exactly. Above 0: the reading is c = x + N(0, σ²).",
+)
 
 truth = I.true_conditional(ds, dim, c, sigma, n=400)
 sols = I.solutions(truth)
 st.info(I.ill_posedness(truth, dim, c))
 
-ids = [ui.ensure_run(runner, f"inverse/{k}", RunSpec(k, ds, None, seed=seed, max_seconds=budget)) for k in keys]
+ids = [
+    ui.ensure_run(runner, f"inverse/{k}", RunSpec(k, ds, None, seed=seed, max_seconds=budget)) for k in keys
+]
 for k in FAMILIES:
     if k not in keys:
         runner.remove(f"inverse/{k}")
@@ -72,7 +104,9 @@ def answers():
             for m in [m for m in info["inverse_methods"] if m in methods]:
                 ck = (k, snap.step, ds.name, str(ds.params()), dim, c, sigma, m, seed)
                 if ck not in cache:
-                    cache[ck] = runner.call(rid, "inverse", dim=dim, c=c, truth=truth, method=m, n=500, seed=seed, sigma=sigma)
+                    cache[ck] = runner.call(
+                        rid, "inverse", dim=dim, c=c, truth=truth, method=m, n=500, seed=seed, sigma=sigma
+                    )
                 out.append(cache[ck])
         except JobError as e:
             st.warning(f"{FAMILIES.get(k, k)}: {e}")
@@ -88,10 +122,26 @@ def view():
         return
     res = answers()
     left, right = st.columns(2)
-    ui.live_chart(cv.slice_figure(ui.truth_grid(ds), ds.sample(1500, seed), dim, c, [a for a, _ in res],
-                                  f"{ds.title}: the observation line and each answer", b), key="inverse.slice", where=left)
-    ui.live_chart(cv.conditional_figure(truth, [a for a, _ in res], dim, sols,
-                                        f"p(x{2 - dim} | observation): truth (black) and answers"), key="inverse.cond", where=right)
+    ui.live_chart(
+        cv.slice_figure(
+            ui.truth_grid(ds),
+            ds.sample(1500, seed),
+            dim,
+            c,
+            [a for a, _ in res],
+            f"{ds.title}: the observation line and each answer",
+            b,
+        ),
+        key="inverse.slice",
+        where=left,
+    )
+    ui.live_chart(
+        cv.conditional_figure(
+            truth, [a for a, _ in res], dim, sols, f"p(x{2 - dim} | observation): truth (black) and answers"
+        ),
+        key="inverse.cond",
+        where=right,
+    )
     rows = []
     for a, s in res:
         note = a.error or a.info.get("note", "")
@@ -99,15 +149,29 @@ def view():
             note = note or f"mean |x{dim + 1} − c| after optimisation: {a.info['residual']:.3f}"
         if "acceptance" in a.info:
             note = note or f"accepted {a.info['acceptance']:.2%} of {a.info['draws']:,} draws"
-        rows.append({"family": a.title, "method": a.method, "energy distance": s.get("energy_distance"),
-                     "floor (truth vs truth)": s.get("energy_distance_floor"), "KL(truth ‖ model)": s.get("kl"), "note": note})
+        rows.append(
+            {
+                "family": a.title,
+                "method": a.method,
+                "energy distance": s.get("energy_distance"),
+                "floor (truth vs truth)": s.get("energy_distance_floor"),
+                "KL(truth ‖ model)": s.get("kl"),
+                "note": note,
+            }
+        )
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
-        st.caption("Energy distance between the answer's x values and the true conditional's (lower is better; the floor "
-                   "is two true samples of the same size). KL on the grid where the method gives a density. Latent "
-                   "optimisation is mode-seeking: each start finds the solution nearest it, so its spread is not the truth's.")
+        st.caption(
+            "Energy distance between the answer's x values and the true conditional's (lower is better; the floor "
+            "is two true samples of the same size). KL on the grid where the method gives a density. Latent "
+            "optimisation is mode-seeking: each start finds the solution nearest it, so its spread is not the truth's."
+        )
     else:
-        st.caption("Press Train: each family's answer appears here when training is paused or done." if keys else "Choose families in the sidebar.")
+        st.caption(
+            "Press Train: each family's answer appears here when training is paused or done."
+            if keys
+            else "Choose families in the sidebar."
+        )
 
 
 view()

@@ -132,7 +132,9 @@ def url_default(key: str, default: Any, check: Callable[[str], Any]) -> Any:
     return st.session_state.get(key, default)
 
 
-def linked(key: str, default: Any, choices: list | None = None, lo: float | None = None, hi: float | None = None) -> None:
+def linked(
+    key: str, default: Any, choices: list | None = None, lo: float | None = None, hi: float | None = None
+) -> None:
     """Put a plain widget (created next, with this key) into the link: seed it from the link and
     have `sync_url` write it back. The link's text is cast to the default's type (a list is
     comma-separated) and checked against choices / [lo, hi]; a bad value is ignored with a note."""
@@ -195,8 +197,10 @@ def sync_url() -> None:
         del want[k]
         if k not in told:
             told.add(k)
-            _note(f"{k} is too long for the link ({links.MAX_QUERY:,} characters at most), "
-                  "so the link leaves it out.")
+            _note(
+                f"{k} is too long for the link ({links.MAX_QUERY:,} characters at most), "
+                "so the link leaves it out."
+            )
     have = {k: st.query_params[k] for k in st.query_params}
     if have != want:
         st.query_params.from_dict(want)
@@ -230,7 +234,9 @@ def _log_grid(lo: float, hi: float, default: float) -> list[float]:
     return sorted(set(vals))
 
 
-def field_widget(f: dataclasses.Field, key: str, default: Any, label: str | None = None, disabled: bool = False) -> Any:
+def field_widget(
+    f: dataclasses.Field, key: str, default: Any, label: str | None = None, disabled: bool = False
+) -> Any:
     """One widget for one config/dataset field, from its metadata (choices, min, max, log, help).
 
     The widget's value lives in st.session_state[key], seeded from the link or the default, so
@@ -265,7 +271,13 @@ def field_widget(f: dataclasses.Field, key: str, default: Any, label: str | None
     return st.text_input(label, **kw)
 
 
-def config_form(cls: type[Config], prefix: str, only: list[str] | None = None, overrides: dict | None = None, skip: tuple = ()) -> Config:
+def config_form(
+    cls: type[Config],
+    prefix: str,
+    only: list[str] | None = None,
+    overrides: dict | None = None,
+    skip: tuple = (),
+) -> Config:
     """Widgets for a family's config fields (all, or `only` these, less `skip`); returns the config.
 
     `overrides` fixes fields without widgets (a preset's values). Pass the model class's
@@ -277,24 +289,42 @@ def config_form(cls: type[Config], prefix: str, only: list[str] | None = None, o
             continue
         values[f.name] = field_widget(f, f"{prefix}.{f.name}", getattr(defaults, f.name))
     try:
-        return cls(**{k: validate_value(next(g for g in dataclasses.fields(cls) if g.name == k), v) for k, v in values.items()})
+        return cls(
+            **{
+                k: validate_value(next(g for g in dataclasses.fields(cls) if g.name == k), v)
+                for k, v in values.items()
+            }
+        )
     except ConfigError as e:
         st.error(str(e))
         return defaults
 
 
-def dataset_picker(prefix: str, default: str = "moons", allow_upload: bool = True, params: bool = True) -> Dataset | None:
+def dataset_picker(
+    prefix: str, default: str = "moons", allow_upload: bool = True, params: bool = True
+) -> Dataset | None:
     """Choose a built-in dataset and its parameters, or upload a CSV. Errors are one sentence."""
     names = list(DATASETS) + (["upload CSV", "draw"] if allow_upload else [])
     key = f"{prefix}.data"
     st.session_state.setdefault(key, url_default(key, default, lambda raw: _known(raw, names)))
     # index= repeats the state's value: without it the browser sometimes showed the default label
-    name = st.selectbox("dataset", names, index=names.index(st.session_state[key]) if st.session_state[key] in names else 0, key=key,
-                        format_func=lambda n: DATASETS[n].title if n in DATASETS else {"draw": "Draw your own"}.get(n, "Your points (CSV)"))
+    name = st.selectbox(
+        "dataset",
+        names,
+        index=names.index(st.session_state[key]) if st.session_state[key] in names else 0,
+        key=key,
+        format_func=lambda n: (
+            DATASETS[n].title if n in DATASETS else {"draw": "Draw your own"}.get(n, "Your points (CSV)")
+        ),
+    )
     if name == "draw":
         return draw_points(prefix)
     if name == "upload CSV":
-        up = st.file_uploader("CSV with two numeric columns (x, y), header optional", type=["csv", "txt"], key=f"{prefix}.upload")
+        up = st.file_uploader(
+            "CSV with two numeric columns (x, y), header optional",
+            type=["csv", "txt"],
+            key=f"{prefix}.upload",
+        )
         if up is None:
             st.caption("Upload a file to train on your own points.")
             return None
@@ -343,13 +373,20 @@ def draw_points(prefix: str) -> Dataset | None:
         with contextlib.suppress(DataError):
             st.session_state[key] = encode_paint(np.frombuffer(painted.encode(), np.uint8) - ord("0"))
     levels = decode_paint(st.session_state[key])
-    st.caption("Paint with the mouse (or a finger): brush size, density, eraser and clear are above the canvas.")
+    st.caption(
+        "Paint with the mouse (or a finger): brush size, density, eraser and clear are above the canvas."
+    )
     data = points_from_paint(levels) if levels.any() else None
     shown = data.points[:: max(1, len(data.points) // 3000)] if data is not None else np.zeros((0, 2))
     _brush_component()(
-        data={"grid": BRUSH_GRID, "bounds": list(DRAW_BOUNDS), "levels": "".join(map(str, levels.tolist())),
-              "points": np.round(shown, 3).ravel().tolist()},
-        key=f"{prefix}.brush", on_levels_change=lambda: None,
+        data={
+            "grid": BRUSH_GRID,
+            "bounds": list(DRAW_BOUNDS),
+            "levels": "".join(map(str, levels.tolist())),
+            "points": np.round(shown, 3).ravel().tolist(),
+        },
+        key=f"{prefix}.brush",
+        on_levels_change=lambda: None,
     )
     if data is None:
         st.caption("Nothing drawn yet.")
@@ -373,7 +410,9 @@ def multiselect_keys(label: str, options: list[str], key: str) -> list[str]:
     text = url_default(key, ",".join(options), check)
     # the choice itself lives in st.session_state[key] (a plain key Streamlit never cleans up);
     # the widget starts from it whenever its own state is new
-    picked = st.multiselect(label, options, default=[k for k in text.split(",") if k in options], key=f"{key}.ms")
+    picked = st.multiselect(
+        label, options, default=[k for k in text.split(",") if k in options], key=f"{key}.ms"
+    )
     st.session_state[key] = ",".join(picked)
     return picked
 
@@ -397,7 +436,11 @@ def true_density(name: str, params: tuple, size: int = 96) -> dict:
     x0, x1, y0, y1 = ds.bounds()
     gx, gy = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
     xx, yy = np.meshgrid(gx, gy)
-    return {"x": gx, "y": gy, "log_prob": ds.log_prob(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(size, size)}
+    return {
+        "x": gx,
+        "y": gy,
+        "log_prob": ds.log_prob(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(size, size),
+    }
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -426,13 +469,22 @@ def _field(name: str, type_: str, default: Any, **meta) -> dataclasses.Field:
 
 def budget_widget(prefix: str, seconds: float = 30.0) -> float | None:
     """A wall-clock training budget in seconds (0 trains until paused)."""
-    f = _field("seconds", "float", seconds, min=0.0, max=600.0, help="wall-clock training budget; 0 trains until you pause")
+    f = _field(
+        "seconds",
+        "float",
+        seconds,
+        min=0.0,
+        max=600.0,
+        help="wall-clock training budget; 0 trains until you pause",
+    )
     s = field_widget(f, f"{prefix}.seconds", seconds, label="budget (s)")
     return float(s) if s and s > 0 else None
 
 
 def seed_widget(prefix: str, default: int = 0) -> int:
-    f = _field("seed", "int", default, min=0, max=2**31 - 1, help="same seed, same data, same model, same samples")
+    f = _field(
+        "seed", "int", default, min=0, max=2**31 - 1, help="same seed, same data, same model, same samples"
+    )
     return int(field_widget(f, f"{prefix}.seed", default))
 
 
@@ -468,8 +520,15 @@ def lecture_toggle() -> None:
 
 def figure_download(fig, name: str, key: str) -> None:
     """Interactive HTML of a figure, self-contained (works offline in a lecture hall)."""
-    st.download_button("figure (HTML)", data=lambda: fig.to_html(include_plotlyjs=True, full_html=True), file_name=f"{name}.html",
-                       mime="text/html", key=key, icon=":material/download:", on_click="ignore")
+    st.download_button(
+        "figure (HTML)",
+        data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+        file_name=f"{name}.html",
+        mime="text/html",
+        key=key,
+        icon=":material/download:",
+        on_click="ignore",
+    )
 
 
 def samples_download(samples, name: str, key: str) -> None:
@@ -480,8 +539,15 @@ def samples_download(samples, name: str, key: str) -> None:
         np.savetxt(buf, np.asarray(samples), delimiter=",", header="x,y", comments="", fmt="%.8g")
         return buf.getvalue()
 
-    st.download_button("samples (CSV)", data=csv, file_name=f"{name}-samples.csv", mime="text/csv", key=key,
-                       icon=":material/download:", on_click="ignore")
+    st.download_button(
+        "samples (CSV)",
+        data=csv,
+        file_name=f"{name}-samples.csv",
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+        on_click="ignore",
+    )
 
 
 def weights_download(runner: LiveSession, run_id: str, name: str, key: str) -> None:
@@ -491,8 +557,15 @@ def weights_download(runner: LiveSession, run_id: str, name: str, key: str) -> N
         except JobError:
             return b""
 
-    st.download_button("weights (safetensors)", data=data, file_name=f"{name}.safetensors", mime="application/octet-stream",
-                       key=key, icon=":material/download:", on_click="ignore")
+    st.download_button(
+        "weights (safetensors)",
+        data=data,
+        file_name=f"{name}.safetensors",
+        mime="application/octet-stream",
+        key=key,
+        icon=":material/download:",
+        on_click="ignore",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,28 +573,50 @@ def weights_download(runner: LiveSession, run_id: str, name: str, key: str) -> N
 # ---------------------------------------------------------------------------------------------
 
 
-SPEEDS = ["full", "100", "30", "10", "3", "1"]  # training steps per second (wall time) for every run on a page
+SPEEDS = [
+    "full",
+    "100",
+    "30",
+    "10",
+    "3",
+    "1",
+]  # training steps per second (wall time) for every run on a page
 
 
 def controls(runner: LiveSession, ids: list[str], prefix: str) -> None:
     """Play / pause / step / reset and the speed for these runs, plus the runner's state."""
     ids = [i for i in ids if i]
     c = st.columns(4)
-    if c[0].button("Train", icon=":material/play_arrow:", key=f"{prefix}.play", width="stretch", type="primary"):
+    if c[0].button(
+        "Train", icon=":material/play_arrow:", key=f"{prefix}.play", width="stretch", type="primary"
+    ):
         runner.play(ids)
     if c[1].button("Pause", icon=":material/pause:", key=f"{prefix}.pause", width="stretch"):
         runner.pause(ids)
-    if c[2].button("Step", icon=":material/skip_next:", key=f"{prefix}.step", width="stretch", help="one training step"):
+    if c[2].button(
+        "Step", icon=":material/skip_next:", key=f"{prefix}.step", width="stretch", help="one training step"
+    ):
         runner.step(ids, 1)
-    if c[3].button("Reset", icon=":material/replay:", key=f"{prefix}.reset", width="stretch", help="back to step 0 (same seed)"):
+    if c[3].button(
+        "Reset",
+        icon=":material/replay:",
+        key=f"{prefix}.reset",
+        width="stretch",
+        help="back to step 0 (same seed)",
+    ):
         runner.reset(ids)
     # the speed on the state line's row: a fifth column squeezed the buttons' labels where controls share a page's half
     c = st.columns([1.2, 2.8], vertical_alignment="center")
     key = f"{prefix}.speed"
     linked(key, "full", choices=SPEEDS)
-    speed = c[0].selectbox("speed", SPEEDS, key=key, label_visibility="collapsed",
-                           format_func=lambda v: "full speed" if v == "full" else f"{v} step{'s' if v != '1' else ''}/s",
-                           help="slow motion: at most this many training steps per second, to watch a lesson unfold")
+    speed = c[0].selectbox(
+        "speed",
+        SPEEDS,
+        key=key,
+        label_visibility="collapsed",
+        format_func=lambda v: "full speed" if v == "full" else f"{v} step{'s' if v != '1' else ''}/s",
+        help="slow motion: at most this many training steps per second, to watch a lesson unfold",
+    )
     runner.set_speed(ids, None if speed == "full" else float(speed))
 
     # steps and speed move while training: the page's live view redraws this line in its own fragment runs
@@ -620,7 +715,9 @@ def live_chart(fig, key: str, where=None) -> None:
             import plotly.io as pio
 
             for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
-                if axis.automargin is None:  # what st.plotly_chart's theme did: room for tick labels outside small margins
+                if (
+                    axis.automargin is None
+                ):  # what st.plotly_chart's theme did: room for tick labels outside small margins
                     axis.automargin = True
             spec = pio.to_json(fig, validate=False)
         sent[key] = (fig, spec)

@@ -4,7 +4,9 @@ import dataclasses
 
 import streamlit as st
 
-st.title("Autoencoder and variational autoencoder")  # before the heavy imports: the page paints while torch loads
+st.title(
+    "Autoencoder and variational autoencoder"
+)  # before the heavy imports: the page paints while torch loads
 
 from lab.ae import Autoencoder  # noqa: E402
 from lab.spec import RunSpec  # noqa: E402
@@ -16,19 +18,25 @@ from pages import ui  # noqa: E402
 VAE_MAIN = ["latent_dim", "beta", "prior", "decoder_variance", "kl_warmup"]
 MODES = ["VAE", "Autoencoder", "Side by side"]
 
-st.caption("An autoencoder learns a deterministic code z = f(x) and x̂ = g(z) under ‖x − x̂‖²: with a 1D code it traces a "
-           "curve through the data, but decoding z from a Gaussian fitted to the codes is not a generative model. "
-           "A VAE encodes Q(z|x) = N(μ, σ²), samples z = μ + σ ⊙ ε (the reparameterization trick) and maximises "
-           "log P(x) ≥ E_Q[log P(x|z)] − β KL(Q(z|x) ‖ P(z)). Raise β to see the posterior collapse onto the prior. "
-           "P(z) is the lecture's N(0, I) with prior = standard (see the holes in the aggregate posterior and the blur gap they cause), "
-           "or by default a VampPrior learned from the codes.")
+st.caption(
+    "An autoencoder learns a deterministic code z = f(x) and x̂ = g(z) under ‖x − x̂‖²: with a 1D code it traces a "
+    "curve through the data, but decoding z from a Gaussian fitted to the codes is not a generative model. "
+    "A VAE encodes Q(z|x) = N(μ, σ²), samples z = μ + σ ⊙ ε (the reparameterization trick) and maximises "
+    "log P(x) ≥ E_Q[log P(x|z)] − β KL(Q(z|x) ‖ P(z)). Raise β to see the posterior collapse onto the prior. "
+    "P(z) is the lecture's N(0, I) with prior = standard (see the holes in the aggregate posterior and the blur gap they cause), "
+    "or by default a VampPrior learned from the codes."
+)
 ui.url_notes()
 ui.lecture_notes("ae", "vae")
 runner = ui.get_runner()
 
 with st.sidebar:
     ds = ui.dataset_picker("vae")
-    mode = ui.url_default("vae.mode", MODES[0], lambda raw: raw if raw in MODES else (_ for _ in ()).throw(ValueError("not a mode")))
+    mode = ui.url_default(
+        "vae.mode",
+        MODES[0],
+        lambda raw: raw if raw in MODES else (_ for _ in ()).throw(ValueError("not a mode")),
+    )
     mode = st.radio("model", MODES, index=MODES.index(mode), key="vae.mode", horizontal=True)
     st.markdown("**VAE**")
     main = ui.config_form(VAE.Config, "vae.vae", only=VAE_MAIN)
@@ -55,7 +63,9 @@ if ds is None:
 
 keys = {"VAE": ["vae"], "Autoencoder": ["ae"], "Side by side": ["ae", "vae"]}[mode]
 cfgs = {"vae": vae_cfg, "ae": ae_cfg}
-ids = [ui.ensure_run(runner, f"vae/{k}", RunSpec(k, ds, cfgs[k], seed=seed, max_seconds=budget)) for k in keys]
+ids = [
+    ui.ensure_run(runner, f"vae/{k}", RunSpec(k, ds, cfgs[k], seed=seed, max_seconds=budget)) for k in keys
+]
 for k in ("ae", "vae"):
     if k not in keys:
         runner.remove(f"vae/{k}")
@@ -74,8 +84,12 @@ def panels(snap, slots: list, tag: str) -> None:
         if snap.density is not None:
             gap = m.get("blur_gap")
             extra = f" · blur gap {gap:.2f}" if gap is not None else ""
-            return density_figure(snap.density, snap.samples, f"{title}: IWAE bound, samples{extra}", bounds, data)
-        return vv.samples_blur_figure(snap.samples, data, bounds, m.get("blur_gap"), f"{title}: decoded Gaussian codes")
+            return density_figure(
+                snap.density, snap.samples, f"{title}: IWAE bound, samples{extra}", bounds, data
+            )
+        return vv.samples_blur_figure(
+            snap.samples, data, bounds, m.get("blur_gap"), f"{title}: decoded Gaussian codes"
+        )
 
     t, vt = snap.time, (snap.views_time, n_post)  # figures are rebuilt when what they show changes
     ui.chart(f"vae.{tag}.samples", t, samples, slots[0])
@@ -95,10 +109,16 @@ def view():
             ui.drawn(s)
         return
     if len(snaps) == 1:
-        (k, snap), = snaps.items()
+        ((k, snap),) = snaps.items()
         ui.status(snap)
-        ui.metric_row(snap, [("blur gap (nats)", "blur_gap", ".2f"), ("KL to truth (IWAE)", "kl_to_truth", ".3f"),
-                             ("energy distance", "energy_distance", ".4f")])
+        ui.metric_row(
+            snap,
+            [
+                ("blur gap (nats)", "blur_gap", ".2f"),
+                ("KL to truth (IWAE)", "kl_to_truth", ".3f"),
+                ("energy distance", "energy_distance", ".4f"),
+            ],
+        )
         top, bottom = st.columns(3), st.columns(3)
         panels(snap, list(top) + list(bottom), k)
         return
@@ -106,7 +126,9 @@ def view():
     for col, (k, snap) in zip(cols, snaps.items()):
         with col:
             ui.status(snap)
-            ui.metric_row(snap, [("blur gap (nats)", "blur_gap", ".2f"), ("energy distance", "energy_distance", ".4f")])
+            ui.metric_row(
+                snap, [("blur gap (nats)", "blur_gap", ".2f"), ("energy distance", "energy_distance", ".4f")]
+            )
         panels(snap, [col] * 6, k)
 
 

@@ -140,7 +140,9 @@ def test_autoregressive_page_trains_live_and_switches_order():
     assert not at.exception, [e.value for e in at.exception]
     runner = at.session_state["runner"]
     t0 = time.time()
-    while not built(runner, "autoregressive/ar") and time.time() - t0 < 30:  # the run is built in the background
+    while (
+        not built(runner, "autoregressive/ar") and time.time() - t0 < 30
+    ):  # the run is built in the background
         time.sleep(0.05)
     assert built(runner, "autoregressive/ar"), "the run was not built within 30 s"
     at.button(key="autoregressive.play").click().run()
@@ -154,7 +156,9 @@ def test_autoregressive_page_trains_live_and_switches_order():
     assert len(charts(at)) >= 6
     at.selectbox(key="autoregressive.order").set_value("x2-first").run()
     assert not at.exception, [e.value for e in at.exception]
-    while time.time() - t0 < 60 and not (built(runner, "autoregressive/ar") and info(runner, "autoregressive/ar")["config"].order == "x2-first"):
+    while time.time() - t0 < 60 and not (
+        built(runner, "autoregressive/ar") and info(runner, "autoregressive/ar")["config"].order == "x2-first"
+    ):
         time.sleep(0.05)
     assert info(runner, "autoregressive/ar")["config"].order == "x2-first"
     at.run()
@@ -169,7 +173,9 @@ def test_training_noise_floor_vanishes_with_data():
 
     x = make_dataset("moons").sample(20_000, seed=0)
     small, big = make_model("ar", x[:300], seed=0), make_model("ar", x, seed=0)
-    assert small.noise_floor > 0.02  # moons' leave-one-out bandwidth is ~0.07 standardised units at 300 points
+    assert (
+        small.noise_floor > 0.02
+    )  # moons' leave-one-out bandwidth is ~0.07 standardised units at 300 points
     assert big.noise_floor < 0.1 * small.noise_floor
     cfg = small.config
     assert noise_std(cfg.noise, cfg.noise_half_life, 10**6, 300, small.noise_floor) == small.noise_floor

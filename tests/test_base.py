@@ -37,41 +37,97 @@ def nested(depth):
 
 
 HOSTILE_META = [
-    ("deeply nested config", {"config": nested(30_000)}, "The weights file's 'config' metadata is nested too deeply."),
-    ("nested setting", {"config": '{"lr": ' + nested(5_000) + "}"}, "The weights file's 'config' metadata is nested too deeply."),
-    ("shallow nested setting", {"config": '{"lr": [[1]]}'}, "setting lr must be a number, a word or true/false, got a list."),
-    ("config a list", {"config": "[1, 2, 3]"}, "The weights file's config must be a JSON object of settings, got a list."),
+    (
+        "deeply nested config",
+        {"config": nested(30_000)},
+        "The weights file's 'config' metadata is nested too deeply.",
+    ),
+    (
+        "nested setting",
+        {"config": '{"lr": ' + nested(5_000) + "}"},
+        "The weights file's 'config' metadata is nested too deeply.",
+    ),
+    (
+        "shallow nested setting",
+        {"config": '{"lr": [[1]]}'},
+        "setting lr must be a number, a word or true/false, got a list.",
+    ),
+    (
+        "config a list",
+        {"config": "[1, 2, 3]"},
+        "The weights file's config must be a JSON object of settings, got a list.",
+    ),
     ("config a string", {"config": '"lr=1"'}, "config must be a JSON object of settings, got a str."),
     ("config not JSON", {"config": "{lr: 1"}, "The weights file's 'config' metadata is not valid JSON."),
-    ("config huge", {"config": '{"lr": "' + "x" * 100_000 + '"}'}, "'config' metadata is not a short JSON text."),
+    (
+        "config huge",
+        {"config": '{"lr": "' + "x" * 100_000 + '"}'},
+        "'config' metadata is not a short JSON text.",
+    ),
     ("config out of range", {"config": '{"lr": 5.0}'}, "lr=5.0 is above its maximum 1.0."),
     ("config NaN", {"config": '{"lr": NaN}'}, "lr must be a finite number, got 'nan'."),
-    ("config huge int", {"config": '{"layers": ' + "9" * 400 + "}"}, "layers must be a whole number, got '99999"),
+    (
+        "config huge int",
+        {"config": '{"layers": ' + "9" * 400 + "}"},
+        "layers must be a whole number, got '99999",
+    ),
     ("config unknown field", {"config": '{"colour": "red"}'}, "Unknown setting 'colour'"),
-    ("config wrong choice", {"config": '{"variant": "magic"}'}, "variant must be one of spline, affine, planar; got 'magic'."),
+    (
+        "config wrong choice",
+        {"config": '{"variant": "magic"}'},
+        "variant must be one of spline, affine, planar; got 'magic'.",
+    ),
     ("3-column scaler", {"scaler_mean": "[0, 0, 0]"}, "scaler_mean must be 2 numbers (x, y), got [0, 0, 0]."),
     ("1-column scaler", {"scaler_std": "[1]"}, "scaler_std must be 2 numbers (x, y), got [1]."),
     ("scaler a string", {"scaler_std": '"1,1"'}, "scaler_std must be 2 numbers (x, y), got 1,1."),
     ("scaler of lists", {"scaler_mean": "[[0], [0]]"}, "scaler_mean must be 2 numbers"),
-    ("scaler NaN", {"scaler_mean": "[NaN, 0]"}, "scaler_mean must be finite numbers within +-1e+15, got [nan, 0]."),
+    (
+        "scaler NaN",
+        {"scaler_mean": "[NaN, 0]"},
+        "scaler_mean must be finite numbers within +-1e+15, got [nan, 0].",
+    ),
     ("scaler inf", {"scaler_std": "[Infinity, 1]"}, "scaler_std must be finite numbers within +-1e+15"),
-    ("scaler 1e308", {"scaler_std": "[1e308, 1]"}, "scaler_std must be finite numbers within +-1e+15, got [1e+308, 1]."),
+    (
+        "scaler 1e308",
+        {"scaler_std": "[1e308, 1]"},
+        "scaler_std must be finite numbers within +-1e+15, got [1e+308, 1].",
+    ),
     ("scaler 1e400", {"scaler_mean": "[1e400, 0]"}, "scaler_mean must be finite numbers"),
     ("scaler std 0", {"scaler_std": "[0, 1]"}, "scaler_std must be above 1e-8, got [0, 1]."),
     ("scaler std negative", {"scaler_std": "[-1, 1]"}, "scaler_std must be above 1e-8"),
-    ("seed 1e400", {"seed": "1e400"}, "The weights file's seed must be a whole number from 0 to 2147483647, got inf."),
+    (
+        "seed 1e400",
+        {"seed": "1e400"},
+        "The weights file's seed must be a whole number from 0 to 2147483647, got inf.",
+    ),
     ("seed -1", {"seed": "-1"}, "seed must be a whole number from 0 to 2147483647, got -1."),
     ("seed 2^40", {"seed": "1099511627776"}, "got 1099511627776."),
     ("seed 2.5", {"seed": "2.5"}, "got 2.5."),
     ("seed true", {"seed": "true"}, "got True."),
     ("seed a string", {"seed": '"7"'}, "got 7."),
-    ("unknown family", {"model": '"transformer"'}, "The weights file is for model transformer, which this lab does not have"),
+    (
+        "unknown family",
+        {"model": '"transformer"'},
+        "The weights file is for model transformer, which this lab does not have",
+    ),
     ("family not a string", {"model": "[1]"}, "The weights file is for model [1]"),
     ("no model entry", {"model": None}, "The weights file is not a lab model (its metadata has no 'model')."),
     ("no seed entry", {"seed": None}, "its metadata has no 'seed'"),
-    ("another family's metadata", {"model": '"gmm"', "config": "{}"}, "The weights do not fit a gmm model with this config"),
-    ("another network's metadata", {"model": '"ar"', "config": "{}"}, "The weights do not fit a ar model with this config (the file"),
-    ("a bigger network's config", {"config": '{"layers": 2, "hidden": 16}'}, "The weights do not fit a flow model with this config ("),
+    (
+        "another family's metadata",
+        {"model": '"gmm"', "config": "{}"},
+        "The weights do not fit a gmm model with this config",
+    ),
+    (
+        "another network's metadata",
+        {"model": '"ar"', "config": "{}"},
+        "The weights do not fit a ar model with this config (the file",
+    ),
+    (
+        "a bigger network's config",
+        {"config": '{"layers": 2, "hidden": 16}'},
+        "The weights do not fit a flow model with this config (",
+    ),
 ]
 
 
@@ -97,7 +153,12 @@ def test_metadata_is_checked_before_any_model_is_built(flow_file, monkeypatch):
     _, tensors, meta = flow_file
     calls = []
     monkeypatch.setattr(base.GenerativeModel, "__init__", lambda *a, **k: calls.append(a))
-    for edits in ({"scaler_mean": "[0, 0, 0]"}, {"seed": "1e400"}, {"config": "[1]"}, {"scaler_std": "[NaN, 1]"}):
+    for edits in (
+        {"scaler_mean": "[0, 0, 0]"},
+        {"seed": "1e400"},
+        {"config": "[1]"},
+        {"scaler_std": "[NaN, 1]"},
+    ):
         with pytest.raises(ConfigError):
             model_from_bytes(build(tensors, meta, **edits))
     assert calls == []
@@ -106,13 +167,26 @@ def test_metadata_is_checked_before_any_model_is_built(flow_file, monkeypatch):
 @pytest.mark.parametrize(
     "edit, match",
     [
-        (lambda t: {**t, "__class__": torch.zeros(1)}, "has a tensor named __class__, which no lab model has."),
+        (
+            lambda t: {**t, "__class__": torch.zeros(1)},
+            "has a tensor named __class__, which no lab model has.",
+        ),
         (lambda t: {**t, "fit": torch.zeros(1)}, "has an unknown tensor fit"),
-        (lambda t: {k: v[..., :1].contiguous() if v.ndim == 2 else v for k, v in t.items()}, "The weights do not fit a flow model"),
+        (
+            lambda t: {k: v[..., :1].contiguous() if v.ndim == 2 else v for k, v in t.items()},
+            "The weights do not fit a flow model",
+        ),
         (lambda t: dict(list(t.items())[1:]), "(the file lacks "),
-        (lambda t: {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in t.items()},
-         "holds NaN or infinity (a diverged model?)."),
-        (lambda t: {**t, "big": torch.zeros(60_000_000, dtype=torch.uint8)}, "has type torch.uint8, which no lab model uses."),
+        (
+            lambda t: {
+                k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in t.items()
+            },
+            "holds NaN or infinity (a diverged model?).",
+        ),
+        (
+            lambda t: {**t, "big": torch.zeros(60_000_000, dtype=torch.uint8)},
+            "has type torch.uint8, which no lab model uses.",
+        ),
     ],
     ids=["dunder name", "unknown name", "wrong shapes", "missing tensor", "NaN weights", "byte tensor"],
 )
@@ -143,7 +217,17 @@ def test_too_many_numbers(flow_file, monkeypatch):
         (b"\x80\x04\x95" + b"pickle" * 20, "not a safetensors weights file"),
         ((2).to_bytes(8, "little") + b"{}", "it has no metadata"),
     ],
-    ids=["empty", "two bytes", "random", "huge header length", "unclosed header", "list header", "deep header", "pickle", "no metadata"],
+    ids=[
+        "empty",
+        "two bytes",
+        "random",
+        "huge header length",
+        "unclosed header",
+        "list header",
+        "deep header",
+        "pickle",
+        "no metadata",
+    ],
 )
 def test_files_that_are_not_weights(raw, match, tmp_path):
     with pytest.raises(ConfigError) as e:
@@ -166,7 +250,9 @@ def test_a_good_file_still_round_trips(flow_file):
     model, _, _ = flow_file
     again = model_from_bytes(model_to_bytes(model))
     assert again.config == model.config and again.seed == model.seed
-    assert np.allclose(again.scaler.std, model.scaler.std) and np.allclose(again.scaler.mean, model.scaler.mean)
+    assert np.allclose(again.scaler.std, model.scaler.std) and np.allclose(
+        again.scaler.mean, model.scaler.mean
+    )
     assert torch.equal(again.sample(50, 3), model.sample(50, 3))
 
 
@@ -183,7 +269,11 @@ def test_config_messages_cut_a_hostile_value():
 
 
 def test_check_seed():
-    assert base.check_seed(0) == 0 and base.check_seed(2**31 - 1) == 2**31 - 1 and base.check_seed(np.int64(4)) == 4
+    assert (
+        base.check_seed(0) == 0
+        and base.check_seed(2**31 - 1) == 2**31 - 1
+        and base.check_seed(np.int64(4)) == 4
+    )
     for bad in (-1, 2**31, 1.0, float("inf"), True, "3", None):
         with pytest.raises(ConfigError, match="seed must be a whole number from 0 to 2147483647"):
             base.check_seed(bad)

@@ -29,7 +29,10 @@ def test_strokes_paint_near_the_polyline_and_the_eraser_clears():
     pts = points_from_paint(lv, seed=0).points
     assert np.abs(pts[:, 1]).max() < 0.6 and pts[:, 0].min() > -2.6 and pts[:, 0].max() < 2.6
     erased = paint_strokes([(np.array([[0.0, 0.0]]), 1.0, 0)], lv)
-    assert erased.sum() < lv.sum() and not erased.reshape(BRUSH_GRID, BRUSH_GRID)[BRUSH_GRID // 2, BRUSH_GRID // 2]
+    assert (
+        erased.sum() < lv.sum()
+        and not erased.reshape(BRUSH_GRID, BRUSH_GRID)[BRUSH_GRID // 2, BRUSH_GRID // 2]
+    )
 
 
 def test_points_follow_density_and_seed():

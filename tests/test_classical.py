@@ -15,7 +15,9 @@ from lab.classical import GMM, KDE, GMMConfig, KDEConfig
 from lab.data import DataError, make_dataset
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the reference runs exactly 12 iterations
+@pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)  # the reference runs exactly 12 iterations
 def test_each_train_step_is_one_em_iteration_and_never_lowers_the_likelihood():
     x = make_dataset("8gaussians").sample(2000, seed=0)
     m = GMM(GMMConfig(n_components=8, bic=False, n_init=1), x, seed=0)  # one k-means++ start
@@ -23,7 +25,9 @@ def test_each_train_step_is_one_em_iteration_and_never_lowers_the_likelihood():
     # EM's guarantee (Dempster et al. 1977): the log-likelihood never decreases, so the NLL never rises
     assert all(b1 <= b0 + 1e-9 for b0, b1 in itertools.pairwise(bounds[1:])), bounds
     # scikit-learn's EM from the same initialisation, run for the same 12 iterations, lands on the same fit
-    ref = GaussianMixture(8, covariance_type="full", random_state=0, max_iter=12, tol=0.0, init_params="k-means++")
+    ref = GaussianMixture(
+        8, covariance_type="full", random_state=0, max_iter=12, tol=0.0, init_params="k-means++"
+    )
     ref.fit(m._x64())
     order = lambda mu: np.lexsort(mu.T)  # components may come out in any order
     np.testing.assert_allclose(m.gm.means_[order(m.gm.means_)], ref.means_[order(ref.means_)], atol=1e-6)
@@ -106,7 +110,10 @@ def test_kde_bandwidth_is_the_leave_one_out_maximum():
     z = m.centres.double().numpy()
     # the kernel is round in u = z / axis: standardised units (axis 1) or the data's own (axis g / std)
     std = x.std(0)
-    shapes = {"standardised": (np.ones(2), m.cv_scores), "data": (np.sqrt(std.prod()) / std, m.cv_scores_data)}
+    shapes = {
+        "standardised": (np.ones(2), m.cv_scores),
+        "data": (np.sqrt(std.prod()) / std, m.cv_scores_data),
+    }
     best = (-np.inf, None, None)
     for name, (axis, scores) in shapes.items():
         by_hand = {float(h): _loo_by_hand(z / axis, float(h)) - np.log(axis).sum() for h in m.grid}

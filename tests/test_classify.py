@@ -27,7 +27,9 @@ def test_moons_labels_are_the_arcs():
     d = labelled_dataset("moons", 1000, seed=1, noise=0.005)
     up, lo = d.of_class(0), d.of_class(1)
     assert np.abs(np.hypot(up[:, 0], up[:, 1]) - 1).max() < 0.03  # the outer arc x = (cos t, sin t)
-    assert np.abs(np.hypot(lo[:, 0] - 1, lo[:, 1] - 0.5) - 1).max() < 0.03  # the inner arc (1 - cos t, 0.5 - sin t)
+    assert (
+        np.abs(np.hypot(lo[:, 0] - 1, lo[:, 1] - 0.5) - 1).max() < 0.03
+    )  # the inner arc (1 - cos t, 0.5 - sin t)
     assert 400 < len(up) < 600 and d.classes == ["upper moon", "lower moon"]
     again = labelled_dataset("moons", 1000, seed=1, noise=0.005)
     assert np.array_equal(d.x, again.x) and np.array_equal(d.y, again.y)

@@ -36,7 +36,14 @@ def write(path, arr, header=True):
 
 def run_cli(*args):
     """The real command in a subprocess: exit code, stdout, stderr."""
-    p = subprocess.run([sys.executable, "-m", "lab", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    p = subprocess.run(
+        [sys.executable, "-m", "lab", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     return p.returncode, p.stdout, p.stderr
 
 
@@ -45,7 +52,9 @@ def gmm_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     f = write(d / "F.csv", mixture(3000, 1))
     out = d / "run"
-    code, stdout, stderr = run_cli("train", "--model", "gmm", "--data-file", f, "--seconds", "5", "--out", out)
+    code, stdout, stderr = run_cli(
+        "train", "--model", "gmm", "--data-file", f, "--seconds", "5", "--out", out
+    )
     assert code == 0, stderr
     return d, out, stdout
 
@@ -54,8 +63,18 @@ def test_train_writes_the_contract_files(gmm_run):
     _, out, stdout = gmm_run
     assert {"metrics.json", "samples.csv", "config.json", "model.safetensors"} <= set(os.listdir(out))
     m = json.loads((out / "metrics.json").read_text())
-    for k in ("model", "data", "seed", "steps", "train_seconds", "sample_seconds_per_1000", "energy_distance",
-              "energy_distance_floor", "test_nll", "diverged"):
+    for k in (
+        "model",
+        "data",
+        "seed",
+        "steps",
+        "train_seconds",
+        "sample_seconds_per_1000",
+        "energy_distance",
+        "energy_distance_floor",
+        "test_nll",
+        "diverged",
+    ):
         assert k in m
     assert m["model"] == "gmm" and m["diverged"] is False
     lines = (out / "samples.csv").read_text().splitlines()
@@ -84,7 +103,20 @@ def test_score_takes_one_point_or_identical_points(gmm_run, tmp_path):
     _, out, _ = gmm_run
     for name, text in (("one.csv", "0.5,0.5\n"), ("same.csv", "x,y\n" + "3,1\n" * 4)):
         (tmp_path / name).write_text(text)
-        assert main(["score", "--run", str(out), "--points", str(tmp_path / name), "--out", str(tmp_path / "s.csv")]) == 0
+        assert (
+            main(
+                [
+                    "score",
+                    "--run",
+                    str(out),
+                    "--points",
+                    str(tmp_path / name),
+                    "--out",
+                    str(tmp_path / "s.csv"),
+                ]
+            )
+            == 0
+        )
         lp = np.loadtxt(tmp_path / "s.csv", skiprows=1, ndmin=1)
         assert np.isfinite(lp).all() and len(lp) == text.count("\n") - text.startswith("x")
     assert np.allclose(lp, lp[0])
@@ -93,12 +125,44 @@ def test_score_takes_one_point_or_identical_points(gmm_run, tmp_path):
 def test_sample_is_seeded(gmm_run, tmp_path):
     _, out, _ = gmm_run
     for name in ("a", "b"):
-        assert main(["sample", "--run", str(out), "-n", "50", "--seed", "3", "--out", str(tmp_path / f"{name}.csv")]) == 0
+        assert (
+            main(
+                [
+                    "sample",
+                    "--run",
+                    str(out),
+                    "-n",
+                    "50",
+                    "--seed",
+                    "3",
+                    "--out",
+                    str(tmp_path / f"{name}.csv"),
+                ]
+            )
+            == 0
+        )
     assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
 
 
 def test_builtin_data_metrics(tmp_path):
-    assert main(["train", "--model", "kde", "--data", "8gaussians", "--steps", "3", "--n-train", "1000", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "kde",
+                "--data",
+                "8gaussians",
+                "--steps",
+                "3",
+                "--n-train",
+                "1000",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["steps"] == 3 and m["data"]["name"] == "8gaussians"
     assert {"kl_to_truth", "modes", "high_quality", "blur_gap"} <= set(m)
@@ -107,7 +171,20 @@ def test_builtin_data_metrics(tmp_path):
 def test_list_names_every_model_and_dataset(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for key in ("gmm", "kde", "flow", "ar", "vae", "gan", "ddpm", "score", "ae", "moons", "25gaussians", "checkerboard"):
+    for key in (
+        "gmm",
+        "kde",
+        "flow",
+        "ar",
+        "vae",
+        "gan",
+        "ddpm",
+        "score",
+        "ae",
+        "moons",
+        "25gaussians",
+        "checkerboard",
+    ):
         assert key in out
 
 
@@ -126,7 +203,10 @@ def test_bad_data_file_exits_2_with_one_line(tmp_path, capsys, name):
     text, match = BAD_FILES[name]
     p = tmp_path / name
     p.write_text(text)
-    assert main(["train", "--model", "gmm", "--data-file", str(p), "--steps", "1", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["train", "--model", "gmm", "--data-file", str(p), "--steps", "1", "--out", str(tmp_path / "o")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and match in err and "Traceback" not in err
 
@@ -148,7 +228,10 @@ def test_the_row_limit(tmp_path, capsys, monkeypatch):
     p = tmp_path / "many.csv"
     p.write_text("\n".join(f"{i},{i % 7}" for i in range(50)))
     monkeypatch.setattr(data, "MAX_ROWS", 10)
-    assert main(["train", "--model", "gmm", "--data-file", str(p), "--steps", "1", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["train", "--model", "gmm", "--data-file", str(p), "--steps", "1", "--out", str(tmp_path / "o")])
+        == 2
+    )
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "more than 10 rows (row 11 is one too many)" in err[0]
     assert not (tmp_path / "o").exists()
@@ -159,14 +242,35 @@ def test_the_row_limit(tmp_path, capsys, monkeypatch):
     [
         (["train", "--model", "nope", "--data", "moons", "--out", "o"], "Unknown model 'nope'"),
         (["train", "--model", "gmm", "--data", "nope", "--out", "o"], "Unknown dataset 'nope'"),
-        (["train", "--model", "gmm", "--data", "moons", "--set", "n_components=abc", "--out", "o"], "whole number"),
-        (["train", "--model", "gmm", "--data", "moons", "--set", "colour=red", "--out", "o"], "Unknown setting 'colour'"),
-        (["train", "--model", "gmm", "--data", "moons", "--set", "covariance_type=round", "--out", "o"], "must be one of"),
-        (["train", "--model", "gmm", "--data", "moons", "--set", "n_components=0", "--out", "o"], "below its minimum"),
+        (
+            ["train", "--model", "gmm", "--data", "moons", "--set", "n_components=abc", "--out", "o"],
+            "whole number",
+        ),
+        (
+            ["train", "--model", "gmm", "--data", "moons", "--set", "colour=red", "--out", "o"],
+            "Unknown setting 'colour'",
+        ),
+        (
+            ["train", "--model", "gmm", "--data", "moons", "--set", "covariance_type=round", "--out", "o"],
+            "must be one of",
+        ),
+        (
+            ["train", "--model", "gmm", "--data", "moons", "--set", "n_components=0", "--out", "o"],
+            "below its minimum",
+        ),
         (["train", "--model", "gmm", "--data", "moons", "--set", "oops", "--out", "o"], "field=value"),
-        (["train", "--model", "gmm", "--data", "moons", "--steps", "-3", "--out", "o"], "--steps must be a positive"),
-        (["train", "--model", "gmm", "--data", "moons", "--seconds", "nan", "--out", "o"], "--seconds must be a positive"),
-        (["train", "--model", "gmm", "--data", "moons", "--steps", "5", "--seconds", "3", "--out", "o"], "not allowed with"),
+        (
+            ["train", "--model", "gmm", "--data", "moons", "--steps", "-3", "--out", "o"],
+            "--steps must be a positive",
+        ),
+        (
+            ["train", "--model", "gmm", "--data", "moons", "--seconds", "nan", "--out", "o"],
+            "--seconds must be a positive",
+        ),
+        (
+            ["train", "--model", "gmm", "--data", "moons", "--steps", "5", "--seconds", "3", "--out", "o"],
+            "not allowed with",
+        ),
         (["train", "--model", "gmm", "--data", "moons", "--data-set", "noise=-1", "--out", "o"], "outside"),
         (["train", "--model", "gmm", "--data-file", "/no/such.csv", "--out", "o"], "no file"),
         (["train", "--model", "gmm", "--data", "moons", "--device", "tpu", "--out", "o"], "--device must be"),
@@ -217,8 +321,14 @@ def hostile(gmm_run, tmp_path_factory):
     cfg = json.loads((good / "config.json").read_text())
     run_copy("no_weights", lambda r: (r / "model.safetensors").unlink())
     run_copy("corrupt_weights", lambda r: (r / "model.safetensors").write_bytes(os.urandom(1000)))
-    run_copy("truncated_weights", lambda r: (r / "model.safetensors").write_bytes((good / "model.safetensors").read_bytes()[:300]))
-    run_copy("failed", lambda r: (r / "config.json").write_text(json.dumps({**cfg, "status": "failed", "message": "x"})))
+    run_copy(
+        "truncated_weights",
+        lambda r: (r / "model.safetensors").write_bytes((good / "model.safetensors").read_bytes()[:300]),
+    )
+    run_copy(
+        "failed",
+        lambda r: (r / "config.json").write_text(json.dumps({**cfg, "status": "failed", "message": "x"})),
+    )
     run_copy("running", lambda r: (r / "config.json").write_text(json.dumps({**cfg, "status": "running"})))
     run_copy("no_config", lambda r: (r / "config.json").unlink())
     run_copy("junk_config", lambda r: (r / "config.json").write_text("{not json"))
@@ -233,7 +343,11 @@ HOSTILE = [
     ("seed -1", TRAIN + ["--seed", "-1"], "--seed must be a whole number from 0 to 2147483647, got -1."),
     ("seed 2^40", TRAIN + ["--seed", "1099511627776"], "--seed must be a whole number from 0 to 2147483647"),
     ("seed 1e3", TRAIN + ["--seed", "1e3"], "invalid int value: '1e3'"),
-    ("sample seed -1", ["sample", "--run", "{good}", "-n", "5", "--seed", "-1", "--out", "{d}/s.csv"], "--seed must be"),
+    (
+        "sample seed -1",
+        ["sample", "--run", "{good}", "-n", "5", "--seed", "-1", "--out", "{d}/s.csv"],
+        "--seed must be",
+    ),
     # budgets and counts
     ("samples 0", TRAIN + ["--samples", "0"], "--samples must be a positive number"),
     ("samples -5", TRAIN + ["--samples", "-5"], "--samples must be a positive number"),
@@ -251,56 +365,139 @@ HOSTILE = [
     ("set -inf", TRAIN + ["--set", "tol=-inf"], "tol must be a finite number"),
     ("set empty", TRAIN + ["--set", "lr="], "lr must be a number, got ''."),
     ("set 1e400 int", TRAIN + ["--set", "n_components=1e400"], "n_components must be a whole number"),
-    ("zero width", ["train", "--model", "flow", "--data", "moons", "--steps", "2", "--set", "hidden=0"],
-     "hidden=0 is below its minimum 4."),
-    ("zero width ddpm", ["train", "--model", "ddpm", "--data", "moons", "--steps", "2", "--set", "hidden=0"],
-     "hidden=0 is below its minimum 16."),
+    (
+        "zero width",
+        ["train", "--model", "flow", "--data", "moons", "--steps", "2", "--set", "hidden=0"],
+        "hidden=0 is below its minimum 4.",
+    ),
+    (
+        "zero width ddpm",
+        ["train", "--model", "ddpm", "--data", "moons", "--steps", "2", "--set", "hidden=0"],
+        "hidden=0 is below its minimum 16.",
+    ),
     ("zero batch", TRAIN + ["--set", "batch_size=0"], "batch_size=0 is below its minimum 8."),
     ("unknown field", TRAIN + ["--set", "nope=1"], "Unknown setting 'nope'"),
     ("huge value", TRAIN + ["--set", "lr=" + "9" * 10_000 + "x"], "lr must be a number, got '99999"),
     ("huge field", TRAIN + ["--set", "x" * 10_000 + "=1"], "Unknown setting 'xxxxx"),
     ("data-set nan", TRAIN + ["--data-set", "noise=nan"], "outside"),
-    ("data-set on a file", ["train", "--model", "gmm", "--data-file", "{d}/same.csv", "--data-set", "noise=1", "--out", "{d}/o"],
-     "--data-set applies to built-in datasets"),
+    (
+        "data-set on a file",
+        ["train", "--model", "gmm", "--data-file", "{d}/same.csv", "--data-set", "noise=1", "--out", "{d}/o"],
+        "--data-set applies to built-in datasets",
+    ),
     # devices
     ("device tpu", TRAIN + ["--device", "tpu"], "--device must be cpu or cuda, got 'tpu'."),
     # data files
-    ("a directory", ["train", "--model", "gmm", "--data-file", "{d}/a_dir"], "a_dir is a directory, not a CSV file."),
+    (
+        "a directory",
+        ["train", "--model", "gmm", "--data-file", "{d}/a_dir"],
+        "a_dir is a directory, not a CSV file.",
+    ),
     ("/dev/null", ["train", "--model", "gmm", "--data-file", "/dev/null"], "/dev/null is not a regular file"),
     ("/dev/zero", ["train", "--model", "gmm", "--data-file", "/dev/zero"], "/dev/zero is not a regular file"),
     ("missing file", ["train", "--model", "gmm", "--data-file", "{d}/nope.csv"], "There is no file at"),
-    ("identical points", ["train", "--model", "kde", "--data-file", "{d}/same.csv"],
-     "All 200 points are the same point (1, 2); a density needs points that differ."),
-    ("constant column", ["train", "--model", "gmm", "--data-file", "{d}/const.csv"],
-     "Every point has y = 5 (column 2 never changes)"),
-    ("empty cell", ["train", "--model", "flow", "--data-file", "{d}/gap.csv"], "Row 2 has an empty cell (a missing coordinate)"),
-    ("1e300", ["train", "--model", "gmm", "--data-file", "{d}/huge.csv"], "Row 2 has a coordinate beyond +-1e+15"),
+    (
+        "identical points",
+        ["train", "--model", "kde", "--data-file", "{d}/same.csv"],
+        "All 200 points are the same point (1, 2); a density needs points that differ.",
+    ),
+    (
+        "constant column",
+        ["train", "--model", "gmm", "--data-file", "{d}/const.csv"],
+        "Every point has y = 5 (column 2 never changes)",
+    ),
+    (
+        "empty cell",
+        ["train", "--model", "flow", "--data-file", "{d}/gap.csv"],
+        "Row 2 has an empty cell (a missing coordinate)",
+    ),
+    (
+        "1e300",
+        ["train", "--model", "gmm", "--data-file", "{d}/huge.csv"],
+        "Row 2 has a coordinate beyond +-1e+15",
+    ),
     ("binary junk", ["train", "--model", "gmm", "--data-file", "{d}/junk.csv"], "Row 1 is not text"),
-    ("score /dev/zero", ["score", "--run", "{good}", "--points", "/dev/zero", "--out", "{d}/s.csv"], "/dev/zero is not a regular file"),
-    ("score a dir", ["score", "--run", "{good}", "--points", "{d}", "--out", "{d}/s.csv"], "is a directory, not a CSV file."),
+    (
+        "score /dev/zero",
+        ["score", "--run", "{good}", "--points", "/dev/zero", "--out", "{d}/s.csv"],
+        "/dev/zero is not a regular file",
+    ),
+    (
+        "score a dir",
+        ["score", "--run", "{good}", "--points", "{d}", "--out", "{d}/s.csv"],
+        "is a directory, not a CSV file.",
+    ),
     # outputs
     ("out is a file", TRAIN + ["--out", "{d}/a_file"], "--out {d}/a_file is a file, not a directory."),
     ("out /dev/null", TRAIN + ["--out", "/dev/null"], "--out /dev/null is a file, not a directory."),
-    ("out under a file", TRAIN + ["--out", "/dev/null/run"], "--out /dev/null/run cannot be written (Not a directory)."),
+    (
+        "out under a file",
+        TRAIN + ["--out", "/dev/null/run"],
+        "--out /dev/null/run cannot be written (Not a directory).",
+    ),
     ("out under /proc", TRAIN + ["--out", "/proc/lab-run"], "--out /proc/lab-run cannot be written"),
-    ("sample out a dir", ["sample", "--run", "{good}", "-n", "5", "--out", "{d}"], "is a directory; give a file name"),
-    ("sample out under a file", ["sample", "--run", "{good}", "-n", "5", "--out", "/dev/null/s.csv"],
-     "--out /dev/null/s.csv cannot be written (/dev/null is not a directory)."),
+    (
+        "sample out a dir",
+        ["sample", "--run", "{good}", "-n", "5", "--out", "{d}"],
+        "is a directory; give a file name",
+    ),
+    (
+        "sample out under a file",
+        ["sample", "--run", "{good}", "-n", "5", "--out", "/dev/null/s.csv"],
+        "--out /dev/null/s.csv cannot be written (/dev/null is not a directory).",
+    ),
     # run directories
     ("run missing", ["sample", "--run", "{d}/nope", "-n", "5", "--out", "{d}/s.csv"], "is not a directory."),
-    ("run is a file", ["sample", "--run", "{d}/a_file", "-n", "5", "--out", "{d}/s.csv"], "is not a directory."),
-    ("no weights", ["sample", "--run", "{d}/no_weights", "-n", "5", "--out", "{d}/s.csv"], "has no model.safetensors"),
-    ("corrupt weights", ["sample", "--run", "{d}/corrupt_weights", "-n", "5", "--out", "{d}/s.csv"],
-     "is not a safetensors weights file"),
-    ("truncated weights", ["score", "--run", "{d}/truncated_weights", "--points", "{d}/const.csv", "--out", "{d}/s.csv"],
-     "is not a safetensors weights file"),
-    ("failed run", ["sample", "--run", "{d}/failed", "-n", "5", "--out", "{d}/s.csv"], "is a failed run (x); train it again."),
-    ("running run", ["score", "--run", "{d}/running", "--points", "{d}/const.csv", "--out", "{d}/s.csv"], "is still training"),
-    ("no config", ["sample", "--run", "{d}/no_config", "-n", "5", "--out", "{d}/s.csv"], "has no config.json"),
-    ("junk config", ["sample", "--run", "{d}/junk_config", "-n", "5", "--out", "{d}/s.csv"], "not readable JSON"),
-    ("list config", ["sample", "--run", "{d}/list_config", "-n", "5", "--out", "{d}/s.csv"], "not a run's description"),
-    ("other family", ["sample", "--run", "{d}/other_family", "-n", "5", "--out", "{d}/s.csv"],
-     "The weights file holds a gmm model, not a flow model."),
+    (
+        "run is a file",
+        ["sample", "--run", "{d}/a_file", "-n", "5", "--out", "{d}/s.csv"],
+        "is not a directory.",
+    ),
+    (
+        "no weights",
+        ["sample", "--run", "{d}/no_weights", "-n", "5", "--out", "{d}/s.csv"],
+        "has no model.safetensors",
+    ),
+    (
+        "corrupt weights",
+        ["sample", "--run", "{d}/corrupt_weights", "-n", "5", "--out", "{d}/s.csv"],
+        "is not a safetensors weights file",
+    ),
+    (
+        "truncated weights",
+        ["score", "--run", "{d}/truncated_weights", "--points", "{d}/const.csv", "--out", "{d}/s.csv"],
+        "is not a safetensors weights file",
+    ),
+    (
+        "failed run",
+        ["sample", "--run", "{d}/failed", "-n", "5", "--out", "{d}/s.csv"],
+        "is a failed run (x); train it again.",
+    ),
+    (
+        "running run",
+        ["score", "--run", "{d}/running", "--points", "{d}/const.csv", "--out", "{d}/s.csv"],
+        "is still training",
+    ),
+    (
+        "no config",
+        ["sample", "--run", "{d}/no_config", "-n", "5", "--out", "{d}/s.csv"],
+        "has no config.json",
+    ),
+    (
+        "junk config",
+        ["sample", "--run", "{d}/junk_config", "-n", "5", "--out", "{d}/s.csv"],
+        "not readable JSON",
+    ),
+    (
+        "list config",
+        ["sample", "--run", "{d}/list_config", "-n", "5", "--out", "{d}/s.csv"],
+        "not a run's description",
+    ),
+    (
+        "other family",
+        ["sample", "--run", "{d}/other_family", "-n", "5", "--out", "{d}/s.csv"],
+        "The weights file holds a gmm model, not a flow model.",
+    ),
 ]
 
 
@@ -326,15 +523,21 @@ def test_device_cuda_without_a_gpu(capsys, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     assert main(TRAIN + ["--device", "cuda", "--out", str(tmp_path / "o")]) == 2
-    assert capsys.readouterr().err == "error: --device cuda was asked for, but no CUDA GPU is available here.\n"
+    assert (
+        capsys.readouterr().err == "error: --device cuda was asked for, but no CUDA GPU is available here.\n"
+    )
 
 
 @pytest.mark.parametrize("key", list(REGISTRY))
 def test_a_two_row_file_is_refused_for_every_family(key, tmp_path, capsys):
     p = write(tmp_path / "two.csv", np.array([[0.0, 1.0], [2.0, 3.0]]))
-    assert main(["train", "--model", key, "--data-file", p, "--steps", "2", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["train", "--model", key, "--data-file", p, "--steps", "2", "--out", str(tmp_path / "o")]) == 2
+    )
     err = capsys.readouterr().err
-    assert err == "error: The file has only 2 data rows; at least 10 are needed to train and measure a model.\n"
+    assert (
+        err == "error: The file has only 2 data rows; at least 10 are needed to train and measure a model.\n"
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -342,7 +545,24 @@ def test_a_two_row_file_is_refused_for_every_family(key, tmp_path, capsys):
 def test_ten_rows_train_every_family(key, tmp_path, capsys):
     """The smallest file the lab accepts trains and measures every family (exit 0, a finished run)."""
     p = write(tmp_path / "ten.csv", mixture(10, 4))
-    assert main(["train", "--model", key, "--data-file", p, "--steps", "2", "--samples", "20", "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                key,
+                "--data-file",
+                p,
+                "--steps",
+                "2",
+                "--samples",
+                "20",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "o" / "config.json").read_text())["status"] == "done"
     assert "floor" in capsys.readouterr().out
 
@@ -356,19 +576,44 @@ def test_a_run_that_fails_after_training_is_marked_and_refused(tmp_path, capsys,
 
     monkeypatch.setattr(metrics.Evaluator, "__call__", broken)
     run = tmp_path / "run"
-    assert main(["train", "--model", "flow", "--data", "moons", "--steps", "2", "--n-train", "300", "--out", str(run)]) == 1
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "flow",
+                "--data",
+                "moons",
+                "--steps",
+                "2",
+                "--n-train",
+                "300",
+                "--out",
+                str(run),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error (RuntimeError: evaluation broke)" in err
     for name in ("config.json", "metrics.json"):
         info = json.loads((run / name).read_text())
-        assert info["status"] == "failed" and info["message"] == "training failed (RuntimeError: evaluation broke)"
+        assert (
+            info["status"] == "failed"
+            and info["message"] == "training failed (RuntimeError: evaluation broke)"
+        )
     monkeypatch.undo()
     pts = write(tmp_path / "p.csv", mixture(20, 0))
-    for argv in (["sample", "--run", str(run), "-n", "5", "--out", str(tmp_path / "s.csv")],
-                 ["score", "--run", str(run), "--points", pts, "--out", str(tmp_path / "s.csv")]):
+    for argv in (
+        ["sample", "--run", str(run), "-n", "5", "--out", str(tmp_path / "s.csv")],
+        ["score", "--run", str(run), "--points", pts, "--out", str(tmp_path / "s.csv")],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert err == f"error: --run {run} is a failed run (training failed (RuntimeError: evaluation broke)); train it again.\n"
+        assert (
+            err
+            == f"error: --run {run} is a failed run (training failed (RuntimeError: evaluation broke)); train it again.\n"
+        )
     assert not (tmp_path / "s.csv").exists()
 
 
@@ -399,12 +644,31 @@ def test_score_with_corrupt_weights(gmm_run, tmp_path, capsys):
 
 def test_score_a_model_without_density_exits_2(tmp_path, capsys):
     run = tmp_path / "gan"
-    assert main(["train", "--model", "gan", "--data", "8gaussians", "--steps", "3", "--n-train", "500", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "gan",
+                "--data",
+                "8gaussians",
+                "--steps",
+                "3",
+                "--n-train",
+                "500",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     pts = write(tmp_path / "p.csv", mixture(10, 0))
     capsys.readouterr()
     assert main(["score", "--run", str(run), "--points", pts, "--out", str(tmp_path / "s.csv")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "The gan model has no density" in err and "gan," not in err and "flow" in err
+    assert (
+        err.count("\n") == 1 and "The gan model has no density" in err and "gan," not in err and "flow" in err
+    )
 
 
 def test_one_line_in_a_real_subprocess(tmp_path):

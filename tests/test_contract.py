@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from lab.base import REGISTRY, get_model_class, load_model, make_model, model_from_bytes, model_to_bytes, save_model
+from lab.base import (
+    REGISTRY,
+    get_model_class,
+    load_model,
+    make_model,
+    model_from_bytes,
+    model_to_bytes,
+    save_model,
+)
 
 KEYS = list(REGISTRY)
 
@@ -53,7 +61,11 @@ def test_every_parameter_gets_a_gradient(trained):
     for p in params:
         p.grad = None
     _train(model, steps=1)
-    missing = [i for i, p in enumerate(params) if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    missing = [
+        i
+        for i, p in enumerate(params)
+        if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
+    ]
     assert not missing, f"{key}: parameters {missing} got no finite gradient"
 
 

@@ -72,7 +72,9 @@ def test_dataset_parameters_are_checked():
         make_dataset("rings", n_rings="inf")
     with pytest.raises(DataError, match="must be a number, got 'xxx"):
         make_dataset("moons", noise="x" * 10_000)
-    assert make_dataset("rings", n_rings="3").n_rings == 3 and isinstance(make_dataset("rings", n_rings="3.0").n_rings, int)
+    assert make_dataset("rings", n_rings="3").n_rings == 3 and isinstance(
+        make_dataset("rings", n_rings="3.0").n_rings, int
+    )
 
 
 def _rows(n, sep=","):
@@ -109,8 +111,14 @@ GOOD = _rows(12)
         ("x,y\n" + "1.5,2\n" * 50, "All 50 points are the same point (1.5, 2)"),
         ("".join(f"{i},3\n" for i in range(50)), "Every point has y = 3 (column 2 never changes)"),
         ("".join(f"7,{i}\n" for i in range(50)), "Every point has x = 7 (column 1 never changes)"),
-        ("".join(f"{i},{48.1 + (i % 2) * 1e-5}\n" for i in range(50)), "Column 2 (y) varies by only 1e-05 around 48.1,"),
-        ("".join(f"{1e9 + i * 1e-6},{i}\n" for i in range(50)), "Column 1 (x) varies by only 4.9e-05 around 1e+09"),  # float32
+        (
+            "".join(f"{i},{48.1 + (i % 2) * 1e-5}\n" for i in range(50)),
+            "Column 2 (y) varies by only 1e-05 around 48.1,",
+        ),
+        (
+            "".join(f"{1e9 + i * 1e-6},{i}\n" for i in range(50)),
+            "Column 1 (x) varies by only 4.9e-05 around 1e+09",
+        ),  # float32
         (GOOD + '"' + "9" * 200_000 + '",1\n', "Row 13 is not readable CSV"),  # a cell past csv's field limit
         (GOOD + "1,2\n3,4,5\n", "Row 14 has 3 columns"),
     ],
@@ -124,7 +132,11 @@ def test_bad_csv_gives_one_sentence(text, match):
 def test_points_to_score_need_one_row_but_the_same_checks_per_row():
     assert parse_points_csv("1,2\n", training=False).points.tolist() == [[1, 2]]
     assert parse_points_csv("1,2\n1,2\n", training=False).points.shape == (2, 2)
-    for text, match in (("", "no data rows"), ("1,nan\n", "Row 1 has a missing"), ("1,\n", "Row 1 has an empty cell")):
+    for text, match in (
+        ("", "no data rows"),
+        ("1,nan\n", "Row 1 has a missing"),
+        ("1,\n", "Row 1 has an empty cell"),
+    ):
         with pytest.raises(DataError, match=match):
             parse_points_csv(text, training=False)
 

@@ -7,9 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from lab.diffusion import DDPM, DDPMConfig, gaussian_kl_to_standard, make_betas, noised_empirical_score, sampler_sweep
+from lab.diffusion import (
+    DDPM,
+    DDPMConfig,
+    gaussian_kl_to_standard,
+    make_betas,
+    noised_empirical_score,
+    sampler_sweep,
+)
 
-MU, S = torch.tensor([0.7, -0.4]), 0.5  # a Gaussian "data" N(MU, S^2 I) in z, whose eps_theta is known exactly
+MU, S = (
+    torch.tensor([0.7, -0.4]),
+    0.5,
+)  # a Gaussian "data" N(MU, S^2 I) in z, whose eps_theta is known exactly
 
 
 def _model(moons_points, **kw) -> DDPM:
@@ -109,7 +119,9 @@ def test_v_prediction_is_an_exact_reparametrisation(moons_points):
     e_hat = m.eps_theta(x_t, t)
     ab = m.alpha_bar(t).float()[:, None]
     # x0 from (x_t, eps_hat) equals x0 from (x_t, v_hat): sqrt(ab) x_t - sqrt(1 - ab) v
-    assert torch.allclose((x_t - (1 - ab).sqrt() * e_hat) / ab.sqrt(), ab.sqrt() * x_t - (1 - ab).sqrt() * v_hat, atol=1e-3)
+    assert torch.allclose(
+        (x_t - (1 - ab).sqrt() * e_hat) / ab.sqrt(), ab.sqrt() * x_t - (1 - ab).sqrt() * v_hat, atol=1e-3
+    )
     # and the true v gives back the true eps
     v = ab.sqrt() * eps - (1 - ab).sqrt() * x0
     assert torch.allclose((1 - ab).sqrt() * x_t + ab.sqrt() * v, eps, atol=1e-5)
@@ -131,7 +143,9 @@ def test_noised_empirical_score_is_the_gradient_of_the_mixture_log_density():
     xr = x.double().requires_grad_(True)
     lp = torch.logsumexp(-0.5 * ((xr[:, None] - scale * centres.double()[None]) ** 2).sum(-1) / sigma**2, 1)
     (grad,) = torch.autograd.grad(lp.sum(), xr)
-    assert torch.allclose(noised_empirical_score(x, centres, scale, sigma), grad.float(), rtol=1e-4, atol=1e-4)
+    assert torch.allclose(
+        noised_empirical_score(x, centres, scale, sigma), grad.float(), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_gaussian_kl_to_standard():
@@ -160,13 +174,21 @@ def test_figures_build(moons_points):
 
     m = _model(moons_points, T=50, sample_steps=5)
     v = m.views(n_forward=50, n_particles=4, grid=5)
-    figs = [dv.forward_figure(v, 3), dv.prior_figure(v), dv.trajectories_figure(v, data=moons_points),
-            dv.score_field_figure(v, 1, "model"), dv.score_field_figure(v, 1, "true"), dv.score_error_figure(v, 0),
-            dv.steps_figure(sampler_sweep(m, moons_points, steps=(2, 5), n=20), floor=0.001)]
+    figs = [
+        dv.forward_figure(v, 3),
+        dv.prior_figure(v),
+        dv.trajectories_figure(v, data=moons_points),
+        dv.score_field_figure(v, 1, "model"),
+        dv.score_field_figure(v, 1, "true"),
+        dv.score_error_figure(v, 0),
+        dv.steps_figure(sampler_sweep(m, moons_points, steps=(2, 5), n=20), floor=0.001),
+    ]
     for fig in figs:  # every trace of every figure draws points (line traces separate their pieces by gaps)
         assert fig.data and all(np.isfinite(np.asarray(t.x, dtype=float)).any() for t in fig.data)
     forward, _, traj, _, _, err, steps = figs
-    assert np.allclose(forward.data[0].x, v["forward"]["points"][3][:, 0])  # the views' own points at that step
+    assert np.allclose(
+        forward.data[0].x, v["forward"]["points"][3][:, 0]
+    )  # the views' own points at that step
     assert len(traj.data[0].x) == len(moons_points)  # the data behind the trajectories
     assert np.allclose(np.asarray(err.data[0].z, dtype=float), v["score_field"]["error"][0], equal_nan=True)
     assert [len(t.x) for t in steps.data] == [2, 2, 2, 2]  # DDPM and DDIM, quality and time, at 2 and 5 steps

@@ -30,7 +30,9 @@ def test_a_loss_that_stays_far_above_its_lowest_value_is_divergence():
     assert _feed(BlowUpWatch(), spike) is None
     blown = np.r_[np.full(50, 1.2), np.geomspace(10, 3e9, 100)]
     why = _feed(BlowUpWatch(), blown)
-    assert why is not None and re.fullmatch(r"diverged at step \d+: loss rose from 1.2 to [0-9.e+]+", why), why
+    assert why is not None and re.fullmatch(r"diverged at step \d+: loss rose from 1.2 to [0-9.e+]+", why), (
+        why
+    )
     assert int(why.split()[3].rstrip(":")) > 50 + 20  # not before the loss has stayed far for 20 steps
 
 
@@ -61,11 +63,15 @@ def test_samples_far_from_the_data_at_two_checks_in_a_row_are_divergence():
 def test_a_vae_at_learning_rate_one_is_stopped_with_a_sentence():
     run = fit(RunSpec("vae", make_dataset("moons"), {"lr": 1.0}, seed=0, n_train=2000, max_steps=300))
     assert run.status == "diverged" and run.step < 100, (run.step, run.message)
-    assert re.match(r"diverged at step \d+: (loss|recon|neg_elbo|kl) rose from|diverged at step \d+: .*samples",
-                    run.message), run.message
+    assert re.match(
+        r"diverged at step \d+: (loss|recon|neg_elbo|kl) rose from|diverged at step \d+: .*samples",
+        run.message,
+    ), run.message
 
 
 @pytest.mark.parametrize("key", [k for k in model_keys() if k != "toy"])
 def test_defaults_of_every_family_do_not_trip_it(key):
-    run = fit(RunSpec(key, make_dataset("moons"), None, seed=0, n_train=2000, max_steps=300, early_stopping=False))
+    run = fit(
+        RunSpec(key, make_dataset("moons"), None, seed=0, n_train=2000, max_steps=300, early_stopping=False)
+    )
     assert run.status == "done", run.message

@@ -83,7 +83,9 @@ def test_spline_inverse_and_derivative_reference():
     g = torch.Generator().manual_seed(0)
     n, K, B = 200, 7, 3.0
     x = torch.linspace(-4.5, 4.5, n, dtype=torch.float64)
-    w, h, d = (torch.randn(1, k, generator=g, dtype=torch.float64).expand(n, k) * 2 for k in (K, K, K - 1))  # one spline
+    w, h, d = (
+        torch.randn(1, k, generator=g, dtype=torch.float64).expand(n, k) * 2 for k in (K, K, K - 1)
+    )  # one spline
     y, ld = rq_spline(x, w, h, d, B)
     back, ld_inv = rq_spline(y, w, h, d, B, inverse=True)
     assert torch.allclose(back, x, atol=1e-9) and torch.allclose(ld, -ld_inv, atol=1e-9)
@@ -135,7 +137,9 @@ def test_views_shapes_and_last_layer_is_the_model(models):
     # layer 0 is the base Gaussian seen through the standardisation
     from scipy.stats import multivariate_normal
 
-    ref = multivariate_normal(model.scaler.mean, np.diag(model.scaler.std**2)).logpdf(np.stack([xx.ravel(), yy.ravel()], 1))
+    ref = multivariate_normal(model.scaler.mean, np.diag(model.scaler.std**2)).logpdf(
+        np.stack([xx.ravel(), yy.ravel()], 1)
+    )
     assert np.allclose(v["layer_log_prob"][0].ravel(), ref, atol=1e-4)
 
 
@@ -163,7 +167,9 @@ def test_flows_page_trains_live_and_switches_variant():
     assert len(charts(at)) >= 8  # model, truth, warp, layers, animation, log-det, two curves
     at.selectbox(key="flows.variant").set_value("planar").run()
     assert not at.exception, [e.value for e in at.exception]
-    while time.time() - t0 < 60 and not (built(runner, "flows/flow") and info(runner, "flows/flow")["config"].variant == "planar"):
+    while time.time() - t0 < 60 and not (
+        built(runner, "flows/flow") and info(runner, "flows/flow")["config"].variant == "planar"
+    ):
         time.sleep(0.05)
     assert info(runner, "flows/flow")["config"].variant == "planar"
     at.run()
@@ -175,7 +181,9 @@ def test_loo_bandwidth_is_the_leave_one_out_maximum():
     """Against a loop that leaves each point out by hand, on the same grid; and it follows the data's scale."""
     from lab.flow import loo_bandwidth
 
-    z = torch.randn(60, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * torch.tensor([1.0, 0.3])
+    z = torch.randn(60, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * torch.tensor(
+        [1.0, 0.3]
+    )
     hs = torch.logspace(-3, 0.5, 48, dtype=torch.float64)
 
     def loo_log_lik(h):
@@ -193,7 +201,9 @@ def test_loo_bandwidth_is_the_leave_one_out_maximum():
     # beyond max_points: the subset's bandwidth, shrunk by (m / n)^(1/6)
     big = torch.randn(200, 2, generator=torch.Generator().manual_seed(6))
     sub = big[torch.randperm(200, generator=torch.Generator().manual_seed(3))[:50]]
-    assert loo_bandwidth(big, max_points=50, seed=3) == pytest.approx(loo_bandwidth(sub) * (50 / 200) ** (1 / 6), rel=1e-9)
+    assert loo_bandwidth(big, max_points=50, seed=3) == pytest.approx(
+        loo_bandwidth(sub) * (50 / 200) ** (1 / 6), rel=1e-9
+    )
 
 
 def test_training_noise_floor_vanishes_with_data():
@@ -203,7 +213,9 @@ def test_training_noise_floor_vanishes_with_data():
 
     x = make_dataset("moons").sample(20_000, seed=0)
     small, big = make_model("flow", x[:300], seed=0), make_model("flow", x, seed=0)
-    assert small.noise_floor > 0.02  # moons' leave-one-out bandwidth is ~0.07 standardised units at 300 points
+    assert (
+        small.noise_floor > 0.02
+    )  # moons' leave-one-out bandwidth is ~0.07 standardised units at 300 points
     assert big.noise_floor < 0.1 * small.noise_floor
     cfg = small.config
     assert noise_std(cfg.noise, cfg.noise_half_life, 10**6, 300, small.noise_floor) == small.noise_floor

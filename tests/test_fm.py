@@ -70,7 +70,9 @@ def test_exact_velocity_gives_the_exact_gaussian_density_and_samples(moons_point
     monkeypatch.setattr(model, "velocity", lambda x, t, ema=True: _oracle(t, x))
     z = torch.randn(40_000, 2, generator=torch.Generator().manual_seed(1))
     x1 = model.integrate(z, "rk4", 20)
-    assert torch.allclose(x1.mean(0), MU, atol=0.01) and torch.allclose(x1.std(0), torch.full((2,), S), atol=0.01)
+    assert torch.allclose(x1.mean(0), MU, atol=0.01) and torch.allclose(
+        x1.std(0), torch.full((2,), S), atol=0.01
+    )
     pts = MU + torch.tensor([[0.0, 0.0], [0.4, -0.3], [-0.9, 0.2], [1.5, 1.5]])
     true = -0.5 * ((pts - MU) ** 2).sum(1) / S**2 - math.log(2 * math.pi) - 2 * math.log(S)
     for method, steps, tol in (("rk4", 20, 1e-4), ("midpoint", 100, 1e-3), ("euler", 4000, 1e-2)):

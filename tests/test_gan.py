@@ -9,7 +9,6 @@ import torch
 from scipy.stats import multivariate_normal
 from torch import nn
 
-from lab.base import make_model
 from lab.data import make_dataset
 from lab.gan import GAN, GANConfig
 from lab.viz import gan as gv
@@ -158,12 +157,22 @@ def test_figures_build(ring):
     s = m.sample(200, 0).numpy()
     dstar = gv.optimal_discriminator_grid(ds, s, v["x"], v["y"])
     assert dstar.shape == (16, 16) and ((dstar >= 0) & (dstar <= 1)).all()
-    figs = [gv.discriminator_figure(v, s), gv.optimal_figure(dstar, v["x"], v["y"], s), gv.push_figure(v, ring),
-            gv.manifold_figure(v, ring), gv.mode_histogram(s, ds.modes, ds.mode_std),
-            gv.coverage_figure({"modes": (np.arange(3), np.array([2, 5, 8])), "high_quality": (np.arange(3), np.array([0.1, 0.5, 0.9]))}),
-            gv.value_figure({"value": (np.arange(3), np.array([-1.0, -1.3, -1.38]))}, "nonsaturating"),
-            gv.loss_figure({"d_loss": (np.arange(2), np.ones(2)), "g_loss": (np.arange(2), np.ones(2))}),
-            gv.grad_norm_figure({"seed 0": (np.arange(2), np.array([1.0, 0.0]))})]
+    figs = [
+        gv.discriminator_figure(v, s),
+        gv.optimal_figure(dstar, v["x"], v["y"], s),
+        gv.push_figure(v, ring),
+        gv.manifold_figure(v, ring),
+        gv.mode_histogram(s, ds.modes, ds.mode_std),
+        gv.coverage_figure(
+            {
+                "modes": (np.arange(3), np.array([2, 5, 8])),
+                "high_quality": (np.arange(3), np.array([0.1, 0.5, 0.9])),
+            }
+        ),
+        gv.value_figure({"value": (np.arange(3), np.array([-1.0, -1.3, -1.38]))}, "nonsaturating"),
+        gv.loss_figure({"d_loss": (np.arange(2), np.ones(2)), "g_loss": (np.arange(2), np.ones(2))}),
+        gv.grad_norm_figure({"seed 0": (np.arange(2), np.array([1.0, 0.0]))}),
+    ]
     assert all(len(f.data) > 0 for f in figs)
     hist = gv.mode_histogram(ds.sample(100, 0), ds.modes, ds.mode_std)
     assert sum(hist.data[0].y) == 100

@@ -53,7 +53,9 @@ def _in_code_span(body: str, text: str) -> bool:
     return False
 
 
-@pytest.mark.parametrize("raw", ["[x](http://a)", "**b**", "$x$", "![i](http://a/i.png)", "<script>", "a`b``c"])
+@pytest.mark.parametrize(
+    "raw", ["[x](http://a)", "**b**", "$x$", "![i](http://a/i.png)", "<script>", "a`b``c"]
+)
 def test_a_markup_value_is_shown_as_plain_text(raw):
     at = _app("pages/flows.py")
     at.query_params["flows.layer"] = raw

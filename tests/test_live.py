@@ -83,7 +83,9 @@ def steps(w, run_id):
 
 
 def test_sessions_share_a_worker_equally_however_many_runs_each_has():
-    adds = [Command("add", f"a/{i}", "a", {"spec": spec(seed=i), "start": True, "many": True}) for i in range(9)]
+    adds = [
+        Command("add", f"a/{i}", "a", {"spec": spec(seed=i), "start": True, "many": True}) for i in range(9)
+    ]
     w, conn = worker_with(*adds, Command("add", "b/0", "b", {"spec": spec(), "start": True}))
     for _ in range(20):
         w.train_round()
@@ -94,8 +96,10 @@ def test_sessions_share_a_worker_equally_however_many_runs_each_has():
 
 
 def test_a_family_that_raises_ends_its_run_with_a_sentence_and_the_next_run_trains():
-    w, conn = worker_with(Command("add", "s/bad", "s", {"spec": spec(config=ToyConfig(raise_at=5)), "start": True}),
-                          Command("add", "s/good", "s", {"spec": spec(), "start": True}))
+    w, conn = worker_with(
+        Command("add", "s/bad", "s", {"spec": spec(config=ToyConfig(raise_at=5)), "start": True}),
+        Command("add", "s/good", "s", {"spec": spec(), "start": True}),
+    )
     for _ in range(5):
         w.train_round()
     last = pictures(conn, "s/bad")[-1]
@@ -107,8 +111,10 @@ def test_a_family_that_raises_ends_its_run_with_a_sentence_and_the_next_run_trai
 
 
 def test_divergence_pause_step_and_a_still_picture():
-    w, conn = worker_with(Command("add", "s/nan", "s", {"spec": spec(config=ToyConfig(blow_up_at=12)), "start": True}),
-                          Command("add", "s/ok", "s", {"spec": spec(), "start": True}))
+    w, conn = worker_with(
+        Command("add", "s/nan", "s", {"spec": spec(config=ToyConfig(blow_up_at=12)), "start": True}),
+        Command("add", "s/ok", "s", {"spec": spec(), "start": True}),
+    )
     for _ in range(3):
         w.train_round()
     assert pictures(conn, "s/nan")[-1].status == "diverged"
@@ -117,7 +123,9 @@ def test_divergence_pause_step_and_a_still_picture():
     w.poll()
     w.train_round()
     paused = pictures(conn, "s/ok")[-1]
-    assert paused.status == "paused" and paused.step == steps(w, "s/ok") and paused.latest_metrics  # a still has its numbers
+    assert (
+        paused.status == "paused" and paused.step == steps(w, "s/ok") and paused.latest_metrics
+    )  # a still has its numbers
     conn.inbox.append(Command("step", "s/ok", "s", {"n": 3}))
     w.poll()
     w.train_round()
@@ -138,8 +146,12 @@ def test_a_picture_sends_only_what_changed():
 def test_jobs_answer_and_an_unknown_job_is_a_sentence():
     w, conn = worker_with(Command("add", "s/r", "s", {"spec": spec()}))
     x = np.zeros((4, 2))
-    conn.inbox.extend([Command("job", "s/r", "s", {"name": "log_prob", "kwargs": {"x": x}}, request=7),
-                       Command("job", "s/r", "s", {"name": "os.system", "kwargs": {}}, request=8)])
+    conn.inbox.extend(
+        [
+            Command("job", "s/r", "s", {"name": "log_prob", "kwargs": {"x": x}}, request=7),
+            Command("job", "s/r", "s", {"name": "os.system", "kwargs": {}}, request=8),
+        ]
+    )
     w.poll()
     replies = {m.request: m for m in conn.outbox if isinstance(m, Reply)}
     assert replies[7].value.shape == (4,) and np.isfinite(replies[7].value).all()
@@ -147,8 +159,15 @@ def test_jobs_answer_and_an_unknown_job_is_a_sentence():
 
 
 def test_a_measurement_trains_to_its_budget_and_answers_with_its_row():
-    w, conn = worker_with(Command("measure", "sweep/1", "sweep", {"spec": spec(max_steps=40), "evaluate": "evaluate",
-                                                                  "kwargs": {"n_eval": 200}}, request=3))
+    w, conn = worker_with(
+        Command(
+            "measure",
+            "sweep/1",
+            "sweep",
+            {"spec": spec(max_steps=40), "evaluate": "evaluate", "kwargs": {"n_eval": 200}},
+            request=3,
+        )
+    )
     for _ in range(10):
         w.train_round()
     (reply,) = [m for m in conn.outbox if isinstance(m, Reply)]
@@ -254,7 +273,10 @@ def test_a_worker_killed_from_outside_is_replaced_and_its_runs_say_so(pool):
     (pid,) = pool.pids()
     os.kill(pid, signal.SIGKILL)
     assert wait_for(lambda: s.snapshot("r").status == "stopped", timeout=15)
-    assert s.snapshot("r").message == "the trainer process stopped (exit code -9); press Reset to train this run again"
+    assert (
+        s.snapshot("r").message
+        == "the trainer process stopped (exit code -9); press Reset to train this run again"
+    )
     assert not s.busy  # a frozen panel would keep polling
     assert wait_for(lambda: pool.pids() and pool.pids()[0] != pid)
     s.reset(["r"])
@@ -278,7 +300,10 @@ def test_builds_go_to_the_session_with_the_fewest_built_runs():
 def test_a_wall_clock_budget_ends_every_run_on_time_and_pausing_stops_its_clock():
     """'Finish in N seconds': each run counts the wall time it spends running (sharing the worker), not its
     own training time; a paused run's clock stands still."""
-    adds = [Command("add", f"s/{i}", "s", {"spec": spec(seed=i, max_wall_seconds=1.0), "start": True}) for i in range(3)]
+    adds = [
+        Command("add", f"s/{i}", "s", {"spec": spec(seed=i, max_wall_seconds=1.0), "start": True})
+        for i in range(3)
+    ]
     w, conn = worker_with(*adds)
     conn.inbox.append(Command("pause", "s/2", "s"))
     w.poll()

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from lab.data import make_dataset
-from lab.metrics import Evaluator, energy_distance, energy_distance_floor, energy_distance_unbiased, mode_coverage, wasserstein2
+from lab.metrics import (
+    Evaluator,
+    energy_distance,
+    energy_distance_floor,
+    energy_distance_unbiased,
+    mode_coverage,
+    wasserstein2,
+)
 
 
 def test_energy_distance_floor_is_below_a_shifted_sample():
@@ -43,7 +50,9 @@ def test_unbiased_energy_distance_reference_and_no_floor():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(30, 2)), rng.normal(size=(20, 2)) + 1
     d = lambda a, b: np.mean([[np.linalg.norm(p - q) for q in b] for p in a])
-    du = lambda a: np.mean([np.linalg.norm(a[i] - a[j]) for i in range(len(a)) for j in range(len(a)) if i != j])
+    du = lambda a: np.mean(
+        [np.linalg.norm(a[i] - a[j]) for i in range(len(a)) for j in range(len(a)) if i != j]
+    )
     assert np.isclose(energy_distance_unbiased(x, y), 2 * d(x, y) - du(x) - du(y))
     ds = make_dataset("moons")
     v = [energy_distance(ds.sample(300, 2 * i), ds.sample(300, 2 * i + 1)) for i in range(40)]

@@ -17,7 +17,11 @@ class FakeClock:
 
 
 def draw(pacer, order, step, total=0.004, density=None, views=None, per=1e-5):
-    pacer.paid(order, PictureCost(total, density if order.density else None, views if order.views else None, per), step)
+    pacer.paid(
+        order,
+        PictureCost(total, density if order.density else None, views if order.views else None, per),
+        step,
+    )
 
 
 def test_no_credit_no_picture_and_training_buys_it():
@@ -82,7 +86,9 @@ def test_the_interval_between_pictures_of_one_run():
     draw(p, p.next_live([LiveRun("a", 3, many=True)]), 3)
     clock.advance(0.06)
     assert p.next_live([LiveRun("a", 4, many=True)]) is None
-    assert p.next_live([LiveRun("a", 4, many=True, speed=10.0)]) is not None  # 10 steps/s: a picture every 0.05 s
+    assert (
+        p.next_live([LiveRun("a", 4, many=True, speed=10.0)]) is not None
+    )  # 10 steps/s: a picture every 0.05 s
 
 
 def test_the_density_grid_is_redrawn_at_most_every_interval_and_samples_every_picture():

@@ -11,7 +11,11 @@ from tests.conftest import built, charts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPERS = ("ui.py", "links.py")  # shared page pieces, not pages
-PAGES = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "pages", "*.py")) if os.path.basename(p) not in HELPERS)
+PAGES = sorted(
+    os.path.relpath(p, ROOT)
+    for p in glob.glob(os.path.join(ROOT, "pages", "*.py"))
+    if os.path.basename(p) not in HELPERS
+)
 
 
 def wait_for(pred, timeout: float = 60.0) -> bool:
@@ -183,13 +187,16 @@ def _chart_titles(at) -> list[str]:
     return titles
 
 
-@pytest.mark.parametrize("page, rid, expected", [
-    ("pages/flows.py", "flows/flow", ["Learned density, step 0", "True density"]),
-    ("pages/autoregressive.py", "autoregressive/ar", ["Learned density, step 0"]),
-    ("pages/gan.py", "gan/seed0", ["Samples, step 0"]),
-    ("pages/diffusion.py", "diffusion/ddpm", ["Samples, step 0"]),
-    ("pages/flow_matching.py", "fm/fm", ["Learned density, step 0", "True density"]),
-])
+@pytest.mark.parametrize(
+    "page, rid, expected",
+    [
+        ("pages/flows.py", "flows/flow", ["Learned density, step 0", "True density"]),
+        ("pages/autoregressive.py", "autoregressive/ar", ["Learned density, step 0"]),
+        ("pages/gan.py", "gan/seed0", ["Samples, step 0"]),
+        ("pages/diffusion.py", "diffusion/ddpm", ["Samples, step 0"]),
+        ("pages/flow_matching.py", "fm/fm", ["Learned density, step 0", "True density"]),
+    ],
+)
 def test_a_family_page_shows_its_run(page, rid, expected):
     """Once its run is built, a family page draws the run's pictures with its step, and after a few
     steps the same charts say the new step."""
@@ -204,7 +211,9 @@ def test_a_family_page_shows_its_run(page, rid, expected):
     runner.step([rid], 3)
     assert wait_for(lambda: runner.snapshot(rid).step == 3)
     at.run()
-    assert any(t.startswith(expected[0].replace("step 0", "step 3")) for t in _chart_titles(at)), _chart_titles(at)
+    assert any(t.startswith(expected[0].replace("step 0", "step 3")) for t in _chart_titles(at)), (
+        _chart_titles(at)
+    )
 
 
 def test_compare_can_finish_in_a_wall_clock_budget():

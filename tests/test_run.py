@@ -30,8 +30,12 @@ def test_early_stopping_restores_the_best_validated_weights():
     assert run.message.startswith(f"restored the weights of step {run.best_step}")
     val = float(-run.model.log_prob(run.val_x).double().mean())
     assert abs(val - run.best_val) < 1e-4  # the model now holds the best weights
-    drifted = fit(spec(max_steps=300, early_stopping=False, config=ToyConfig(lr=0.05, drift_at=150, step_delay=0.003)))
-    assert float(-drifted.model.log_prob(drifted.val_x).double().mean()) > val + 1.0  # the last weights were worse
+    drifted = fit(
+        spec(max_steps=300, early_stopping=False, config=ToyConfig(lr=0.05, drift_at=150, step_delay=0.003))
+    )
+    assert (
+        float(-drifted.model.log_prob(drifted.val_x).double().mean()) > val + 1.0
+    )  # the last weights were worse
 
 
 def test_history_is_bounded_but_spans_the_run():

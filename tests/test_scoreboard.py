@@ -27,7 +27,15 @@ def test_claims_are_well_formed():
         for c in claims:
             assert c.column in COLUMNS and c.expect in RULES, (key, c)
     texts = {c.text for cl in CLAIMS.values() for c in cl}
-    assert {"mode collapse", "blurry", "exact likelihood", "slow sampling", "unstable", "stable", "no density"} <= texts
+    assert {
+        "mode collapse",
+        "blurry",
+        "exact likelihood",
+        "slow sampling",
+        "unstable",
+        "stable",
+        "no density",
+    } <= texts
 
 
 def test_relative_rules_use_the_median():
@@ -36,7 +44,9 @@ def test_relative_rules_use_the_median():
     col = [1.0, 2.0, 10.0, 50.0, 100.0]
     assert judge(fast, 1.0, col) is True and judge(fast, 50.0, col) is False
     assert judge(slow, 100.0, col) is True and judge(slow, 2.0, col) is False
-    assert judge(fast, 10.0, col) is True and judge(slow, 10.0, col) is True  # the median itself is both halves
+    assert (
+        judge(fast, 10.0, col) is True and judge(slow, 10.0, col) is True
+    )  # the median itself is both halves
     assert judge(fast, 3.0, [3.0]) is None  # nothing to compare with
     assert judge(fast, None, col) is None and judge(fast, float("nan"), col) is None
 
@@ -50,7 +60,9 @@ def test_absolute_rules():
 
 
 def _m(key, data, seed, energy, sample=0.01, modes=None, diverged=False, kl=None):
-    metrics = {} if diverged else {"energy_distance": energy, "sample_seconds_per_1000": sample, "blur_gap": 0.1}
+    metrics = (
+        {} if diverged else {"energy_distance": energy, "sample_seconds_per_1000": sample, "blur_gap": 0.1}
+    )
     if kl is not None:
         metrics["kl_to_truth"] = kl
     if modes is not None:
@@ -74,8 +86,22 @@ def test_aggregate_medians_spread_and_modes():
 
 def test_table_marks_disagreements():
     agg = {
-        "gan": {"sample_ms": 50.0, "density": "none", "energy": 0.01, "modes": 8.0, "n_modes": 8, "spread": 0.5},
-        "ddpm": {"sample_ms": 5.0, "density": "exact", "energy": 0.02, "modes": 8.0, "n_modes": 8, "spread": 0.1},
+        "gan": {
+            "sample_ms": 50.0,
+            "density": "none",
+            "energy": 0.01,
+            "modes": 8.0,
+            "n_modes": 8,
+            "spread": 0.5,
+        },
+        "ddpm": {
+            "sample_ms": 5.0,
+            "density": "exact",
+            "energy": 0.02,
+            "modes": 8.0,
+            "n_modes": 8,
+            "spread": 0.1,
+        },
         "gmm": {"sample_ms": 0.1, "density": "exact", "energy": 0.001},
     }
     rows = {r["key"]: r for r in table(agg)}

@@ -31,10 +31,19 @@ def test_seeds_take_ranges_lists_and_both():
     assert parse_seeds("5") == [5]
 
 
-@pytest.mark.parametrize("text, words", [
-    ("5-3", "empty"), ("", "empty"), ("a-b", "not a seed"), ("-1", "not a seed"), ("0-2,2", "more than once"),
-    ("0-99999", "at most"), ("2147483648", "outside"), ("1.5", "not a seed"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("5-3", "empty"),
+        ("", "empty"),
+        ("a-b", "not a seed"),
+        ("-1", "not a seed"),
+        ("0-2,2", "more than once"),
+        ("0-99999", "at most"),
+        ("2147483648", "outside"),
+        ("1.5", "not a seed"),
+    ],
+)
 def test_bad_seeds_say_what_is_wrong(text, words):
     with pytest.raises(SweepError, match=words):
         parse_seeds(text)
@@ -69,11 +78,17 @@ BAD = [
 
 @pytest.mark.parametrize("change, words", BAD)
 def test_bad_sweep_specs_exit_2_with_one_sentence(change, words, tmp_path, capsys):
-    args = {"--models": "gan", "--data": "moons", "--seeds": "0-3", "--steps": "5", "--out": str(tmp_path / "o")}
+    args = {
+        "--models": "gan",
+        "--data": "moons",
+        "--seeds": "0-3",
+        "--steps": "5",
+        "--out": str(tmp_path / "o"),
+    }
     extra = []
     for i in range(0, len(change), 2):
         if change[i] == "--set":
-            extra += change[i:i + 2]
+            extra += change[i : i + 2]
         else:
             args[change[i]] = change[i + 1]
     argv = ["sweep", *[x for kv in args.items() for x in kv], *extra]
@@ -84,8 +99,28 @@ def test_bad_sweep_specs_exit_2_with_one_sentence(change, words, tmp_path, capsy
 
 
 def test_a_bad_spec_through_a_real_process_is_one_line():
-    p = subprocess.run([sys.executable, "-m", "lab", "sweep", "--models", "gan", "--data", "moons", "--seeds", "3-1",
-                        "--seconds", "1", "--out", "/nonexistent/x"], capture_output=True, text=True, timeout=120, check=False)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lab",
+            "sweep",
+            "--models",
+            "gan",
+            "--data",
+            "moons",
+            "--seeds",
+            "3-1",
+            "--seconds",
+            "1",
+            "--out",
+            "/nonexistent/x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert p.returncode == 2 and p.stdout == "" and p.stderr.count("\n") == 1 and "empty" in p.stderr
 
 
@@ -102,20 +137,47 @@ def test_the_summary_is_per_setting_and_counts_divergence_and_failure():
     rows = []
     for i, m in enumerate(s.members):
         if m.seed == 3 and dict(m.settings)["lr"] == "3e-3":
-            rows.append(row_of(s, m, None, "JobError: the trainer process stopped"))  # a failed member is a row
+            rows.append(
+                row_of(s, m, None, "JobError: the trainer process stopped")
+            )  # a failed member is a row
         elif m.seed == 2:
-            rows.append(row_of(s, m, {"steps": 5, "train_seconds": 0.1, "status": "diverged", "message": "nan",
-                                      "diverged": True}))
+            rows.append(
+                row_of(
+                    s,
+                    m,
+                    {
+                        "steps": 5,
+                        "train_seconds": 0.1,
+                        "status": "diverged",
+                        "message": "nan",
+                        "diverged": True,
+                    },
+                )
+            )
         else:
-            rows.append(row_of(s, m, {"steps": 5, "train_seconds": 0.1, "status": "done", "message": "",
-                                      "diverged": False, "metrics": {"energy_distance": float(i), "modes": 8}}))
+            rows.append(
+                row_of(
+                    s,
+                    m,
+                    {
+                        "steps": 5,
+                        "train_seconds": 0.1,
+                        "status": "done",
+                        "message": "",
+                        "diverged": False,
+                        "metrics": {"energy_distance": float(i), "modes": 8},
+                    },
+                )
+            )
     failed = [r for r in rows if r["status"] == "failed"]
     assert len(rows) == 8 and len(failed) == 1 and failed[0]["error"].startswith("JobError")
     summary = {(r["lr"], r["metric"]): r for r in summarise(s, rows)}
     low = [r["energy_distance"] for r in rows if r["lr"] == "1e-3" and r["energy_distance"] is not None]
     assert summary["1e-3", "energy_distance"]["mean"] == pytest.approx(sum(low) / len(low))
     assert summary["1e-3", "energy_distance"]["n"] == 3
-    assert summary["1e-3", "diverged"]["mean"] == 0.25 and summary["3e-3", "diverged"]["mean"] == pytest.approx(1 / 3)
+    assert summary["1e-3", "diverged"]["mean"] == 0.25 and summary["3e-3", "diverged"][
+        "mean"
+    ] == pytest.approx(1 / 3)
     assert summary["3e-3", "failed"]["mean"] == 0.25 and summary["3e-3", "failed"]["n"] == 4
 
 
@@ -141,8 +203,23 @@ def test_local_and_ray_backends_give_identical_rows(tmp_path):
 
 def test_the_command_writes_rows_and_summary(tmp_path, capsys):
     out = tmp_path / "sweep"
-    argv = ["sweep", "--models", "ddpm", "--data", "moons", "--seeds", "0,5", "--set", "T=20,50", "--steps", "10",
-            "--n-train", "500", "--out", str(out)]
+    argv = [
+        "sweep",
+        "--models",
+        "ddpm",
+        "--data",
+        "moons",
+        "--seeds",
+        "0,5",
+        "--set",
+        "T=20,50",
+        "--steps",
+        "10",
+        "--n-train",
+        "500",
+        "--out",
+        str(out),
+    ]
     assert cli.main(argv) == 0
     assert "4 members" in capsys.readouterr().out
     with open(out / "results.csv") as f:

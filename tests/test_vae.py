@@ -41,7 +41,14 @@ def _grid_log_marginal(model, x: np.ndarray, n: int) -> torch.Tensor:
 @pytest.mark.parametrize("prior", ["standard", "vamp"])
 def test_iwae_bound_against_grid_integral(moons, latent_dim, prior):
     """The IWAE bound tightens with K towards the true marginal of the trained model, never clearly above it."""
-    cfg = {"latent_dim": latent_dim, "decoder_variance": "fixed", "decoder_std": 0.3, "hidden": 32, "layers": 2, "prior": prior}
+    cfg = {
+        "latent_dim": latent_dim,
+        "decoder_variance": "fixed",
+        "decoder_std": 0.3,
+        "hidden": 32,
+        "layers": 2,
+        "prior": prior,
+    }
     model = make_model("vae", moons, cfg, seed=0)
     _train(model, 200)
     x = moons[:100]
@@ -93,7 +100,9 @@ def test_kl_closed_form_matches_torch_distributions():
     mu, log_std = torch.randn(50, 2, generator=g), 0.5 * torch.randn(50, 2, generator=g)
     q = torch.distributions.Normal(mu, log_std.exp())
     p = torch.distributions.Normal(torch.zeros(2), torch.ones(2))
-    assert torch.allclose(kl_to_standard_normal(mu, log_std), torch.distributions.kl_divergence(q, p).sum(-1), atol=1e-5)
+    assert torch.allclose(
+        kl_to_standard_normal(mu, log_std), torch.distributions.kl_divergence(q, p).sum(-1), atol=1e-5
+    )
     x = torch.randn(50, 2, generator=g)
     assert torch.allclose(gaussian_log_prob(x, mu, log_std), q.log_prob(x).sum(-1), atol=1e-5)
 
@@ -187,9 +196,14 @@ def test_figures_build(moons):
         losses = _train(model, 5)
         v = model.views()
         sel = vv.spread_indices(len(v["codes"]), 4)
-        for fig in (vv.latent_figure(v, bounds, sel), vv.aggregate_figure(v), vv.manifold_figure(v, bounds, moons),
-                    vv.reconstruction_figure(v, bounds, sel), vv.samples_blur_figure(model.sample(50).numpy(), moons, bounds, 1.0),
-                    vv.elbo_figure({k: (np.arange(3), np.full(3, val)) for k, val in losses.items()})):
+        for fig in (
+            vv.latent_figure(v, bounds, sel),
+            vv.aggregate_figure(v),
+            vv.manifold_figure(v, bounds, moons),
+            vv.reconstruction_figure(v, bounds, sel),
+            vv.samples_blur_figure(model.sample(50).numpy(), moons, bounds, 1.0),
+            vv.elbo_figure({k: (np.arange(3), np.full(3, val)) for k, val in losses.items()}),
+        ):
             assert len(fig.data) > 0
 
 

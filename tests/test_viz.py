@@ -52,10 +52,15 @@ def test_density_figure_survives_plotly_validation_unchanged():
     lp = rng.normal(size=(30, 30))
     lp[0, 0], lp[1, 1] = -np.inf, np.nan  # a model's grid can hold both
     dens = {"x": np.linspace(-2, 3, 30), "y": np.linspace(-1.5, 2, 30), "log_prob": lp}
-    fig = density_figure(dens, rng.normal(size=(500, 2)), "flow · step 12", (-2, 3, -1.5, 2), data=rng.normal(size=(50, 2)))
+    fig = density_figure(
+        dens, rng.normal(size=(500, 2)), "flow · step 12", (-2, 3, -1.5, 2), data=rng.normal(size=(50, 2))
+    )
     checked = go.Figure(fig.to_dict())  # raises on any property name or value plotly does not know
     assert json.loads(pio.to_json(fig, validate=False)) == json.loads(pio.to_json(checked, validate=False))
-    assert [t.type for t in fig.data] == ["scatter", "scatter"]  # SVG: a WebGL scatter costs a GL context per redraw
+    assert [t.type for t in fig.data] == [
+        "scatter",
+        "scatter",
+    ]  # SVG: a WebGL scatter costs a GL context per redraw
     assert len(fig.layout.images) == 1 and fig.layout.images[0].source.startswith("data:image/png;base64,")
     # zoom survives a live update: the revision follows the window, not the title's step count
     later = density_figure(dens, None, "flow · step 13", (-2, 3, -1.5, 2))
@@ -71,7 +76,9 @@ def test_spec_json_is_the_density_figure_as_plotly_reads_it():
     samples = rng.normal(size=(300, 2))
     samples[7] = np.nan  # a diverging model's sample
     args = (dens, samples, "gan · step 3", (-2, 3, -1.5, 2))
-    sent = json.loads(spec_json(density_spec(*args)))  # strict JSON: a bare NaN would not parse in the browser
+    sent = json.loads(
+        spec_json(density_spec(*args))
+    )  # strict JSON: a bare NaN would not parse in the browser
     built = json.loads(pio.to_json(density_figure(*args), validate=False))
     assert sent["layout"] == built["layout"]  # template, axes, title and the density picture
     (trace,) = sent["data"]
@@ -88,6 +95,8 @@ def test_a_live_panel_draws_its_density_picture_once_per_grid():
     b = density_spec(dens, rng.normal(size=(50, 2)), "step 2", (0, 1, 0, 1))  # new samples, the same grid
     assert a["layout"]["images"][0] is b["layout"]["images"][0]
     fresh = density_spec({**dens, "log_prob": dens["log_prob"] + 1.0}, None, "step 3", (0, 1, 0, 1))
-    assert fresh["layout"]["images"][0] is not a["layout"]["images"][0]  # a new grid (a new dict) is drawn anew
+    assert (
+        fresh["layout"]["images"][0] is not a["layout"]["images"][0]
+    )  # a new grid (a new dict) is drawn anew
     # p is shown relative to its maximum, so log p + 1 draws the same picture
     assert fresh["layout"]["images"][0]["source"] == a["layout"]["images"][0]["source"]

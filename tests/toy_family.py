@@ -16,11 +16,15 @@ from lab.base import REGISTRY, Config, GenerativeModel, option
 class ToyConfig(Config):
     blow_up_at: int = option(0, "step at which the loss becomes nan (0: never)", min=0, max=10**9)
     raise_at: int = option(0, "step at which train_step raises (0: never)", min=0, max=10**9)
-    drift_at: int = option(0, "step after which the mean is pulled away from the data (0: never)", min=0, max=10**9)
+    drift_at: int = option(
+        0, "step after which the mean is pulled away from the data (0: never)", min=0, max=10**9
+    )
     sample_delay: float = option(0.0, "seconds of sleep per sample drawn (a slow sampler)", min=0.0, max=1.0)
     step_delay: float = option(0.0, "seconds of sleep per training step (a slow step)", min=0.0, max=1.0)
     density_delay: float = option(0.0, "seconds of sleep per density grid (a costly bound)", min=0.0, max=1.0)
-    views_delay: float = option(0.0, "seconds of sleep per views() call (a costly family picture)", min=0.0, max=1.0)
+    views_delay: float = option(
+        0.0, "seconds of sleep per views() call (a costly family picture)", min=0.0, max=1.0
+    )
     temperature: float = option(1.0, "sampling spread (a live field)", min=0.1, max=10.0, live=True)
 
 

@@ -35,8 +35,14 @@ def info(run) -> dict[str, Any]:
     from lab.inverse import methods_for
 
     m = run.model
-    return {"key": m.key, "title": m.title, "has_log_prob": m.has_log_prob, "step": run.step,
-            "inverse_methods": methods_for(m), "config": m.config}
+    return {
+        "key": m.key,
+        "title": m.title,
+        "has_log_prob": m.has_log_prob,
+        "step": run.step,
+        "inverse_methods": methods_for(m),
+        "config": m.config,
+    }
 
 
 def inverse(run, dim: int, c: float, truth: dict, method: str, n: int, seed: int, sigma: float):
@@ -58,8 +64,13 @@ def evaluate(run, n_eval: int = 2000, seed: int = 1000, w2: bool = False) -> dic
     """A sweep member's row: how the run ended and every metric on fresh true points."""
     from lab.metrics import Evaluator
 
-    row: dict[str, Any] = {"steps": run.step, "train_seconds": run.train_seconds, "status": run.status,
-                           "message": run.message, "diverged": run.status == "diverged"}
+    row: dict[str, Any] = {
+        "steps": run.step,
+        "train_seconds": run.train_seconds,
+        "status": run.status,
+        "message": run.message,
+        "diverged": run.status == "diverged",
+    }
     if run.status != "diverged":
         ds = run.spec.dataset  # a user's points have no truth: the run's held-out points stand in for it
         test = None if ds.has_density else run.test_points
@@ -67,5 +78,6 @@ def evaluate(run, n_eval: int = 2000, seed: int = 1000, w2: bool = False) -> dic
     return row
 
 
-JOBS: dict[str, Callable[..., Any]] = {f.__name__: f for f in (weights, log_prob, marginal_log_prob, info, inverse,
-                                                               sampler_sweep, evaluate)}
+JOBS: dict[str, Callable[..., Any]] = {
+    f.__name__: f for f in (weights, log_prob, marginal_log_prob, info, inverse, sampler_sweep, evaluate)
+}

@@ -15,7 +15,20 @@ from lab.snapshot import Snapshot
 #   speed     args: rate (float | None)           job    args: name, kwargs; answered by a Reply
 #   measure   args: spec, evaluate, kwargs; trains a run to its budget, answers with the evaluation
 #   shutdown  the worker exits
-OPS = ("add", "remove", "remove_session", "play", "pause", "stop", "step", "live", "speed", "job", "measure", "shutdown")
+OPS = (
+    "add",
+    "remove",
+    "remove_session",
+    "play",
+    "pause",
+    "stop",
+    "step",
+    "live",
+    "speed",
+    "job",
+    "measure",
+    "shutdown",
+)
 
 
 @dataclass(frozen=True)

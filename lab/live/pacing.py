@@ -69,9 +69,20 @@ class PictureCost:
 class PicturePacer:
     """Decides which live run gets a picture and what goes in it; one PictureRecord per run."""
 
-    def __init__(self, clock: Clock, overhead: float = 0.08, overhead_many: float = 0.5, interval: float = 0.1,
-                 interval_many: float = 0.15, metrics_interval: float = 4.0, density_interval: float = 1.0,
-                 picture_seconds: float = 0.008, grid: int = 64, n_samples: int = 1000, credit_cap: float = 0.1):
+    def __init__(
+        self,
+        clock: Clock,
+        overhead: float = 0.08,
+        overhead_many: float = 0.5,
+        interval: float = 0.1,
+        interval_many: float = 0.15,
+        metrics_interval: float = 4.0,
+        density_interval: float = 1.0,
+        picture_seconds: float = 0.008,
+        grid: int = 64,
+        n_samples: int = 1000,
+        credit_cap: float = 0.1,
+    ):
         self.clock = clock
         # pictures may cost up to this fraction of training time: 8 % keeps a family page's runner overhead
         # under 10 %; many small panels each moving 4-5 times a second need more
@@ -122,12 +133,18 @@ class PicturePacer:
         """A paused, stepped or finished run's picture: full size, fresh, with metrics."""
         return self._order(run_id, self.record(run_id), self.clock(), metrics=True, live=False, many=many)
 
-    def _order(self, run_id: str, rec: PictureRecord, now: float, metrics: bool, live: bool, many: bool) -> PictureOrder:
+    def _order(
+        self, run_id: str, rec: PictureRecord, now: float, metrics: bool, live: bool, many: bool
+    ) -> PictureOrder:
         # the samples move every picture, the (costlier) density grid about once a second (every 2 s on small
         # panels), and a costly grid (a VAE's IWAE bound: ~65 ms) takes at most half of the pictures' budget
         overhead = self.overhead_many if many else self.overhead
-        costly_views = rec.views_cost if rec.views_cost >= self.picture_seconds else 0.0  # they come with the grid
-        interval = max(self.density_interval * (2 if many else 1), (rec.density_cost + costly_views) / (0.5 * overhead))
+        costly_views = (
+            rec.views_cost if rec.views_cost >= self.picture_seconds else 0.0
+        )  # they come with the grid
+        interval = max(
+            self.density_interval * (2 if many else 1), (rec.density_cost + costly_views) / (0.5 * overhead)
+        )
         due = metrics or not live or now - rec.last_density >= interval
         n = self.n_samples // 2 if many else self.n_samples
         if live and not metrics and rec.seconds_per_sample:
@@ -135,10 +152,18 @@ class PicturePacer:
             n = int(min(n, max(64 if many else 250, budget / rec.seconds_per_sample)))
         # a family's own pictures come with every picture when cheap (a GAN's D surface), else with the density
         views = due or not rec.has_views or rec.views_cost < self.picture_seconds
-        return PictureOrder(run_id, metrics=metrics, density=due or not rec.has_density, views=views, n_samples=n,
-                            grid=self.grid * 5 // 8 if many else self.grid)
+        return PictureOrder(
+            run_id,
+            metrics=metrics,
+            density=due or not rec.has_density,
+            views=views,
+            n_samples=n,
+            grid=self.grid * 5 // 8 if many else self.grid,
+        )
 
-    def paid(self, order: PictureOrder, cost: PictureCost, step: int, live: bool = True, many: bool = False) -> None:
+    def paid(
+        self, order: PictureOrder, cost: PictureCost, step: int, live: bool = True, many: bool = False
+    ) -> None:
         """Book a drawn picture: its cost comes off the credit (live pictures only)."""
         now = self.clock()
         rec = self.record(order.run_id)

@@ -47,8 +47,13 @@ class WorkerProcess:
         ours, theirs = socket.socketpair()
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH", "")]))
-        self.proc = subprocess.Popen([sys.executable, "-m", "lab.live.worker", str(theirs.fileno())],
-                                     pass_fds=(theirs.fileno(),), cwd=_ROOT, env=env, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lab.live.worker", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            cwd=_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
         theirs.close()
         self.conn = Connection(ours.detach())
         self.lock = threading.Lock()  # Connection.send is not thread-safe
@@ -205,7 +210,12 @@ class WorkerPool:
             snap = p.snapshot
             if r.snapshot is not None and p.reuse:
                 snap = dataclasses.replace(snap, **{k: getattr(r.snapshot, k) for k in p.reuse})
-            if p.seq < r.seq and r.snapshot is not None and snap.status == RUNNING and r.snapshot.status not in (BUILDING,):
+            if (
+                p.seq < r.seq
+                and r.snapshot is not None
+                and snap.status == RUNNING
+                and r.snapshot.status not in (BUILDING,)
+            ):
                 # drawn before our last command reached the worker: the page keeps the status it asked for
                 snap = snap.with_status(r.snapshot.status, r.snapshot.message)
             if p.seq >= r.seq:
@@ -258,18 +268,46 @@ class WorkerPool:
     def record(self, run_id: str) -> RunRecord | None:
         return self.records.get(run_id)
 
-    def add(self, session: str, run_id: str, spec, start: bool = False, weights: bytes | None = None,
-            many: bool = False) -> None:
+    def add(
+        self,
+        session: str,
+        run_id: str,
+        spec,
+        start: bool = False,
+        weights: bytes | None = None,
+        many: bool = False,
+    ) -> None:
         """Build a run (paused, or started when `start`) on a worker; replaces a run of the same id."""
         with self.lock:
             old = self.records.get(run_id)
-            w = old.worker if old is not None and old.worker is not None and old.worker.alive else self._least_loaded()
-            r = RunRecord(run_id, session, spec, w, placeholder(run_id, spec.key), seq=(old.seq + 1) if old else 1,
-                          speed=old.speed if old else None, many=many, recording=old.recording if old else None)
+            w = (
+                old.worker
+                if old is not None and old.worker is not None and old.worker.alive
+                else self._least_loaded()
+            )
+            r = RunRecord(
+                run_id,
+                session,
+                spec,
+                w,
+                placeholder(run_id, spec.key),
+                seq=(old.seq + 1) if old else 1,
+                speed=old.speed if old else None,
+                many=many,
+                recording=old.recording if old else None,
+            )
             self.records[run_id] = r
             if session in self.sessions:
                 self.sessions[session].runs.add(run_id)
-            w.send(Command("add", run_id, session, {"spec": spec, "start": start, "weights": weights, "many": many}, seq=r.seq))
+            w.send(
+                Command(
+                    "add",
+                    run_id,
+                    session,
+                    {"spec": spec, "start": start, "weights": weights, "many": many},
+                    seq=r.seq,
+                )
+            )
             if r.speed is not None:
                 w.send(Command("speed", run_id, session, {"rate": r.speed}, seq=r.seq))
 
@@ -309,13 +347,17 @@ class WorkerPool:
             req = next(self._requests)
             self.futures[req] = f
             r.worker.requests.add(req)
-            ok = r.worker.send(Command("job", run_id, r.session, {"name": name, "kwargs": kwargs or {}}, request=req))
+            ok = r.worker.send(
+                Command("job", run_id, r.session, {"name": name, "kwargs": kwargs or {}}, request=req)
+            )
         if not ok:
             self.futures.pop(req, None)
             f.set_exception(JobError("the run's trainer process is not answering"))
         return f
 
-    def measure(self, spec, evaluate: str = "evaluate", kwargs: dict | None = None, session: str = "sweep") -> Future:
+    def measure(
+        self, spec, evaluate: str = "evaluate", kwargs: dict | None = None, session: str = "sweep"
+    ) -> Future:
         """Train a run to its budget on the least loaded worker, then evaluate it there (a sweep member)."""
         f: Future = Future()
         with self.lock:
@@ -323,8 +365,15 @@ class WorkerPool:
             req = next(self._requests)
             self.futures[req] = f
             w.requests.add(req)
-            ok = w.send(Command("measure", f"{session}/member{req}", session,
-                                {"spec": spec, "evaluate": evaluate, "kwargs": kwargs or {}}, request=req))
+            ok = w.send(
+                Command(
+                    "measure",
+                    f"{session}/member{req}",
+                    session,
+                    {"spec": spec, "evaluate": evaluate, "kwargs": kwargs or {}},
+                    request=req,
+                )
+            )
         if not ok:
             self.futures.pop(req, None)
             f.set_exception(JobError("the trainer process is not answering"))

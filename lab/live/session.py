@@ -30,14 +30,22 @@ def _config_changes(old, new) -> set[str] | None:
 
 
 def _live_fields(config) -> set[str]:
-    return {f.name for f in dataclasses.fields(config) if f.metadata.get("live")} if config is not None else set()
+    return (
+        {f.name for f in dataclasses.fields(config) if f.metadata.get("live")}
+        if config is not None
+        else set()
+    )
 
 
 class LiveSession:
     """One browser session's runs. Every method answers at once (commands are messages)."""
 
-    def __init__(self, pool: WorkerPool | None = None, session_id: str | None = None,
-                 alive: Callable[[], bool] | None = None):
+    def __init__(
+        self,
+        pool: WorkerPool | None = None,
+        session_id: str | None = None,
+        alive: Callable[[], bool] | None = None,
+    ):
         self.pool = pool or get_pool()
         self.id = session_id or uuid.uuid4().hex[:12]
         self.pool.open_session(self.id, alive or (lambda: True))
@@ -58,13 +66,15 @@ class LiveSession:
     def ids(self) -> list[str]:
         """The page ids of this session's runs."""
         prefix = f"{self.id}/"
-        return [r.run_id[len(prefix):] for r in list(self.pool.records.values()) if r.session == self.id]
+        return [r.run_id[len(prefix) :] for r in list(self.pool.records.values()) if r.session == self.id]
 
     def has(self, run_id: str) -> bool:
         return self._gid(run_id) in self.pool.records
 
     # -- building ---------------------------------------------------------------------------------
-    def add(self, run_id: str, spec, start: bool = False, weights: bytes | None = None, many: bool = False) -> None:
+    def add(
+        self, run_id: str, spec, start: bool = False, weights: bytes | None = None, many: bool = False
+    ) -> None:
         """Build a run (paused) in a worker; replaces a run with the same id. `weights`: uploaded
         safetensors bytes to start from."""
         self.pool.add(self.id, self._gid(run_id), spec, start=start, weights=weights, many=many)
@@ -81,17 +91,37 @@ class LiveSession:
         if old is spec or (old == spec and r.many == many):
             return "same"
         changes = _config_changes(old.config, spec.config)
-        same_model = (changes is not None and changes <= _live_fields(spec.config)
-                      and all(getattr(old, f) == getattr(spec, f)
-                              for f in ("key", "dataset", "seed", "n_train", "device", "early_stopping", "views",
-                                        "val_fraction")))
+        same_model = (
+            changes is not None
+            and changes <= _live_fields(spec.config)
+            and all(
+                getattr(old, f) == getattr(spec, f)
+                for f in (
+                    "key",
+                    "dataset",
+                    "seed",
+                    "n_train",
+                    "device",
+                    "early_stopping",
+                    "views",
+                    "val_fraction",
+                )
+            )
+        )
         if not same_model:
             self.add(run_id, spec, many=many)
             return "rebuilt"
         r.spec, r.many = spec, many
         fields = {k: getattr(spec.config, k) for k in changes or ()}
-        self.pool.command(r.run_id, "live", fields=fields, max_steps=spec.max_steps, max_seconds=spec.max_seconds,
-                          max_wall_seconds=spec.max_wall_seconds, many=many)
+        self.pool.command(
+            r.run_id,
+            "live",
+            fields=fields,
+            max_steps=spec.max_steps,
+            max_seconds=spec.max_seconds,
+            max_wall_seconds=spec.max_wall_seconds,
+            many=many,
+        )
         budget = ("max_steps", "max_seconds", "max_wall_seconds")
         return "live" if fields or any(getattr(old, b) != getattr(spec, b) for b in budget) else "same"
 
@@ -111,7 +141,9 @@ class LiveSession:
         for i in self._ids(ids):
             s = self.snapshot(i)
             if s is None or s.status in (READY, PAUSED, BUILDING):
-                self.pool.set_status(self._gid(i), RUNNING if s is not None and s.status != BUILDING else BUILDING)
+                self.pool.set_status(
+                    self._gid(i), RUNNING if s is not None and s.status != BUILDING else BUILDING
+                )
                 self.pool.command(self._gid(i), "play")
 
     def pause(self, ids=None) -> None:
@@ -167,7 +199,9 @@ class LiveSession:
     def set_lr(self, run_id: str, lr: float) -> None:
         r = self.pool.record(self._gid(run_id))
         if r is not None and r.spec.config is not None:
-            self.ensure(run_id, dataclasses.replace(r.spec, config=dataclasses.replace(r.spec.config, lr=lr)), r.many)
+            self.ensure(
+                run_id, dataclasses.replace(r.spec, config=dataclasses.replace(r.spec.config, lr=lr)), r.many
+            )
 
     # -- queries ------------------------------------------------------------------------------------
     def snapshot(self, run_id: str) -> Snapshot | None:
@@ -200,8 +234,11 @@ class LiveSession:
     @property
     def busy(self) -> bool:
         """Training, building, or a picture still due: a page keeps polling."""
-        return any(r.waiting or r.snapshot is None or r.snapshot.status in (RUNNING, BUILDING)
-                   for r in self._records() if r.worker is not None)
+        return any(
+            r.waiting or r.snapshot is None or r.snapshot.status in (RUNNING, BUILDING)
+            for r in self._records()
+            if r.worker is not None
+        )
 
     @property
     def state(self) -> str:
@@ -227,4 +264,6 @@ class RunDensity:
         return self.session.call(self.run_id, "log_prob", x=np.asarray(x, dtype=np.float64))
 
     def marginal_log_prob(self, v, keep: int, lo: float, hi: float) -> np.ndarray:
-        return self.session.call(self.run_id, "marginal_log_prob", v=np.asarray(v, dtype=np.float64), keep=keep, lo=lo, hi=hi)
+        return self.session.call(
+            self.run_id, "marginal_log_prob", v=np.asarray(v, dtype=np.float64), keep=keep, lo=lo, hi=hi
+        )

@@ -102,8 +102,15 @@ class Worker:
             self.closed = True
         elif c.op in ("add", "measure"):
             self.forget(c.run_id)
-            a = Actor(c.run_id, c.session, c.args["spec"], many=c.args.get("many", False), seq=c.seq,
-                      start_after_build=c.args.get("start", False) or c.op == "measure", weights=c.args.get("weights"))
+            a = Actor(
+                c.run_id,
+                c.session,
+                c.args["spec"],
+                many=c.args.get("many", False),
+                seq=c.seq,
+                start_after_build=c.args.get("start", False) or c.op == "measure",
+                weights=c.args.get("weights"),
+            )
             if c.op == "measure":
                 a.measure = (c.request, c.args["evaluate"], c.args.get("kwargs", {}))
             self.actors[c.run_id] = a
@@ -153,10 +160,20 @@ class Worker:
         fields = args.get("fields") or {}
         if fields:
             run.model.apply_live(fields)
-        run.spec = dataclasses.replace(run.spec, max_steps=args.get("max_steps"), max_seconds=args.get("max_seconds"),
-                                       max_wall_seconds=args.get("max_wall_seconds"), config=run.model.config)
+        run.spec = dataclasses.replace(
+            run.spec,
+            max_steps=args.get("max_steps"),
+            max_seconds=args.get("max_seconds"),
+            max_wall_seconds=args.get("max_wall_seconds"),
+            config=run.model.config,
+        )
         a.spec = run.spec
-        if run.status == "done" and run.budget_left() and not run.model.converged and not self.out_of_wall_time(a):
+        if (
+            run.status == "done"
+            and run.budget_left()
+            and not run.model.converged
+            and not self.out_of_wall_time(a)
+        ):
             run.status, run.message = PAUSED, ""  # a bigger budget lets a finished run go on
         a.redraw = True
 
@@ -189,7 +206,9 @@ class Worker:
             built: dict[str, int] = {}
             for x in self.actors.values():
                 built[x.session] = built.get(x.session, 0) + (x.run is not None)
-            rid = min(self.builds, key=lambda r: built.get(self.actors[r].session, 0) if r in self.actors else -1)
+            rid = min(
+                self.builds, key=lambda r: built.get(self.actors[r].session, 0) if r in self.actors else -1
+            )
             self.builds.remove(rid)
             a = self.actors.get(rid)
             if a is None or a.run is not None:
@@ -208,8 +227,19 @@ class Worker:
                     self.send(Reply(a.measure[0], error=msg))
                     self.forget(a.run_id)
                 else:
-                    self.send(Picture(Snapshot(a.run_id, a.spec.key, a.spec.key, status="error", message=msg,
-                                               time=time.time()), seq=a.seq))
+                    self.send(
+                        Picture(
+                            Snapshot(
+                                a.run_id,
+                                a.spec.key,
+                                a.spec.key,
+                                status="error",
+                                message=msg,
+                                time=time.time(),
+                            ),
+                            seq=a.seq,
+                        )
+                    )
                     a.run = None
                     self.actors.pop(a.run_id, None)
                 return
@@ -221,12 +251,16 @@ class Worker:
     # -- training ---------------------------------------------------------------------------------
     def serve(self) -> None:
         while not self.closed:
-            busy = self.builds or any(a.run is not None and (a.run.status == RUNNING or a.pending_steps or a.redraw)
-                                      for a in self.actors.values())
+            busy = self.builds or any(
+                a.run is not None and (a.run.status == RUNNING or a.pending_steps or a.redraw)
+                for a in self.actors.values()
+            )
             self.poll(0.0 if busy else 0.2)
             if self.closed:
                 break
-            if self.builds:  # one build, then a round: building a session's nine models does not stop the others
+            if (
+                self.builds
+            ):  # one build, then a round: building a session's nine models does not stop the others
                 self.build_next()
             wait = self.train_round()
             if wait > 0:  # every running run waits for its speed limit: the core is free until the next step
@@ -248,8 +282,11 @@ class Worker:
         t_end = self.clock() + self.round_seconds
         any_trained, next_due, limited = False, math.inf, set()
         while not self.closed:
-            running = [a for a in self.actors.values()
-                       if a.run is not None and a.run.status == RUNNING and a.run_id not in limited]
+            running = [
+                a
+                for a in self.actors.values()
+                if a.run is not None and a.run.status == RUNNING and a.run_id not in limited
+            ]
             if not running:
                 break
             self.catch_up(running)
@@ -306,7 +343,11 @@ class Worker:
         self.active = sessions
         for k in sessions:
             mine = [a for a in running if a.session == k]
-            least = min(a.used for a in mine if a.run_id in self.turns) if any(a.run_id in self.turns for a in mine) else 0.0
+            least = (
+                min(a.used for a in mine if a.run_id in self.turns)
+                if any(a.run_id in self.turns for a in mine)
+                else 0.0
+            )
             for a in mine:
                 if a.run_id not in self.turns:
                     a.used = max(a.used, least)
@@ -327,10 +368,31 @@ class Worker:
                 self.send(Reply(a.measure[0], error=msg))
                 self.forget(a.run_id)
             else:
-                self.send(Picture(Snapshot(a.run_id, a.spec.key, getattr(run.model, "title", a.spec.key) if run else "",
-                                           status=STOPPED, message=msg, step=step, time=time.time()),
-                                  reuse=("samples", "density", "views", "views_time", *_HISTORY_FIELDS,
-                                         "sample_seconds_per_1000", "train_seconds", "progress", "lr"), seq=a.seq))
+                self.send(
+                    Picture(
+                        Snapshot(
+                            a.run_id,
+                            a.spec.key,
+                            getattr(run.model, "title", a.spec.key) if run else "",
+                            status=STOPPED,
+                            message=msg,
+                            step=step,
+                            time=time.time(),
+                        ),
+                        reuse=(
+                            "samples",
+                            "density",
+                            "views",
+                            "views_time",
+                            *_HISTORY_FIELDS,
+                            "sample_seconds_per_1000",
+                            "train_seconds",
+                            "progress",
+                            "lr",
+                        ),
+                        seq=a.seq,
+                    )
+                )
             return False, None
 
     def train_slice(self, a: Actor, slice_seconds: float) -> tuple[bool, float | None]:
@@ -358,8 +420,11 @@ class Worker:
             else:
                 self.guarded(a, self.still)
             return
-        live = [LiveRun(x.run_id, x.run.step, x.many, self.peers(x), x.speed.rate if x.speed else None)
-                for x in self.actors.values() if x.run is not None and x.run.status == RUNNING and not x.measure]
+        live = [
+            LiveRun(x.run_id, x.run.step, x.many, self.peers(x), x.speed.rate if x.speed else None)
+            for x in self.actors.values()
+            if x.run is not None and x.run.status == RUNNING and not x.measure
+        ]
         for _ in range(len(live)):
             order = self.pacer.next_live(live)
             if order is None:
@@ -372,7 +437,10 @@ class Worker:
         return a.run.progress if not limit else max(a.run.progress, min(1.0, a.wall / limit))
 
     def peers(self, a: Actor) -> int:
-        return sum(x.session == a.session and x.run is not None and x.run.status == RUNNING for x in self.actors.values())
+        return sum(
+            x.session == a.session and x.run is not None and x.run.status == RUNNING
+            for x in self.actors.values()
+        )
 
     def still(self, a: Actor) -> None:
         if a.pending_steps:
@@ -398,7 +466,11 @@ class Worker:
 
         ds, seed = a.run.spec.dataset, a.run.spec.seed
         # runs on the same data and seed share one reference sample
-        key = ("data", ds.name, tuple(sorted(ds.params().items())), seed) if ds.has_density else ("run", a.run_id)
+        key = (
+            ("data", ds.name, tuple(sorted(ds.params().items())), seed)
+            if ds.has_density
+            else ("run", a.run_id)
+        )
         if key not in self.evaluators:
             test = None if ds.has_density else a.run.test_points
             self.evaluators[key] = Evaluator(ds, n=500, seed=seed, test_points=test)
@@ -450,17 +522,35 @@ class Worker:
         if a.speed is not None:  # a slowed run's steps per second of wall time
             sps = min(sps, a.speed.rate)
         snap = Snapshot(
-            run_id=a.run_id, key=run.spec.key, title=m.title, status=run.status, message=run.message, step=run.step,
-            train_seconds=run.train_seconds, steps_per_second=sps, progress=self.progress(a), lr=m.config.lr,
+            run_id=a.run_id,
+            key=run.spec.key,
+            title=m.title,
+            status=run.status,
+            message=run.message,
+            step=run.step,
+            train_seconds=run.train_seconds,
+            steps_per_second=sps,
+            progress=self.progress(a),
+            lr=m.config.lr,
             wall_seconds=a.wall,
-            samples=samples, density=density, views=views, views_time=views_time,
-            losses=run.losses.arrays() if histories else {}, metrics=run.metrics.arrays() if histories else {},
+            samples=samples,
+            density=density,
+            views=views,
+            views_time=views_time,
+            losses=run.losses.arrays() if histories else {},
+            metrics=run.metrics.arrays() if histories else {},
             latest_metrics=latest(run.metrics) if histories else {},
-            sample_seconds_per_1000=a.sample_seconds_per_1000, time=time.time(),
+            sample_seconds_per_1000=a.sample_seconds_per_1000,
+            time=time.time(),
         )
         self.send(Picture(snap, tuple(reuse), a.seq))
-        self.pacer.paid(order, PictureCost(time.perf_counter() - t_start, density_cost, views_cost, per), run.step, live,
-                        a.many)
+        self.pacer.paid(
+            order,
+            PictureCost(time.perf_counter() - t_start, density_cost, views_cost, per),
+            run.step,
+            live,
+            a.many,
+        )
 
 
 def density_grid(model, bounds, size: int = 64):
@@ -491,7 +581,9 @@ def load_uploaded(run, raw: bytes) -> None:
     model = model_from_bytes(raw)
     run.model.load_weights(model.weights())
     run.model.scaler = model.scaler
-    run.model.train_z = run.model.scaler.to_z(torch.as_tensor(run.train_x, dtype=torch.float32)).to(run.model.device)
+    run.model.train_z = run.model.scaler.to_z(torch.as_tensor(run.train_x, dtype=torch.float32)).to(
+        run.model.device
+    )
 
 
 def warm_up() -> None:

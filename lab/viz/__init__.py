@@ -8,6 +8,6 @@ from lab.viz.common import (  # noqa: F401
     curves,
     density_figure,
     empty_figure,
-    samples_figure,
     position_colors,
+    samples_figure,
 )

@@ -15,7 +15,14 @@ def marginal_figure(views: dict, c: float | None = None, height: int = 260) -> g
     if not views or "marginal_x" not in views:
         return empty_figure("Marginal", "no model yet", height)
     a = views["order"][0]
-    fig = go.Figure(go.Scatter(x=views["marginal_x"], y=np.exp(views["marginal_log_prob"]), mode="lines", line=dict(color="#1f77b4", width=2)))
+    fig = go.Figure(
+        go.Scatter(
+            x=views["marginal_x"],
+            y=np.exp(views["marginal_log_prob"]),
+            mode="lines",
+            line=dict(color="#1f77b4", width=2),
+        )
+    )
     if c is not None:
         fig.add_vline(x=c, line_dash="dash", line_color="grey")
     _layout(fig, f"Step 1: marginal p({NAMES[a]})", height=height, square=False)
@@ -23,16 +30,34 @@ def marginal_figure(views: dict, c: float | None = None, height: int = 260) -> g
     return fig
 
 
-def conditional_figure(views: dict, index: int, truth: np.ndarray | None = None, height: int = 260) -> go.Figure:
+def conditional_figure(
+    views: dict, index: int, truth: np.ndarray | None = None, height: int = 260
+) -> go.Figure:
     """p(x_second | x_first = c) for c = slice_c[index]; the true conditional dashed when given."""
     if not views or "slice_log_prob" not in views:
         return empty_figure("Conditional", "no model yet", height)
     a, b = views["order"]
     index = int(np.clip(index, 0, len(views["slice_c"]) - 1))
     c = views["slice_c"][index]
-    fig = go.Figure(go.Scatter(x=views["slice_x"], y=np.exp(views["slice_log_prob"][index]), mode="lines", name="model", line=dict(color="#d62728", width=2)))
+    fig = go.Figure(
+        go.Scatter(
+            x=views["slice_x"],
+            y=np.exp(views["slice_log_prob"][index]),
+            mode="lines",
+            name="model",
+            line=dict(color="#d62728", width=2),
+        )
+    )
     if truth is not None:
-        fig.add_trace(go.Scatter(x=views["slice_x"], y=np.exp(truth), mode="lines", name="truth", line=dict(color="grey", width=1.5, dash="dash")))
+        fig.add_trace(
+            go.Scatter(
+                x=views["slice_x"],
+                y=np.exp(truth),
+                mode="lines",
+                name="truth",
+                line=dict(color="grey", width=1.5, dash="dash"),
+            )
+        )
     _layout(fig, f"Step 2: conditional p({NAMES[b]} | {NAMES[a]} = {c:.2f})", height=height, square=False)
     fig.update_layout(showlegend=truth is not None, legend=dict(orientation="h", y=1.0, x=1, xanchor="right"))
     fig.update_xaxes(title=NAMES[b])
@@ -51,7 +76,9 @@ def slice_on_density(fig: go.Figure, views: dict, index: int) -> go.Figure:
     return fig
 
 
-def sequential_figure(views: dict, step: int, bounds=None, data: np.ndarray | None = None, height: int = 360) -> go.Figure:
+def sequential_figure(
+    views: dict, step: int, bounds=None, data: np.ndarray | None = None, height: int = 360
+) -> go.Figure:
     """Sequential sampling shown step by step: step 1 draws x_first (ticks along its axis); step 2
     completes each draw with x_second ~ p(x_second | x_first) (the segment shows the move)."""
     if not views or "seq_points" not in views:
@@ -66,12 +93,37 @@ def sequential_figure(views: dict, step: int, bounds=None, data: np.ndarray | No
     first[:, a], first[:, b] = pts[:, a], base
     fig = go.Figure()
     if data is not None and len(data):
-        fig.add_trace(go.Scatter(x=data[:, 0], y=data[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR)))
-    fig.add_trace(go.Scatter(x=first[:, 0], y=first[:, 1], mode="markers", marker=dict(symbol="line-ns" if a == 0 else "line-ew", size=12, line=dict(width=1, color="#1f77b4"))))
+        fig.add_trace(
+            go.Scatter(x=data[:, 0], y=data[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR))
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=first[:, 0],
+            y=first[:, 1],
+            mode="markers",
+            marker=dict(
+                symbol="line-ns" if a == 0 else "line-ew", size=12, line=dict(width=1, color="#1f77b4")
+            ),
+        )
+    )
     if step >= 2:
         seg = np.full((3 * len(pts), 2), np.nan)
         seg[0::3], seg[1::3] = first, pts
-        fig.add_trace(go.Scatter(x=seg[:, 0], y=seg[:, 1], mode="lines", line=dict(color="rgba(31, 119, 180, 0.15)", width=1), hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=dict(size=4, color=SAMPLE_COLOR)))
-    title = f"Step 1: {NAMES[a]} ~ p({NAMES[a]})" if step < 2 else f"Step 2: {NAMES[b]} ~ p({NAMES[b]} | {NAMES[a]})"
+        fig.add_trace(
+            go.Scatter(
+                x=seg[:, 0],
+                y=seg[:, 1],
+                mode="lines",
+                line=dict(color="rgba(31, 119, 180, 0.15)", width=1),
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=dict(size=4, color=SAMPLE_COLOR))
+        )
+    title = (
+        f"Step 1: {NAMES[a]} ~ p({NAMES[a]})"
+        if step < 2
+        else f"Step 2: {NAMES[b]} ~ p({NAMES[b]} | {NAMES[a]})"
+    )
     return _layout(fig, title, bounds, height)

@@ -23,6 +23,22 @@ def gmm_figure(snap: dict, bounds, data: np.ndarray | None = None) -> go.Figure:
     if "means" in v:
         for k, (m, c, w) in enumerate(zip(v["means"], v["covariances"], v["weights"])):
             e = ellipse(m, c)
-            fig.add_trace(go.Scatter(x=e[:, 0], y=e[:, 1], mode="lines", line=dict(color=PALETTE[k % len(PALETTE)], width=1 + 6 * float(w)), hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=v["means"][:, 0], y=v["means"][:, 1], mode="markers", marker=dict(symbol="x", size=8, color="black"), hoverinfo="skip"))
+            fig.add_trace(
+                go.Scatter(
+                    x=e[:, 0],
+                    y=e[:, 1],
+                    mode="lines",
+                    line=dict(color=PALETTE[k % len(PALETTE)], width=1 + 6 * float(w)),
+                    hoverinfo="skip",
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=v["means"][:, 0],
+                y=v["means"][:, 1],
+                mode="markers",
+                marker=dict(symbol="x", size=8, color="black"),
+                hoverinfo="skip",
+            )
+        )
     return fig

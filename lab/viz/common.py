@@ -37,7 +37,9 @@ def _layout(fig: go.Figure, title: str, bounds=None, height: int = 360, square: 
 def empty_figure(title: str = "", message: str = "", height: int = 360) -> go.Figure:
     fig = go.Figure()
     if message:
-        fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=13))
+        fig.add_annotation(
+            text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=13)
+        )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, height=height, square=False)
@@ -53,11 +55,22 @@ def _layout_dict(title: str, bounds=None, height: int = 360, square: bool = True
         "plot_bgcolor": "white",
         # zoom/pan survive live updates: the revision changes only with the window, not with the title's step count
         "uirevision": str(bounds),
-        "xaxis": {}, "yaxis": {},
+        "xaxis": {},
+        "yaxis": {},
     }
     if bounds is not None:
-        layout["xaxis"] = {"range": [bounds[0], bounds[1]], "showgrid": False, "zeroline": False, "automargin": False}
-        layout["yaxis"] = {"range": [bounds[2], bounds[3]], "showgrid": False, "zeroline": False, "automargin": False}
+        layout["xaxis"] = {
+            "range": [bounds[0], bounds[1]],
+            "showgrid": False,
+            "zeroline": False,
+            "automargin": False,
+        }
+        layout["yaxis"] = {
+            "range": [bounds[2], bounds[3]],
+            "showgrid": False,
+            "zeroline": False,
+            "automargin": False,
+        }
     if square:  # constrain="domain": with a widened range instead, plotly's uirevision drops the user's zoom on update
         layout["xaxis"]["constrain"] = "domain"
         layout["yaxis"].update(scaleanchor="x", scaleratio=1, constrain="domain")
@@ -122,8 +135,16 @@ def density_spec(
     for pts, name, color in ((data, "data", DATA_COLOR), (samples, "samples", SAMPLE_COLOR)):
         if pts is not None and len(pts):
             d = np.asarray(pts)[:max_points]
-            traces.append({"type": "scatter", "x": d[:, 0], "y": d[:, 1], "mode": "markers",
-                           "marker": {"size": 3, "color": color}, "name": name})
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": d[:, 0],
+                    "y": d[:, 1],
+                    "mode": "markers",
+                    "marker": {"size": 3, "color": color},
+                    "name": name,
+                }
+            )
     return {"data": traces, "layout": layout}
 
 
@@ -179,7 +200,14 @@ def spec_json(spec: dict, decimals: int = 4) -> str:
 
     layout = json.dumps(spec.get("layout", {}), default=plain)
     rest = "," + layout[1:] if layout != "{}" else "}"
-    return '{"data":' + json.dumps(spec.get("data", []), default=plain) + ',"layout":{"template":' + _TEMPLATE_JSON + rest + "}"
+    return (
+        '{"data":'
+        + json.dumps(spec.get("data", []), default=plain)
+        + ',"layout":{"template":'
+        + _TEMPLATE_JSON
+        + rest
+        + "}"
+    )
 
 
 def blues(q: np.ndarray) -> np.ndarray:
@@ -206,9 +234,17 @@ def density_image(p: np.ndarray, x, y, upsample: int = 4) -> dict:
     q = resample(resample(p, len(y), 0), len(x), 1)
     png = _png(np.round(blues(q)[::-1]).astype(np.uint8))  # image rows run top-down, y runs bottom-up
     dx, dy = (x[-1] - x[0]) / (len(x) - 1), (y[-1] - y[0]) / (len(y) - 1)
-    return {"source": "data:image/png;base64," + base64.b64encode(png).decode(), "xref": "x", "yref": "y",
-            "x": x[0] - dx / 2, "y": y[-1] + dy / 2, "sizex": x[-1] - x[0] + dx, "sizey": y[-1] - y[0] + dy,
-            "sizing": "stretch", "layer": "below"}
+    return {
+        "source": "data:image/png;base64," + base64.b64encode(png).decode(),
+        "xref": "x",
+        "yref": "y",
+        "x": x[0] - dx / 2,
+        "y": y[-1] + dy / 2,
+        "sizex": x[-1] - x[0] + dx,
+        "sizey": y[-1] - y[0] + dy,
+        "sizing": "stretch",
+        "layer": "below",
+    }
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -219,14 +255,31 @@ def _png(rgb: np.ndarray) -> bytes:
     h, w, _ = rgb.shape
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
     raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(rgb))  # filter type 0 on every row
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
-def samples_figure(samples: np.ndarray, title: str = "", bounds=None, data: np.ndarray | None = None, height: int = 360, colors=None) -> go.Figure:
+def samples_figure(
+    samples: np.ndarray,
+    title: str = "",
+    bounds=None,
+    data: np.ndarray | None = None,
+    height: int = 360,
+    colors=None,
+) -> go.Figure:
     """Scatter of samples (red) over data (grey); `colors` overrides the sample colours."""
     fig = density_figure(None, None if colors is not None else samples, title, bounds, data, height)
     if colors is not None:
@@ -235,11 +288,26 @@ def samples_figure(samples: np.ndarray, title: str = "", bounds=None, data: np.n
     return fig
 
 
-def curves(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "", height: int = 260, log_y: bool = False, hline: float | None = None, hline_label: str = "") -> go.Figure:
+def curves(
+    series: dict[str, tuple[np.ndarray, np.ndarray]],
+    title: str = "",
+    height: int = 260,
+    log_y: bool = False,
+    hline: float | None = None,
+    hline_label: str = "",
+) -> go.Figure:
     """Line plot of name -> (steps, values), e.g. a run's loss or metric history."""
     fig = go.Figure()
     for i, (name, (x, y)) in enumerate(series.items()):
-        fig.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines+markers" if len(x) < 30 else "lines", name=name, line=dict(color=PALETTE[i % len(PALETTE)], width=1.5)))
+        fig.add_trace(
+            go.Scatter(
+                x=np.asarray(x),
+                y=np.asarray(y),
+                mode="lines+markers" if len(x) < 30 else "lines",
+                name=name,
+                line=dict(color=PALETTE[i % len(PALETTE)], width=1.5),
+            )
+        )
     if hline is not None:
         fig.add_hline(y=hline, line_dash="dash", line_color="grey", annotation_text=hline_label)
     _layout(fig, title, height=height, square=False)
@@ -265,10 +333,15 @@ def draw_grid_figure(selected: list[int], height: int = 380) -> go.Figure:
     c = cell_centres()
     on = np.zeros(len(c), dtype=bool)
     on[np.asarray(selected, dtype=int)] = True
-    fig = go.Figure(go.Scatter(
-        x=c[:, 0], y=c[:, 1], mode="markers", hoverinfo="none",
-        marker=dict(size=9, symbol="square", color=np.where(on, "#d62728", "#e8e8e8")),
-    ))
+    fig = go.Figure(
+        go.Scatter(
+            x=c[:, 0],
+            y=c[:, 1],
+            mode="markers",
+            hoverinfo="none",
+            marker=dict(size=9, symbol="square", color=np.where(on, "#d62728", "#e8e8e8")),
+        )
+    )
     _layout(fig, "draw: select cells", DRAW_BOUNDS, height)
     fig.update_layout(dragmode="lasso", uirevision="draw")
     return fig

@@ -7,7 +7,16 @@ import plotly.graph_objects as go
 
 from lab.viz.common import DATA_COLOR, PALETTE, _layout, empty_figure
 
-CLASS_RGB = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207), (140, 86, 75), (227, 119, 194)]
+CLASS_RGB = [
+    (31, 119, 180),
+    (214, 39, 40),
+    (44, 160, 44),
+    (148, 103, 189),
+    (255, 127, 14),
+    (23, 190, 207),
+    (140, 86, 75),
+    (227, 119, 194),
+]
 
 
 def _rgb(k: int, a: float = 1.0) -> str:
@@ -15,12 +24,21 @@ def _rgb(k: int, a: float = 1.0) -> str:
     return f"rgba({r},{g},{b},{a})"
 
 
-def _class_points(fig: go.Figure, x: np.ndarray, y: np.ndarray, classes: list[str], max_points: int = 1500, size: int = 4) -> None:
+def _class_points(
+    fig: go.Figure, x: np.ndarray, y: np.ndarray, classes: list[str], max_points: int = 1500, size: int = 4
+) -> None:
     x, y = np.asarray(x)[:max_points], np.asarray(y)[:max_points]
     for k, name in enumerate(classes):
         pts = x[y == k]
-        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name,
-                                   marker=dict(size=size, color=_rgb(k, 0.9), line=dict(width=0.5, color="white"))))
+        fig.add_trace(
+            go.Scatter(
+                x=pts[:, 0],
+                y=pts[:, 1],
+                mode="markers",
+                name=name,
+                marker=dict(size=size, color=_rgb(k, 0.9), line=dict(width=0.5, color="white")),
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -28,8 +46,15 @@ def _class_points(fig: go.Figure, x: np.ndarray, y: np.ndarray, classes: list[st
 # ---------------------------------------------------------------------------------------------
 
 
-def posterior_figure(grid: dict | None, x: np.ndarray, y: np.ndarray, classes: list[str], title: str = "", bounds=None,
-                     height: int = 380) -> go.Figure:
+def posterior_figure(
+    grid: dict | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: list[str],
+    title: str = "",
+    bounds=None,
+    height: int = 380,
+) -> go.Figure:
     """P(y|x) as a colour blend of the class colours (white where unsure), the decision boundary
     (P(y=k|x) = 1/2 contours, black) and the labelled points."""
     if grid is None:
@@ -43,8 +68,17 @@ def posterior_figure(grid: dict | None, x: np.ndarray, y: np.ndarray, classes: l
     gx, gy = grid["x"], grid["y"]
     fig = go.Figure(go.Image(z=img, x0=gx[0], dx=gx[1] - gx[0], y0=gy[0], dy=gy[1] - gy[0], hoverinfo="skip"))
     for k in range(K if K > 2 else 1):
-        fig.add_trace(go.Contour(x=gx, y=gy, z=p[..., k], contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
-                                 line=dict(color="black", width=2), showscale=False, hoverinfo="skip"))
+        fig.add_trace(
+            go.Contour(
+                x=gx,
+                y=gy,
+                z=p[..., k],
+                contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
+                line=dict(color="black", width=2),
+                showscale=False,
+                hoverinfo="skip",
+            )
+        )
     _class_points(fig, x, y, classes)
     fig = _layout(fig, title, bounds, height)
     if bounds is not None:
@@ -52,8 +86,18 @@ def posterior_figure(grid: dict | None, x: np.ndarray, y: np.ndarray, classes: l
     return fig
 
 
-def class_density_figure(log_p: np.ndarray | None, gx: np.ndarray, gy: np.ndarray, x: np.ndarray, y: np.ndarray,
-                         classes: list[str], title: str = "", bounds=None, height: int = 380, floor: float = 8.0) -> go.Figure:
+def class_density_figure(
+    log_p: np.ndarray | None,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: list[str],
+    title: str = "",
+    bounds=None,
+    height: int = 380,
+    floor: float = 8.0,
+) -> go.Figure:
     """The learned class-conditionals p(x|y): one set of contour lines per class ([size, size, K] log p)."""
     if log_p is None:
         return empty_figure(title, "not trained yet", height)
@@ -63,14 +107,31 @@ def class_density_figure(log_p: np.ndarray | None, gx: np.ndarray, gy: np.ndarra
         lp = log_p[..., k]
         top = np.nanmax(np.where(np.isfinite(lp), lp, -np.inf))
         z = np.exp(np.clip(lp - top, -floor, 0))
-        fig.add_trace(go.Contour(x=gx, y=gy, z=z, contours=dict(start=0.05, end=0.95, size=0.15, coloring="lines"),
-                                 colorscale=[[0, _rgb(k)], [1, _rgb(k)]], line=dict(width=1.5), showscale=False,
-                                 hoverinfo="skip", name=f"p(x | {classes[k]})"))
+        fig.add_trace(
+            go.Contour(
+                x=gx,
+                y=gy,
+                z=z,
+                contours=dict(start=0.05, end=0.95, size=0.15, coloring="lines"),
+                colorscale=[[0, _rgb(k)], [1, _rgb(k)]],
+                line=dict(width=1.5),
+                showscale=False,
+                hoverinfo="skip",
+                name=f"p(x | {classes[k]})",
+            )
+        )
     return _layout(fig, title, bounds, height)
 
 
-def missing_figure(curves: dict[str, dict], classes: list[str], observed: int, x: np.ndarray, y: np.ndarray,
-                   title: str = "", height: int = 320) -> go.Figure:
+def missing_figure(
+    curves: dict[str, dict],
+    classes: list[str],
+    observed: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    title: str = "",
+    height: int = 320,
+) -> go.Figure:
     """P(y = k | x_observed) along the observed coordinate for each classifier (name -> {"v", "proba"}),
     with the labelled points as a rug. Only class 1 is drawn for two classes."""
     fig = go.Figure()
@@ -78,17 +139,35 @@ def missing_figure(curves: dict[str, dict], classes: list[str], observed: int, x
     K = len(classes)
     for i, (name, c) in enumerate(curves.items()):
         for k in range(1 if K == 2 else 0, K):
-            fig.add_trace(go.Scatter(x=c["v"], y=c["proba"][:, k], mode="lines", name=f"{name}: P({classes[k]})",
-                                     line=dict(color=_rgb(k), dash=dashes[i % len(dashes)], width=2)))
+            fig.add_trace(
+                go.Scatter(
+                    x=c["v"],
+                    y=c["proba"][:, k],
+                    mode="lines",
+                    name=f"{name}: P({classes[k]})",
+                    line=dict(color=_rgb(k), dash=dashes[i % len(dashes)], width=2),
+                )
+            )
     xs = np.asarray(x)[:600]
     ys = np.asarray(y)[:600]
     for k in range(K):
         v = xs[ys == k, observed]
-        fig.add_trace(go.Scatter(x=v, y=np.full(len(v), -0.06 - 0.03 * k), mode="markers", showlegend=False,
-                                 marker=dict(symbol="line-ns-open", size=6, color=_rgb(k, 0.5))))
+        fig.add_trace(
+            go.Scatter(
+                x=v,
+                y=np.full(len(v), -0.06 - 0.03 * k),
+                mode="markers",
+                showlegend=False,
+                marker=dict(symbol="line-ns-open", size=6, color=_rgb(k, 0.5)),
+            )
+        )
     _layout(fig, title, height=height, square=False)
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.3), xaxis_title=f"x{observed + 1} (observed)",
-                      yaxis_title="P(class | observed)")
+    fig.update_layout(
+        showlegend=True,
+        legend=dict(orientation="h", y=-0.3),
+        xaxis_title=f"x{observed + 1} (observed)",
+        yaxis_title="P(class | observed)",
+    )
     fig.update_yaxes(range=[-0.06 - 0.03 * K, 1.05])
     return fig
 
@@ -98,11 +177,22 @@ def label_curve_figure(curve: dict, title: str = "", height: int = 300) -> go.Fi
     fig = go.Figure()
     names = {"logistic": "logistic regression", "mlp": "MLP", "generative": "generative (Bayes rule)"}
     for i, (k, name) in enumerate(names.items()):
-        fig.add_trace(go.Scatter(x=curve["sizes"], y=curve[k], mode="lines+markers", name=name,
-                                 line=dict(color=PALETTE[i], width=2)))
+        fig.add_trace(
+            go.Scatter(
+                x=curve["sizes"],
+                y=curve[k],
+                mode="lines+markers",
+                name=name,
+                line=dict(color=PALETTE[i], width=2),
+            )
+        )
     _layout(fig, title, height=height, square=False)
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.3), xaxis_title="labelled points per class",
-                      yaxis_title="test accuracy")
+    fig.update_layout(
+        showlegend=True,
+        legend=dict(orientation="h", y=-0.3),
+        xaxis_title="labelled points per class",
+        yaxis_title="test accuracy",
+    )
     fig.update_xaxes(type="log")
     return fig
 
@@ -112,21 +202,49 @@ def label_curve_figure(curve: dict, title: str = "", height: int = 300) -> go.Fi
 # ---------------------------------------------------------------------------------------------
 
 
-def slice_figure(truth: dict | None, data: np.ndarray, dim: int, c: float, answers: list, title: str = "", bounds=None,
-                 height: int = 400, max_points: int = 400) -> go.Figure:
+def slice_figure(
+    truth: dict | None,
+    data: np.ndarray,
+    dim: int,
+    c: float,
+    answers: list,
+    title: str = "",
+    bounds=None,
+    height: int = 400,
+    max_points: int = 400,
+) -> go.Figure:
     """The data (and true density), the observation line x_dim = c, and each family's answer points."""
     fig = go.Figure()
     if truth is not None:
         lp = np.asarray(truth["log_prob"], dtype=float)
-        fig.add_trace(go.Heatmap(x=truth["x"], y=truth["y"], z=np.exp(np.clip(lp - lp.max(), -10, 0)), colorscale="Greys",
-                                 showscale=False, hoverinfo="skip", opacity=0.5, zsmooth="best"))
+        fig.add_trace(
+            go.Heatmap(
+                x=truth["x"],
+                y=truth["y"],
+                z=np.exp(np.clip(lp - lp.max(), -10, 0)),
+                colorscale="Greys",
+                showscale=False,
+                hoverinfo="skip",
+                opacity=0.5,
+                zsmooth="best",
+            )
+        )
     d = np.asarray(data)[:1500]
-    fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR), name="data"))
+    fig.add_trace(
+        go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR), name="data")
+    )
     for i, a in enumerate(answers):
         p = np.asarray(a.points)[:max_points]
         if len(p):
-            fig.add_trace(go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", name=f"{a.title} ({a.method})",
-                                       marker=dict(size=5, color=PALETTE[i % len(PALETTE)], opacity=0.7)))
+            fig.add_trace(
+                go.Scatter(
+                    x=p[:, 0],
+                    y=p[:, 1],
+                    mode="markers",
+                    name=f"{a.title} ({a.method})",
+                    marker=dict(size=5, color=PALETTE[i % len(PALETTE)], opacity=0.7),
+                )
+            )
     if dim == 0:
         fig.add_vline(x=c, line_color="black", line_dash="dash")
     else:
@@ -136,8 +254,9 @@ def slice_figure(truth: dict | None, data: np.ndarray, dim: int, c: float, answe
     return fig
 
 
-def conditional_figure(truth: dict, answers: list, dim: int, sols: list[dict] | None = None, title: str = "",
-                       height: int = 340) -> go.Figure:
+def conditional_figure(
+    truth: dict, answers: list, dim: int, sols: list[dict] | None = None, title: str = "", height: int = 340
+) -> go.Figure:
     """p(x_other | observation): the truth (black), each answer's density (solid) or a normalised
     histogram of its samples (steps), and the separate solutions as dotted lines."""
     g, pt = truth["g"], truth["p"]
@@ -147,14 +266,35 @@ def conditional_figure(truth: dict, answers: list, dim: int, sols: list[dict] | 
         color = PALETTE[i % len(PALETTE)]
         name = f"{a.title} ({a.method})"
         if a.density is not None:
-            fig.add_trace(go.Scatter(x=a.density["g"], y=a.density["p"], mode="lines", name=name, line=dict(color=color, width=2)))
+            fig.add_trace(
+                go.Scatter(
+                    x=a.density["g"],
+                    y=a.density["p"],
+                    mode="lines",
+                    name=name,
+                    line=dict(color=color, width=2),
+                )
+            )
         elif len(a.points):
             h, _ = np.histogram(a.points[:, 1 - dim], bins=edges, density=True)
-            fig.add_trace(go.Scatter(x=edges, y=np.append(h, h[-1]), mode="lines", line=dict(shape="hv", color=color, width=2), name=name))
+            fig.add_trace(
+                go.Scatter(
+                    x=edges,
+                    y=np.append(h, h[-1]),
+                    mode="lines",
+                    line=dict(shape="hv", color=color, width=2),
+                    name=name,
+                )
+            )
     for s in sols or []:
         fig.add_vline(x=s["at"], line_color="grey", line_dash="dot")
     _layout(fig, title, height=height, square=False)
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.3), xaxis_title=f"x{2 - dim}", yaxis_title="density")
+    fig.update_layout(
+        showlegend=True,
+        legend=dict(orientation="h", y=-0.3),
+        xaxis_title=f"x{2 - dim}",
+        yaxis_title="density",
+    )
     return fig
 
 
@@ -172,7 +312,11 @@ def scoreboard_figure(rows: list[dict], columns: dict[str, str], height: int | N
     header = ["family", *columns.values()]
     cells = [[r["family"] for r in rows]] + [[r[c]["text"] for r in rows] for c in columns]
     colors = [["#f5f5f5"] * len(rows)] + [[fill[r[c]["agrees"]] for r in rows] for c in columns]
-    fig = go.Figure(go.Table(header=dict(values=header, fill_color="#e8e8e8", align="left", font=dict(size=12)),
-                             cells=dict(values=cells, fill_color=colors, align="left", height=28, font=dict(size=12))))
+    fig = go.Figure(
+        go.Table(
+            header=dict(values=header, fill_color="#e8e8e8", align="left", font=dict(size=12)),
+            cells=dict(values=cells, fill_color=colors, align="left", height=28, font=dict(size=12)),
+        )
+    )
     fig.update_layout(margin=dict(l=0, r=0, t=4, b=0), height=height or 60 + 30 * len(rows))
     return fig

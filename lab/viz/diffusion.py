@@ -28,14 +28,22 @@ def prior_figure(views: dict, height: int = 360) -> go.Figure:
         return empty_figure("x_T against the prior", "no views yet", height)
     a, b = np.asarray(pr["prior"]), np.asarray(pr["x_T"])
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=a[:, 0], y=a[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR), name="prior"))
-    fig.add_trace(go.Scatter(x=b[:, 0], y=b[:, 1], mode="markers", marker=dict(size=3, color=SAMPLE_COLOR), name="x_T"))
-    title = (f"x_T (red) vs prior (grey): energy dist. {pr['energy_distance']:.4f} (floor {pr['energy_floor']:.4f}), "
-             f"Gaussian KL {pr['kl_gaussian']:.4f}, signal left {pr['signal']:.2g}")
+    fig.add_trace(
+        go.Scatter(x=a[:, 0], y=a[:, 1], mode="markers", marker=dict(size=3, color=DATA_COLOR), name="prior")
+    )
+    fig.add_trace(
+        go.Scatter(x=b[:, 0], y=b[:, 1], mode="markers", marker=dict(size=3, color=SAMPLE_COLOR), name="x_T")
+    )
+    title = (
+        f"x_T (red) vs prior (grey): energy dist. {pr['energy_distance']:.4f} (floor {pr['energy_floor']:.4f}), "
+        f"Gaussian KL {pr['kl_gaussian']:.4f}, signal left {pr['signal']:.2g}"
+    )
     return _layout(fig, title, None, height)
 
 
-def trajectories_figure(views: dict, bounds=None, data: np.ndarray | None = None, height: int = 420) -> go.Figure:
+def trajectories_figure(
+    views: dict, bounds=None, data: np.ndarray | None = None, height: int = 420
+) -> go.Figure:
     """Reverse paths from noise to data: grey lines, points coloured by time (yellow = noise, purple = data)."""
     tr = views.get("trajectories")
     if not tr:
@@ -47,15 +55,36 @@ def trajectories_figure(views: dict, bounds=None, data: np.ndarray | None = None
         fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR)))
     sep = np.full((len(paths), 1, 2), np.nan)
     lines = np.concatenate([paths, sep], 1).reshape(-1, 2)  # NaN rows break the line between particles
-    fig.add_trace(go.Scatter(x=lines[:, 0], y=lines[:, 1], mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1), hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=lines[:, 0],
+            y=lines[:, 1],
+            mode="lines",
+            line=dict(color="rgba(120,120,120,0.35)", width=1),
+            hoverinfo="skip",
+        )
+    )
     pts = paths.reshape(-1, 2)
-    fig.add_trace(go.Scatter(
-        x=pts[:, 0], y=pts[:, 1], mode="markers",
-        marker=dict(size=4, color=np.tile(time, len(paths)), colorscale="Viridis", cmin=0, cmax=1, showscale=True,
-                    colorbar=dict(title="t / T", thickness=10)),
-        hovertemplate="t/T %{marker.color:.2f}<extra></extra>",
-    ))
-    return _layout(fig, f"Reverse trajectories: {len(paths)} particles, {len(time) - 1} steps", bounds, height)
+    fig.add_trace(
+        go.Scatter(
+            x=pts[:, 0],
+            y=pts[:, 1],
+            mode="markers",
+            marker=dict(
+                size=4,
+                color=np.tile(time, len(paths)),
+                colorscale="Viridis",
+                cmin=0,
+                cmax=1,
+                showscale=True,
+                colorbar=dict(title="t / T", thickness=10),
+            ),
+            hovertemplate="t/T %{marker.color:.2f}<extra></extra>",
+        )
+    )
+    return _layout(
+        fig, f"Reverse trajectories: {len(paths)} particles, {len(time) - 1} steps", bounds, height
+    )
 
 
 def _arrows(fig: go.Figure, gx, gy, field: np.ndarray, color: str) -> None:
@@ -67,14 +96,33 @@ def _arrows(fig: go.Figure, gx, gy, field: np.ndarray, color: str) -> None:
     length = 0.9 * cell * np.sqrt(mag / (mag.max() + 1e-12))
     u = v / (mag[:, None] + 1e-12) * length[:, None]
     x0, y0 = xx.ravel(), yy.ravel()
-    seg = np.stack([x0, x0 + u[:, 0], np.full_like(x0, np.nan), y0, y0 + u[:, 1], np.full_like(y0, np.nan)], 1)
-    fig.add_trace(go.Scatter(x=seg[:, :3].ravel(), y=seg[:, 3:].ravel(), mode="lines", line=dict(color=color, width=1.2), hoverinfo="skip"))
+    seg = np.stack(
+        [x0, x0 + u[:, 0], np.full_like(x0, np.nan), y0, y0 + u[:, 1], np.full_like(y0, np.nan)], 1
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=seg[:, :3].ravel(),
+            y=seg[:, 3:].ravel(),
+            mode="lines",
+            line=dict(color=color, width=1.2),
+            hoverinfo="skip",
+        )
+    )
     angle = 90 - np.degrees(np.arctan2(u[:, 1], u[:, 0]))  # plotly: 0 points up, clockwise
-    fig.add_trace(go.Scatter(x=x0 + u[:, 0], y=y0 + u[:, 1], mode="markers", hoverinfo="skip",
-                             marker=dict(symbol="arrow", size=6, angle=angle, color=color)))
+    fig.add_trace(
+        go.Scatter(
+            x=x0 + u[:, 0],
+            y=y0 + u[:, 1],
+            mode="markers",
+            hoverinfo="skip",
+            marker=dict(symbol="arrow", size=6, angle=angle, color=color),
+        )
+    )
 
 
-def score_field_figure(views: dict, level: int, which: str = "model", data: np.ndarray | None = None, height: int = 380) -> go.Figure:
+def score_field_figure(
+    views: dict, level: int, which: str = "model", data: np.ndarray | None = None, height: int = 380
+) -> go.Figure:
     """Arrows of the learned score ("model") or of the noised true score ("true") at one noise level."""
     sf = views.get("score_field")
     if not sf:
@@ -84,40 +132,91 @@ def score_field_figure(views: dict, level: int, which: str = "model", data: np.n
     if data is not None and len(data):
         d = np.asarray(data)[:1000]
         fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR)))
-    _arrows(fig, np.asarray(sf["x"]), np.asarray(sf["y"]), sf[which][level], PALETTE[0] if which == "model" else PALETTE[2])
+    _arrows(
+        fig,
+        np.asarray(sf["x"]),
+        np.asarray(sf["y"]),
+        sf[which][level],
+        PALETTE[0] if which == "model" else PALETTE[2],
+    )
     name = "Learned score" if which == "model" else "True score (noised data)"
     bounds = (sf["x"][0], sf["x"][-1], sf["y"][0], sf["y"][-1])
     return _layout(fig, f"{name}, {sf['labels'][level]}", bounds, height)
 
 
-def score_error_figure(views: dict, level: int, data: np.ndarray | None = None, height: int = 380) -> go.Figure:
+def score_error_figure(
+    views: dict, level: int, data: np.ndarray | None = None, height: int = 380
+) -> go.Figure:
     """Heatmap of sigma * |s_theta - s_true| (noise units: 1 = wrong by a whole noise std) at one level."""
     sf = views.get("score_field")
     if not sf:
         return empty_figure("Score error", "no views yet", height)
     level = int(np.clip(level, 0, len(sf["labels"]) - 1))
     err = np.asarray(sf["error"][level])
-    fig = go.Figure(go.Heatmap(x=sf["x"], y=sf["y"], z=err, colorscale="Reds", zmin=0, zmax=max(float(np.quantile(err, 0.98)), 1e-3),
-                               colorbar=dict(title="σ|Δs|", thickness=10), hovertemplate="σ|Δs| %{z:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            x=sf["x"],
+            y=sf["y"],
+            z=err,
+            colorscale="Reds",
+            zmin=0,
+            zmax=max(float(np.quantile(err, 0.98)), 1e-3),
+            colorbar=dict(title="σ|Δs|", thickness=10),
+            hovertemplate="σ|Δs| %{z:.3f}<extra></extra>",
+        )
+    )
     if data is not None and len(data):
         d = np.asarray(data)[:1000]
-        fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color="rgba(0,0,0,0.3)")))
+        fig.add_trace(
+            go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color="rgba(0,0,0,0.3)"))
+        )
     bounds = (sf["x"][0], sf["x"][-1], sf["y"][0], sf["y"][-1])
-    return _layout(fig, f"Score error σ|s_θ − s_true|, {sf['labels'][level]} (mean {err.mean():.3f})", bounds, height)
+    return _layout(
+        fig, f"Score error σ|s_θ − s_true|, {sf['labels'][level]} (mean {err.mean():.3f})", bounds, height
+    )
 
 
 def steps_figure(sweep: dict | None, floor: float | None = None, height: int = 320) -> go.Figure:
     """Quality (energy distance, log) and cost (seconds per 1000 samples) against sampling steps, per sampler."""
     if not sweep:
         return empty_figure("Quality against sampling steps", "press “compare samplers”", height)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("energy distance to data (lower is better)", "seconds per 1000 samples"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("energy distance to data (lower is better)", "seconds per 1000 samples"),
+    )
     for i, (name, rows) in enumerate(sweep.items()):
         c = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=rows["steps"], y=rows["energy"], mode="lines+markers", name=name, line=dict(color=c)), 1, 1)
-        fig.add_trace(go.Scatter(x=rows["steps"], y=rows["seconds"], mode="lines+markers", name=name, line=dict(color=c), showlegend=False), 1, 2)
+        fig.add_trace(
+            go.Scatter(
+                x=rows["steps"], y=rows["energy"], mode="lines+markers", name=name, line=dict(color=c)
+            ),
+            1,
+            1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=rows["steps"],
+                y=rows["seconds"],
+                mode="lines+markers",
+                name=name,
+                line=dict(color=c),
+                showlegend=False,
+            ),
+            1,
+            2,
+        )
     if floor is not None:
-        fig.add_hline(y=floor, line_dash="dash", line_color="grey", annotation_text="noise floor", row=1, col=1)
-    _layout(fig, "DDPM (ancestral) vs DDIM: quality and time against the number of steps", None, height, square=False)
+        fig.add_hline(
+            y=floor, line_dash="dash", line_color="grey", annotation_text="noise floor", row=1, col=1
+        )
+    _layout(
+        fig,
+        "DDPM (ancestral) vs DDIM: quality and time against the number of steps",
+        None,
+        height,
+        square=False,
+    )
     fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.2))
     fig.update_xaxes(type="log", title_text="sampling steps")
     fig.update_yaxes(type="log")

@@ -18,7 +18,9 @@ LOG4 = math.log(4.0)
 # ---------------------------------------------------------------------------------------------
 
 
-def kde_log_prob(points: np.ndarray, samples: np.ndarray, bandwidth: float | np.ndarray | None = None) -> np.ndarray:
+def kde_log_prob(
+    points: np.ndarray, samples: np.ndarray, bandwidth: float | np.ndarray | None = None
+) -> np.ndarray:
     """log p_g(points) [m] for the Gaussian KDE p_g(x) = 1/n sum_i N(x; s_i, diag(h^2)).
 
     bandwidth: per-axis h; None uses Scott's rule h = std * n^(-1/6) (in 2D).
@@ -52,11 +54,15 @@ def optimal_discriminator(true_log_prob: np.ndarray, gen_log_prob: np.ndarray) -
     return 0.5 * (1.0 + np.tanh(0.5 * np.clip(diff, -700, 700)))  # a stable sigmoid
 
 
-def optimal_discriminator_grid(dataset, samples: np.ndarray, x: np.ndarray, y: np.ndarray, bandwidth=None) -> np.ndarray:
+def optimal_discriminator_grid(
+    dataset, samples: np.ndarray, x: np.ndarray, y: np.ndarray, bandwidth=None
+) -> np.ndarray:
     """D* on the grid x [nx] by y [ny] (rows = y): the dataset's true log_prob against a KDE of the samples."""
     xx, yy = np.meshgrid(np.asarray(x), np.asarray(y))
     pts = np.stack([xx.ravel(), yy.ravel()], 1)
-    return optimal_discriminator(dataset.log_prob(pts), kde_log_prob(pts, samples, bandwidth)).reshape(xx.shape)
+    return optimal_discriminator(dataset.log_prob(pts), kde_log_prob(pts, samples, bandwidth)).reshape(
+        xx.shape
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,20 +73,58 @@ def optimal_discriminator_grid(dataset, samples: np.ndarray, x: np.ndarray, y: n
 def _scatter(fig: go.Figure, pts, color, size=3, name="") -> None:
     if pts is not None and len(pts):
         p = np.asarray(pts)[:1500]
-        fig.add_trace(go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=size, color=color), name=name))
+        fig.add_trace(
+            go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=size, color=color), name=name)
+        )
 
 
-def surface_figure(x, y, z, title: str, kind: str = "probability", samples=None, data=None, bounds=None, height: int = 360) -> go.Figure:
+def surface_figure(
+    x, y, z, title: str, kind: str = "probability", samples=None, data=None, bounds=None, height: int = 360
+) -> go.Figure:
     """Heatmap of D(x) (or D*, or the critic f) with its 0.5 contour (probabilities only), points on top."""
     fig = go.Figure()
     z = np.asarray(z, dtype=float)
     if kind == "probability":
-        fig.add_trace(go.Heatmap(x=x, y=y, z=z, zmin=0, zmax=1, colorscale="RdBu", showscale=True, colorbar=dict(len=0.8, thickness=10), hoverinfo="skip"))
-        fig.add_trace(go.Contour(x=x, y=y, z=z, contours=dict(start=0.5, end=0.5, size=1, coloring="none"), line=dict(color="black", width=1.5), showscale=False, hoverinfo="skip"))
+        fig.add_trace(
+            go.Heatmap(
+                x=x,
+                y=y,
+                z=z,
+                zmin=0,
+                zmax=1,
+                colorscale="RdBu",
+                showscale=True,
+                colorbar=dict(len=0.8, thickness=10),
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Contour(
+                x=x,
+                y=y,
+                z=z,
+                contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
+                line=dict(color="black", width=1.5),
+                showscale=False,
+                hoverinfo="skip",
+            )
+        )
     else:  # a critic's level is arbitrary: centre the colours on its median
         mid = float(np.median(z))
         span = float(np.max(np.abs(z - mid))) or 1.0
-        fig.add_trace(go.Heatmap(x=x, y=y, z=z, zmin=mid - span, zmax=mid + span, colorscale="RdBu", showscale=True, colorbar=dict(len=0.8, thickness=10), hoverinfo="skip"))
+        fig.add_trace(
+            go.Heatmap(
+                x=x,
+                y=y,
+                z=z,
+                zmin=mid - span,
+                zmax=mid + span,
+                colorscale="RdBu",
+                showscale=True,
+                colorbar=dict(len=0.8, thickness=10),
+                hoverinfo="skip",
+            )
+        )
     _scatter(fig, data, DATA_COLOR, name="data")
     _scatter(fig, samples, SAMPLE_COLOR, name="samples")
     return _layout(fig, title, bounds, height)
@@ -94,14 +138,18 @@ def discriminator_figure(views: dict, samples=None, data=None, height: int = 360
     title = "Discriminator D(x) (0.5 contour)" if kind == "probability" else "Critic f(x) (WGAN)"
     if views.get("pack", 1) > 1:
         title += f", pack of {views['pack']} copies"
-    return surface_figure(views["x"], views["y"], views["d_surface"], title, kind, samples, data, views.get("bounds"), height)
+    return surface_figure(
+        views["x"], views["y"], views["d_surface"], title, kind, samples, data, views.get("bounds"), height
+    )
 
 
 def optimal_figure(dstar: np.ndarray | None, x, y, samples=None, bounds=None, height: int = 360) -> go.Figure:
     """D* = p_data / (p_data + p_g) with p_g a KDE of the samples."""
     if dstar is None:
         return empty_figure("Optimal D*", "needs a dataset with a true density", height)
-    return surface_figure(x, y, dstar, "Optimal D* = p_data / (p_data + p_g)", "probability", samples, None, bounds, height)
+    return surface_figure(
+        x, y, dstar, "Optimal D* = p_data / (p_data + p_g)", "probability", samples, None, bounds, height
+    )
 
 
 def push_figure(views: dict, data=None, height: int = 360, length: float = 0.08) -> go.Figure:
@@ -121,7 +169,11 @@ def push_figure(views: dict, data=None, height: int = 360, length: float = 0.08)
     ys = np.stack([f[:, 1], ends[:, 1], np.full(len(f), np.nan)], 1).ravel()
     fig = go.Figure()
     _scatter(fig, data, DATA_COLOR, name="data")
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(31,119,180,0.8)", width=1), hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=xs, y=ys, mode="lines", line=dict(color="rgba(31,119,180,0.8)", width=1), hoverinfo="skip"
+        )
+    )
     _scatter(fig, f, SAMPLE_COLOR, size=4, name="generated")
     return _layout(fig, f"Where G is pushed (mean |grad| {norms.mean():.2e})", b, height)
 
@@ -135,11 +187,21 @@ def manifold_figure(views: dict, data=None, height: int = 360) -> go.Figure:
     _scatter(fig, data, DATA_COLOR, name="data")
     for lines in (m, m.transpose(1, 0, 2)):  # rows, then columns of the latent grid
         pts = np.concatenate([np.concatenate([ln, np.full((1, 2), np.nan)]) for ln in lines])
-        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines", line=dict(color="rgba(148,103,189,0.7)", width=1), hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=pts[:, 0],
+                y=pts[:, 1],
+                mode="lines",
+                line=dict(color="rgba(148,103,189,0.7)", width=1),
+                hoverinfo="skip",
+            )
+        )
     return _layout(fig, "Generator manifold: G(latent grid)", views.get("bounds"), height)
 
 
-def mode_histogram(samples: np.ndarray, modes: np.ndarray | None, std: float | None, height: int = 260) -> go.Figure:
+def mode_histogram(
+    samples: np.ndarray, modes: np.ndarray | None, std: float | None, height: int = 260
+) -> go.Figure:
     """High-quality samples per mode (within 3 std of it), and the off-mode rest, as bars."""
     if modes is None or samples is None or len(samples) == 0:
         return empty_figure("Samples per mode", "only for the mixture datasets (8/25 Gaussians)", height)
@@ -148,7 +210,12 @@ def mode_histogram(samples: np.ndarray, modes: np.ndarray | None, std: float | N
     labels = [str(i) for i in range(len(modes))] + ["off"]
     colors = [PALETTE[0] if c > 0 else PALETTE[1] for c in mc.counts] + ["#7f7f7f"]
     fig = go.Figure(go.Bar(x=labels, y=list(mc.counts) + [off], marker_color=colors))
-    _layout(fig, f"Samples per mode: {mc.modes}/{mc.n_modes} captured, {100 * mc.high_quality:.1f}% high quality", height=height, square=False)
+    _layout(
+        fig,
+        f"Samples per mode: {mc.modes}/{mc.n_modes} captured, {100 * mc.high_quality:.1f}% high quality",
+        height=height,
+        square=False,
+    )
     fig.update_xaxes(title="mode", type="category")
     return fig
 
@@ -159,16 +226,31 @@ def coverage_figure(metrics: dict, height: int = 260) -> go.Figure:
         return empty_figure("Mode coverage", "only for the mixture datasets (8/25 Gaussians)", height)
     fig = go.Figure()
     s, v = metrics["modes"]
-    fig.add_trace(go.Scatter(x=s, y=v, mode="lines+markers", name="modes captured", line=dict(color=PALETTE[0])))
+    fig.add_trace(
+        go.Scatter(x=s, y=v, mode="lines+markers", name="modes captured", line=dict(color=PALETTE[0]))
+    )
     if "high_quality" in metrics:
         s2, v2 = metrics["high_quality"]
-        fig.add_trace(go.Scatter(x=s2, y=v2, mode="lines", name="high-quality fraction", yaxis="y2", line=dict(color=PALETTE[2])))
+        fig.add_trace(
+            go.Scatter(
+                x=s2,
+                y=v2,
+                mode="lines",
+                name="high-quality fraction",
+                yaxis="y2",
+                line=dict(color=PALETTE[2]),
+            )
+        )
     _layout(fig, "Mode coverage over training", height=height, square=False)
     n = metrics.get("n_modes")
     top = float(np.max(n[1])) if n is not None and len(n[1]) else None
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.3), xaxis_title="step",
-                      yaxis=dict(title="modes", range=[0, (top or max(v, default=1)) + 0.5]),
-                      yaxis2=dict(title="high quality", overlaying="y", side="right", range=[0, 1]))
+    fig.update_layout(
+        showlegend=True,
+        legend=dict(orientation="h", y=-0.3),
+        xaxis_title="step",
+        yaxis=dict(title="modes", range=[0, (top or max(v, default=1)) + 0.5]),
+        yaxis2=dict(title="high quality", overlaying="y", side="right", range=[0, 1]),
+    )
     return fig
 
 
@@ -178,7 +260,13 @@ def value_figure(losses: dict, loss: str, height: int = 260) -> go.Figure:
         return empty_figure("V(D, G)", "not trained yet", height)
     js = loss in ("minimax", "nonsaturating")
     name = "V(D, G)" if js else "E f(x) - E f(G(z)) (EM estimate)"
-    return curves({name: losses["value"]}, "Value of the game", height, hline=-LOG4 if js else 0.0, hline_label="-log 4" if js else "0")
+    return curves(
+        {name: losses["value"]},
+        "Value of the game",
+        height,
+        hline=-LOG4 if js else 0.0,
+        hline_label="-log 4" if js else "0",
+    )
 
 
 def loss_figure(losses: dict, height: int = 260) -> go.Figure:

@@ -60,7 +60,9 @@ def test_compare_trains_and_pauses(app_url, page):
     first = line_step()
     assert wait_until(lambda: line_step() > first + 20), "the state line did not move while training"
     page.get_by_role("button", name=re.compile("Pause")).click()
-    page.get_by_text(re.compile(r"Normalizing flow: step [\d,]+ · \d+ steps/s · paused")).wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"Normalizing flow: step [\d,]+ · \d+ steps/s · paused")).wait_for(
+        timeout=30_000
+    )
     time.sleep(1.0)  # the last snapshot taken before the pause may still be on its way
     a = panel_steps(page)
     time.sleep(2.0)
@@ -72,12 +74,20 @@ def test_compare_trains_and_pauses(app_url, page):
 def test_a_shared_link_restores_the_settings(app_url, page):
     from playwright.sync_api import expect
 
-    page.goto(app_url + "/?compare.families=kde,gmm&compare.seed=7&compare.data=8gaussians&compare.seconds=12")
+    page.goto(
+        app_url + "/?compare.families=kde,gmm&compare.seed=7&compare.data=8gaussians&compare.seconds=12"
+    )
     page.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
     sidebar = page.locator("section[data-testid='stSidebar']")
     expect(sidebar.get_by_role("spinbutton", name="seed")).to_have_value("7", timeout=60_000)
     shown = "els => els.map(e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value + ' ' + (i.getAttribute('aria-label') || '')).join(' '))"
-    assert wait_until(lambda: any("8 Gaussians (ring)" in t for t in sidebar.locator("[data-testid='stSelectbox']").evaluate_all(shown)), 30)
+    assert wait_until(
+        lambda: any(
+            "8 Gaussians (ring)" in t
+            for t in sidebar.locator("[data-testid='stSelectbox']").evaluate_all(shown)
+        ),
+        30,
+    )
     # the families from the link are the panels drawn, and no others
     assert wait_until(lambda: set(panel_steps(page)) == {"kde", "gmm"}, 60), panel_steps(page)
     # the settings went back into the address bar: the link is shareable as it stands
@@ -137,8 +147,14 @@ def test_download_all_as_one_zip(app_url, page):
         page.get_by_role("button", name=re.compile("download all")).click()
     z = zipfile.ZipFile(io.BytesIO(open(dl.value.path(), "rb").read()))
     names = set(z.namelist())
-    assert {"runs/gmm/samples.csv", "runs/gmm/model.safetensors", "runs/flow/figure.html", "scoreboard.csv",
-            "link.txt", "plotly.min.js"} <= names
+    assert {
+        "runs/gmm/samples.csv",
+        "runs/gmm/model.safetensors",
+        "runs/flow/figure.html",
+        "scoreboard.csv",
+        "link.txt",
+        "plotly.min.js",
+    } <= names
     assert "compare.seed=4" in z.read("link.txt").decode()
     assert_no_exception(page)
 
@@ -174,7 +190,9 @@ def test_a_zoom_on_a_live_panel_survives_its_updates(app_url, page):
     assert wait_until(lambda: panel_steps(page).get("flow", 0) > 0), "flow did not train"
     x_range = "() => [...document.querySelectorAll('.js-plotly-plot')].find(g => /^flow · step/.test(g.layout.title.text))._fullLayout.xaxis.range"
     full = page.evaluate(x_range)
-    box = page.locator(".js-plotly-plot .nsewdrag").nth(1).bounding_box()  # the flow panel's plot area (truth is first)
+    box = (
+        page.locator(".js-plotly-plot .nsewdrag").nth(1).bounding_box()
+    )  # the flow panel's plot area (truth is first)
     x0, y0 = box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"]
     page.mouse.move(x0, y0)
     page.mouse.down()
@@ -187,7 +205,9 @@ def test_a_zoom_on_a_live_panel_survives_its_updates(app_url, page):
     assert page.evaluate(x_range) == zoomed  # the updates kept the zoom
     # the samples are drawn on a canvas over the plot: where the zoomed axes put them, the canvas is painted
     page.get_by_role("button", name=re.compile("Pause")).click()
-    page.get_by_text(re.compile(r"Normalizing flow: step [\d,]+ · \d+ steps/s · paused")).wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"Normalizing flow: step [\d,]+ · \d+ steps/s · paused")).wait_for(
+        timeout=30_000
+    )
     time.sleep(1.0)
     inside, painted = page.evaluate(POINTS_ON_CANVAS)
     assert inside >= 10 and painted == inside, (inside, painted)

@@ -24,14 +24,16 @@ def test_datasets_page_trains_the_gmm_in_the_browser(app_url, page):
     page.get_by_role("heading", name="Datasets").wait_for(timeout=60_000)
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
     page.wait_for_function(
-        "[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.startsWith('GMM after'))", timeout=60_000
+        "[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.startsWith('GMM after'))",
+        timeout=60_000,
     )
     before = gmm_title(page)
     assert before == "GMM after 0 EM steps"
     shot(page, "datasets-before")
     page.get_by_role("button", name=re.compile("Train")).click()
     page.wait_for_function(
-        "[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => /GMM after [1-9]/.test(t.textContent))", timeout=60_000
+        "[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => /GMM after [1-9]/.test(t.textContent))",
+        timeout=60_000,
     )
     assert gmm_title(page) != before
     page.get_by_role("button", name=re.compile("Pause")).click()
@@ -58,8 +60,10 @@ def test_only_plain_points_on_top_go_on_the_canvas(app_url, page):
     coloured by t) stay in plotly's SVG, in plotly's order."""
     page.goto(app_url + "/diffusion")
     page.get_by_role("heading", name=re.compile("Diffusion")).wait_for(timeout=60_000)
-    page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.startsWith('Reverse trajectories'))",
-                           timeout=90_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.startsWith('Reverse trajectories'))",
+        timeout=90_000,
+    )
     counts = page.evaluate(CANVAS_TRACES)
     samples = next(v for k, v in counts.items() if k.startswith("Samples, step"))
     paths = next(v for k, v in counts.items() if k.startswith("Reverse trajectories"))

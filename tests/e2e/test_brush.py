@@ -26,8 +26,12 @@ def test_paint_a_stroke_and_train_on_it(app_url, page):
     drawn.wait_for(timeout=30_000)
     n = int(re.search(r"([\d,]+) points", drawn.text_content()).group(1).replace(",", ""))
     assert n > 100, n
-    assert wait_until(lambda: int(page.locator(".lab-brush").locator("..").get_attribute("data-points") or 0) > 0, 30)
-    assert wait_until(lambda: "compare.cells=p" in page.evaluate("location.href"), 10), "the drawing is not in the link"
+    assert wait_until(
+        lambda: int(page.locator(".lab-brush").locator("..").get_attribute("data-points") or 0) > 0, 30
+    )
+    assert wait_until(lambda: "compare.cells=p" in page.evaluate("location.href"), 10), (
+        "the drawing is not in the link"
+    )
     assert wait_until(lambda: "gmm" in panel_steps(page)), "the gmm panel did not appear"
     page.get_by_role("button", name=re.compile("Train")).click()
     assert wait_until(lambda: panel_steps(page).get("gmm", 0) > 0), "gmm did not train on the drawing"

@@ -63,7 +63,9 @@ def test_no_worker_outlives_the_server(browser, sig):
         page.goto(url + "/compare?compare.families=gmm,flow")
         page.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
         page.get_by_role("button", name=re.compile("Train")).click()
-        assert wait_until(lambda: len(workers_of(proc.pid)) == 2, 60), "the workers did not start with the first run"
+        assert wait_until(lambda: len(workers_of(proc.pid)) == 2, 60), (
+            "the workers did not start with the first run"
+        )
         page.get_by_text(re.compile(r"flow · step [1-9]")).first.wait_for(timeout=60_000)  # they train
         workers = workers_of(proc.pid)
         ctx.close()
