@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -58,39 +56,10 @@ def solo_speed(key: str, seconds: float) -> float:
 
 
 def serve(workers: int | None) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, **({"LAB_WORKERS": str(workers)} if workers else {})}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "streamlit_app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.2)
-    os.killpg(proc.pid, 9)
-    raise SystemExit("streamlit did not start")
+    """The app in its own process group (tests/e2e/conftest.py starts it the same way for the tests)."""
+    from tests.e2e.conftest import start_server
+
+    return start_server({"LAB_WORKERS": str(workers)} if workers else None)
 
 
 def family_of(pid: int) -> list[int]:
