@@ -170,6 +170,16 @@ def _device(name: str) -> str:
     raise UsageError(f"--device must be cpu or cuda, got '{name[:40]}'.")
 
 
+def check_run_options(
+    seconds: float | None = None, steps: int | None = None, n_train: int | None = None, device: str = "cpu"
+) -> str:
+    """The checks `train` and `sweep` share (budgets, --n-train, --device), one sentence each; returns the device."""
+    _positive("--seconds", seconds, 86_400)
+    _positive("--steps", steps, 10**8)
+    _positive("--n-train", n_train, 10**6)
+    return _device(device)
+
+
 def _out_dir(path: str) -> str:
     """Create the output directory and prove it writable before any training time is spent."""
     if os.path.exists(path) and not os.path.isdir(path):
@@ -234,12 +244,9 @@ def cmd_train(args) -> int:
     from lab.run import DIVERGED, RunSpec, fit
 
     # every check before any file is written or any training time is spent
-    _positive("--seconds", args.seconds, 86_400)
-    _positive("--steps", args.steps, 10**8)
     _positive("--samples", args.samples, 10**7)
-    _positive("--n-train", args.n_train, 10**6)
     _seed(args.seed)
-    device = _device(args.device)
+    device = check_run_options(args.seconds, args.steps, args.n_train, args.device)
     cls = get_model_class(args.model)
     config = parse_sets(cls.Config, args.set)
     if args.data_file:

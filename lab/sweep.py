@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.cli import UsageError
+from lab.cli import UsageError, _out_dir, check_run_options
 
 MAX_MEMBERS = 20_000
 MEMBERS_PER_WORKER = 2  # in flight on each trainer process: the next one is built while one trains
@@ -201,12 +201,7 @@ def make_sweep(
     }  # an unknown key: ConfigError's sentence names the choices
     if (steps is None) == (seconds is None):
         raise SweepError("a sweep needs one budget: --steps N or --seconds S.")
-    if not (isinstance(n_train, int) and 10 <= n_train <= 10**6):
-        raise SweepError(f"--n-train must be a whole number from 10 to 1000000, got {n_train}.")
-    if steps is not None and not (isinstance(steps, int) and 0 < steps <= 10**8):
-        raise SweepError(f"--steps must be a whole number from 1 to 100000000, got {steps}.")
-    if seconds is not None and not (math.isfinite(seconds) and 0 < seconds <= 86_400):
-        raise SweepError(f"--seconds must be a positive number up to 86400, got {seconds}.")
+    device = check_run_options(seconds, steps, n_train, device)  # the same sentences as `train`
     seed_list = parse_seeds(seeds)
     grid = parse_grid(sets or [])
     owners: dict[str, list[str]] = {}
@@ -557,11 +552,6 @@ def command(args) -> int:
     """`python -m lab sweep`: validate everything, train every member, write the three files, print one line."""
     if args.backend not in ("local", "ray"):
         raise SweepError(f"--backend must be local or ray, got '{str(args.backend)[:40]}'.")
-    if args.device != "cpu":
-        import torch
-
-        if not args.device.startswith("cuda") or not torch.cuda.is_available():
-            raise SweepError(f"--device {args.device[:40]}: no CUDA GPU is available here (or not cpu/cuda).")
     sweep = make_sweep(
         args.models,
         args.seeds,
@@ -573,15 +563,7 @@ def command(args) -> int:
         n_train=args.n_train,
         device=args.device,
     )
-    out = args.out
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise SweepError(f"--out {out} is a file, not a directory.")
-    try:
-        os.makedirs(out, exist_ok=True)
-        if not os.access(out, os.W_OK):
-            raise PermissionError(13, "permission denied")
-    except OSError as e:
-        raise SweepError(f"--out {out} cannot be written ({e.strerror or e}).") from None
+    out = _out_dir(args.out)  # last: nothing is written before the spec is sound
     bar = Bar()
     t0 = time.perf_counter()
     try:
