@@ -283,3 +283,188 @@ def grad_norm_figure(series: dict, height: int = 260) -> go.Figure:
     if not series:
         return empty_figure("Generator gradient norm", "not trained yet", height)
     return curves(series, "Generator gradient norm", height, log_y=True)
+
+
+def value_jsd_figure(losses: dict, loss: str, height: int = 260) -> go.Figure:
+    """V(D, G) on the batch, V(D*, G) = 2 JSD - log 4 (smoothed, see lab.gan.smoothed_jsd) and the -log 4 of
+    the optimum, over training; for the WGAN losses the critic's estimate with the JS curves beside it."""
+    if not losses or "value" not in losses:
+        return empty_figure("Value of the game", "not trained yet", height)
+    js = loss in ("minimax", "nonsaturating")
+    series = {"V(D, G) on the batch" if js else "E f(x) - E f(G(z)) (EM estimate)": losses["value"]}
+    if "jsd" in losses and len(losses["jsd"][0]):
+        s, j = losses["jsd"]
+        series["V(D*, G) = 2 JSD - log 4"] = (s, 2 * np.asarray(j) - LOG4)
+    return curves(series, "Value of the game", height, hline=-LOG4, hline_label="-log 4: p_g = p_data")
+
+
+def jsd_figure(series: dict, floor: float | None = None, height: int = 260) -> go.Figure:
+    """JSD(p_data, p_g) = (V(D*, G) + log 4) / 2 over training; series: name -> (steps, values).
+    `floor`: the JSD of two samples of the data itself (what a perfect G would still show)."""
+    series = {k: v for k, v in series.items() if v is not None and len(v[0])}
+    if not series:
+        return empty_figure("JSD(p_data, p_g)", "measured every second or so while training", height)
+    fig = curves(series, "JSD(p_data, p_g) = ½ (V(D*, G) + log 4)", height)
+    fig.add_hline(y=math.log(2), line_dash="dot", line_color="grey", annotation_text="log 2: disjoint")
+    if floor is not None and math.isfinite(floor):
+        fig.add_hline(y=floor, line_dash="dash", line_color="grey", annotation_text="floor: data vs data")
+    fig.update_yaxes(range=[0, math.log(2) * 1.08], title="nats")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Oscillations: the Dirac-GAN (lab.dirac_gan) in the (theta, psi) plane
+# ---------------------------------------------------------------------------------------------
+
+
+def dirac_figure(trajectories: list, height: int = 320, arrows: int = 9) -> go.Figure:
+    """One panel per trajectory in the (theta, psi) plane: the path from its start (circle) to its end
+    (square), the equilibrium (0, 0) as a star, the gradient field faint behind, the EMA of theta as a
+    dashed vertical line at its last value."""
+    from plotly.subplots import make_subplots
+
+    from lab.dirac_gan import vector_field
+
+    n = max(len(trajectories), 1)
+    fig = make_subplots(1, n, subplot_titles=[t.label for t in trajectories], horizontal_spacing=0.04)
+    finite = [np.abs(np.concatenate([t.theta, t.psi])) for t in trajectories]
+    r = min(max((float(np.nanmax(f)) for f in finite), default=1.5), 4.0) * 1.1
+    g = np.linspace(-r, r, arrows)
+    tt, pp = np.meshgrid(g, g)
+    for i, tr in enumerate(trajectories, start=1):
+        kw = dict(row=1, col=i)
+        vt, vp = vector_field(tt, pp, "minimax")
+        scale = 0.6 * (g[1] - g[0]) / max(float(np.hypot(vt, vp).max()), 1e-12)
+        xs = np.stack([tt.ravel(), (tt + scale * vt).ravel(), np.full(tt.size, np.nan)], 1).ravel()
+        ys = np.stack([pp.ravel(), (pp + scale * vp).ravel(), np.full(tt.size, np.nan)], 1).ravel()
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#cccccc", width=1)), **kw)
+        ok = np.isfinite(tr.theta) & np.isfinite(tr.psi)
+        th, ps = tr.theta[ok], tr.psi[ok]
+        fig.add_trace(go.Scatter(x=th, y=ps, mode="lines", line=dict(color=PALETTE[i - 1], width=1.5)), **kw)
+        fig.add_trace(
+            go.Scatter(
+                x=th[:1], y=ps[:1], mode="markers", marker=dict(size=8, color="black", symbol="circle")
+            ),
+            **kw,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=th[-1:],
+                y=ps[-1:],
+                mode="markers",
+                marker=dict(size=8, color=PALETTE[i - 1], symbol="square"),
+            ),
+            **kw,
+        )
+        fig.add_trace(
+            go.Scatter(x=[0], y=[0], mode="markers", marker=dict(size=12, color="gold", symbol="star")), **kw
+        )
+        if not np.array_equal(tr.theta_ema[ok], th):
+            e = float(tr.theta_ema[ok][-1])
+            fig.add_trace(
+                go.Scatter(x=[e, e], y=[-r, r], mode="lines", line=dict(color="black", dash="dash", width=1)),
+                **kw,
+            )
+        fig.update_xaxes(range=[-r, r], title="θ (generator)", **kw)
+        fig.update_yaxes(range=[-r, r], title="ψ (discriminator)" if i == 1 else None, **kw)
+    fig.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=46, b=10),
+        showlegend=False,
+        plot_bgcolor="white",
+        uirevision="dirac",
+    )
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def dirac_distance_figure(trajectories: list, height: int = 260) -> go.Figure:
+    """Distance to the equilibrium sqrt(theta^2 + psi^2) over steps for each trajectory, and |theta_ema|
+    (dashed) where an EMA is kept: the average of the circling iterates is near 0 while they are not."""
+    fig = go.Figure()
+    for i, tr in enumerate(trajectories):
+        steps = np.arange(len(tr.theta))
+        c = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=steps, y=tr.distance, mode="lines", name=tr.label, line=dict(color=c)))
+        if not np.array_equal(tr.theta_ema, tr.theta, equal_nan=True):
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=np.abs(tr.theta_ema),
+                    mode="lines",
+                    name=f"|EMA of θ| ({tr.label})",
+                    line=dict(color=c, dash="dash"),
+                )
+            )
+    _layout(fig, "Distance to the equilibrium (0, 0)", height=height, square=False)
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.3), xaxis_title="step")
+    fig.update_yaxes(type="log", title="distance")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeds: a sweep's members as small multiples
+# ---------------------------------------------------------------------------------------------
+
+
+def seed_clouds_figure(
+    members: list, bounds=None, data=None, cols: int = 8, height_per_row: int = 130
+) -> go.Figure:
+    """One small panel per member: its samples over the data, titled with its seed and modes; a panel whose
+    member missed a mode is red-titled. members: objects with .seed, .samples [n, 2] (or None), .modes,
+    .n_modes, .error (lab.gan_seeds.MemberResult)."""
+    from plotly.subplots import make_subplots
+
+    if not members:
+        return empty_figure("Seeds", "no member has finished yet", 200)
+    cols = max(1, min(cols, len(members)))
+    rows = math.ceil(len(members) / cols)
+
+    def title(m) -> str:
+        if m.error:
+            return f"seed {m.seed}: failed"
+        if m.modes is None:
+            return f"seed {m.seed}"
+        mark = "" if m.modes == m.n_modes else " ✗"
+        return f"seed {m.seed}: {m.modes}/{m.n_modes}{mark}"
+
+    fig = make_subplots(
+        rows,
+        cols,
+        subplot_titles=[title(m) for m in members],
+        horizontal_spacing=0.01,
+        vertical_spacing=0.25 / rows,
+    )
+    d = None if data is None else np.asarray(data)[:300]
+    for i, m in enumerate(members):
+        kw = dict(row=i // cols + 1, col=i % cols + 1)
+        if d is not None:
+            fig.add_trace(
+                go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR)),
+                **kw,
+            )
+        if m.samples is not None and len(m.samples):
+            s = np.asarray(m.samples)
+            collapsed = m.modes is not None and m.modes < m.n_modes
+            fig.add_trace(
+                go.Scattergl(
+                    x=s[:, 0],
+                    y=s[:, 1],
+                    mode="markers",
+                    marker=dict(size=2, color=PALETTE[1] if collapsed else PALETTE[0]),
+                ),
+                **kw,
+            )
+        if bounds is not None:
+            fig.update_xaxes(range=[bounds[0], bounds[1]], **kw)
+            fig.update_yaxes(range=[bounds[2], bounds[3]], **kw)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_layout(
+        height=rows * height_per_row + 30,
+        margin=dict(l=5, r=5, t=30, b=5),
+        showlegend=False,
+        plot_bgcolor="white",
+    )
+    fig.update_annotations(font_size=10)
+    return fig
