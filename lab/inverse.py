@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
-from lab.base import GenerativeModel
+from lab.base import GenerativeModel, option
 from lab.metrics import energy_distance
 
 METHODS = {
@@ -19,6 +19,28 @@ METHODS = {
     "latent": "optimise latents z so that decode(z) has x_dim near c, plus the prior -log p(z)",
     "rejection": "rejection (ABC): draw samples, keep those whose x_dim is near c",
 }
+
+
+@dataclass(frozen=True)
+class InverseConfig:
+    """How the latent-inversion solver works: fields map to the page's widgets, its link and `--set`."""
+
+    prior_weight: float = option(
+        1.0,
+        "λ, the weight of the prior term λ·(-log p(z)) in latent inversion: 0 = none (the data term alone, "
+        "each start keeps whatever the observation does not pin down), 1 = MAP, large = answers pulled to "
+        "the prior's centre",
+        min=0.0,
+        max=1000.0,
+    )
+    steps: int = option(300, "Adam steps of latent inversion", min=10, max=5000)
+    lr: float = option(
+        0.1, "Adam's learning rate in latent inversion (decays linearly to 0)", min=1e-4, max=1.0
+    )
+
+    def to_dict(self) -> dict:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
 
 # ---------------------------------------------------------------------------------------------
 # The conditional on a grid: the truth, and every family with a density
@@ -102,17 +124,22 @@ def latent_inversion(
     sigma: float = 0.0,
     steps: int = 300,
     lr: float = 0.1,
+    prior_weight: float = 1.0,
 ) -> tuple[np.ndarray, dict]:
     """Samples by optimising latents (GAN inversion / VAE latent MAP; Bora et al. 2017, "Compressed
     sensing using generative models"):
 
-        z* = argmin_z (decode(z)_dim - c)^2 / (2 s^2) - log p(z),
+        z* = argmin_z (decode(z)_dim - c)^2 / (2 s^2) - λ log p(z),
 
     from n starts z_0 ~ p(z), all in standardised coordinates; s is the measurement noise sigma
     (or 5 % of the data's spread for an exact observation). -log p(z) uses a Gaussian fitted to
-    prior_sample_latent draws, which is the prior itself when that is Gaussian. Each start lands
-    on one solution near it, so this is mode-seeking, not a posterior sampler. Returns the points
-    [n, 2] in data coordinates and {"residual": mean |x_dim - c| in data units}.
+    prior_sample_latent draws, which is the prior itself when that is Gaussian. λ = `prior_weight`
+    is the regulariser's weight (Tikhonov in z): λ = 1 is the MAP estimate, λ = 0 fits the data
+    term alone (the ill-posed least squares: what the observation does not pin down stays where its
+    start was), λ -> infinity pulls every answer to the prior's centre whatever was observed.
+    Each start lands on one solution near it, so this is mode-seeking, not a posterior sampler.
+    Returns the points [n, 2] in data coordinates and {"residual": mean |x_dim - c| in data units,
+    "z_radius": mean Mahalanobis distance of z* from the prior's centre, "prior_weight": λ}.
     """
     std, mean = float(model.scaler.std[dim]), float(model.scaler.mean[dim])
     c_z = (c - mean) / std
@@ -135,7 +162,7 @@ def latent_inversion(
     for _ in range(steps):
         x = model.decode(z)
         d = z - mu
-        loss = (0.5 * ((x[:, dim] - c_z) / s) ** 2 + 0.5 * ((d @ prec) * d).sum(1)).sum()
+        loss = (0.5 * ((x[:, dim] - c_z) / s) ** 2 + prior_weight * 0.5 * ((d @ prec) * d).sum(1)).sum()
         # grad w.r.t. z only: the model's own parameters (maybe training elsewhere) are untouched
         (gz,) = torch.autograd.grad(loss, [z])
         z.grad = gz
@@ -143,7 +170,13 @@ def latent_inversion(
         sched.step()
     with torch.no_grad():
         x = model.scaler.to_x(model.decode(z).float().cpu()).numpy()
-    return x, {"residual": float(np.abs(x[:, dim] - c).mean())}
+        d = z.detach() - mu
+        radius = float(((d @ prec) * d).sum(1).clamp_min(0).sqrt().mean())
+    return x, {
+        "residual": float(np.abs(x[:, dim] - c).mean()),
+        "z_radius": radius,
+        "prior_weight": float(prior_weight),
+    }
 
 
 def rejection(
@@ -197,9 +230,12 @@ def solve(
     n: int = 1000,
     seed: int = 0,
     sigma: float = 0.0,
+    solver: InverseConfig | None = None,
 ) -> Answer:
-    """Answer the inverse problem with one model: samples of x_other (and a density where the method has one)."""
+    """Answer the inverse problem with one model: samples of x_other (and a density where the method has
+    one). `solver` sets latent inversion's prior weight λ, steps and learning rate (the defaults: MAP)."""
     method = method or methods_for(model)[0]
+    solver = solver or InverseConfig()
     gen = torch.Generator(device=model.device).manual_seed(seed)
     info: dict = {"dim": dim, "method_text": METHODS[method]}
     density = None
@@ -222,7 +258,9 @@ def solve(
             if model.density_kind == "bound":
                 info["note"] = "the density is the model's bound (ELBO), so this conditional is approximate"
         elif method == "latent":
-            pts, more = latent_inversion(model, dim, c, n, gen, sigma)
+            pts, more = latent_inversion(
+                model, dim, c, n, gen, sigma, solver.steps, solver.lr, solver.prior_weight
+            )
             info.update(more)
         else:
             if method in ("autoregressive", "inpaint"):
@@ -249,14 +287,41 @@ def solve(
 # ---------------------------------------------------------------------------------------------
 
 
-def score(answer: Answer, truth: dict, dim: int, c: float, n_truth: int = 1000, seed: int = 0) -> dict:
+def conditional_spread(cond: dict) -> float:
+    """The standard deviation of a gridded conditional p(x_other | observation)."""
+    w = cond["p"] / cond["p"].sum()
+    m = float((cond["g"] * w).sum())
+    return float(np.sqrt((w * (cond["g"] - m) ** 2).sum()))
+
+
+def manifold_level(dataset, q: float = 0.01, n: int = 5000, seed: int = 0) -> float:
+    """The true log-density below which only a fraction q of the data lies: points under it are "off
+    the data manifold" (for moons, well outside the arcs' noise band)."""
+    return float(np.quantile(dataset.log_prob(dataset.sample(n, seed)), q))
+
+
+def score(
+    answer: Answer,
+    truth: dict,
+    dim: int,
+    c: float,
+    n_truth: int = 1000,
+    seed: int = 0,
+    dataset=None,
+) -> dict:
     """Energy distance between the answer's x_other and the true conditional's (both on the line
-    x_dim = c), its floor (two true samples), and KL(truth || model) on the grid where the answer
-    has a density."""
+    x_dim = c), its floor (two true samples), the answers' spread (std of x_other) beside the truth's,
+    KL(truth || model) on the grid where the answer has a density, and with a `dataset` that has a
+    true density the fraction of answer points off its manifold (below `manifold_level`)."""
     out: dict = {"n": int(len(answer.points))}
     if len(answer.points) < 2:
         return out
     t1, t2 = sample_grid(truth, n_truth, seed + 1), sample_grid(truth, n_truth, seed + 2)
+    out["spread"] = float(np.std(answer.other))
+    out["spread_truth"] = conditional_spread(truth)
+    if dataset is not None and getattr(dataset, "has_density", False):
+        level = manifold_level(dataset)
+        out["off_manifold"] = float(np.mean(dataset.log_prob(answer.points) < level))
 
     def line(v):
         return np.stack([np.full(len(v), c), v], 1)

@@ -9,6 +9,7 @@ from lab.base import REGISTRY, get_model_class  # noqa: E402
 from lab.live.session import JobError  # noqa: E402
 from lab.spec import RunSpec  # noqa: E402
 from lab.viz import concepts as cv  # noqa: E402
+from lab.viz import inverse as iv  # noqa: E402
 from pages import ui  # noqa: E402
 
 st.caption(
@@ -48,6 +49,19 @@ with st.sidebar:
         key="inverse.methods",
         help="\n\n".join(f"**{m}**: {t}" for m, t in I.METHODS.items()),
     )
+    st.markdown("**Regularisation** (latent inversion: GAN, VAE, AE)")
+    LAMBDAS = [0.0, 0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0, 1000.0]
+    ui.linked("inverse.prior_weight", 1.0, choices=LAMBDAS)
+    lam = st.select_slider(
+        "prior weight λ",
+        LAMBDAS,
+        1.0,
+        format_func=lambda v: f"{v:g}",
+        key="inverse.prior_weight",
+        help=I.InverseConfig.__dataclass_fields__["prior_weight"].metadata["help"],
+    )
+    ui.linked("inverse.lambda_sweep", False)
+    sweep = st.toggle("compare λ = 0, 0.1, 1, 10", key="inverse.lambda_sweep")
     budget = ui.budget_widget("inverse", 20.0)
     seed = ui.seed_widget("inverse")
 if ds is None:
@@ -80,6 +94,7 @@ sigma = c3.slider(
 
 truth = I.true_conditional(ds, dim, c, sigma, n=400)
 sols = I.solutions(truth)
+truth_spread = I.conditional_spread(truth)
 st.info(I.ill_posedness(truth, dim, c))
 
 ids = [
@@ -91,28 +106,33 @@ for k in FAMILIES:
 ui.controls(runner, ids, "inverse")
 
 
-def answers():
-    """Every (family, method) answer, cached per training step and observation."""
+def answers(sweep_lams=()):
+    """Every (family, method) answer at λ, cached per training step and observation; and for latent
+    inversion the answers at each λ of `sweep_lams` ((family title, λ, answer, score) rows)."""
     cache = st.session_state.setdefault("inverse.cache", {})
-    out = []
+    out, swept = [], []
+
+    def solve(k, rid, step, m, w):
+        ck = (k, step, ds.name, str(ds.params()), dim, c, sigma, m, seed, w if m == "latent" else None)
+        if ck not in cache:
+            kw = dict(dim=dim, c=c, truth=truth, method=m, n=500, seed=seed, sigma=sigma)
+            cache[ck] = runner.call(rid, "inverse", solver=I.InverseConfig(prior_weight=w), **kw)
+        return cache[ck]
+
     for k, rid in zip(keys, ids):
         snap = runner.snapshot(rid) if rid else None
         if snap is None or snap.step == 0 or snap.status in ("building", "error"):
             continue
         try:  # each answer is solved on the model in its worker
             info = cache.setdefault(("info", rid, snap.step), runner.call(rid, "info"))
-            for m in [m for m in info["inverse_methods"] if m in methods]:
-                ck = (k, snap.step, ds.name, str(ds.params()), dim, c, sigma, m, seed)
-                if ck not in cache:
-                    cache[ck] = runner.call(
-                        rid, "inverse", dim=dim, c=c, truth=truth, method=m, n=500, seed=seed, sigma=sigma
-                    )
-                out.append(cache[ck])
+            out += [solve(k, rid, snap.step, m, lam) for m in info["inverse_methods"] if m in methods]
+            if "latent" in info["inverse_methods"]:
+                swept += [(FAMILIES[k], w, *solve(k, rid, snap.step, "latent", w)) for w in sweep_lams]
         except JobError as e:
             st.warning(f"{FAMILIES.get(k, k)}: {e}")
     if len(cache) > 200:
         cache.clear()
-    return out
+    return out, swept
 
 
 @ui.live(runner)
@@ -120,7 +140,7 @@ def view():
     if runner.busy:
         st.caption("Training… the answers appear when training is paused or done.")
         return
-    res = answers()
+    res, swept = answers((0.0, 0.1, 1.0, 10.0) if sweep else ())
     left, right = st.columns(2)
     ui.live_chart(
         cv.slice_figure(
@@ -146,7 +166,7 @@ def view():
     for a, s in res:
         note = a.error or a.info.get("note", "")
         if "residual" in a.info:
-            note = note or f"mean |x{dim + 1} − c| after optimisation: {a.info['residual']:.3f}"
+            note = note or f"λ = {lam:g}; mean |x{dim + 1} − c| after optimisation: {a.info['residual']:.3f}"
         if "acceptance" in a.info:
             note = note or f"accepted {a.info['acceptance']:.2%} of {a.info['draws']:,} draws"
         rows.append(
@@ -156,6 +176,8 @@ def view():
                 "energy distance": s.get("energy_distance"),
                 "floor (truth vs truth)": s.get("energy_distance_floor"),
                 "KL(truth ‖ model)": s.get("kl"),
+                "spread": s.get("spread"),
+                "off manifold": s.get("off_manifold"),
                 "note": note,
             }
         )
@@ -163,8 +185,23 @@ def view():
         st.dataframe(rows, hide_index=True, width="stretch")
         st.caption(
             "Energy distance between the answer's x values and the true conditional's (lower is better; the floor "
-            "is two true samples of the same size). KL on the grid where the method gives a density. Latent "
+            "is two true samples of the same size). KL on the grid where the method gives a density. Spread: the "
+            f"std of the answers' x{2 - dim} (the true conditional's: {truth_spread:.2f}). Off manifold: the share of "
+            "answer points where the true density is below the level that holds 99 % of the data. Latent "
             "optimisation is mode-seeking: each start finds the solution nearest it, so its spread is not the truth's."
+        )
+    if swept:
+        st.plotly_chart(
+            iv.regularisation_figure(
+                [{"family": f, "prior_weight": w, **s} for f, w, _, s in swept], truth_spread
+            ),
+            key="inverse.lambda_figure",
+        )
+        st.caption(
+            "Latent inversion minimises (decode(z) − c)² / 2s² + λ·(−log p(z)). λ = 0 fits the observation "
+            "alone: the problem is ill-posed, whatever it does not pin down stays at its random start. Raising λ "
+            "trades data fit for prior plausibility: the answers gather (smaller spread) towards the prior's "
+            "centre, and past the point where the prior wins they leave the observation line and the data."
         )
     else:
         st.caption(

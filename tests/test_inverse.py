@@ -10,9 +10,12 @@ import torch
 from lab.base import REGISTRY, GenerativeModel
 from lab.data import make_dataset
 from lab.inverse import (
+    Answer,
+    InverseConfig,
     grid_conditional,
     ill_posedness,
     latent_inversion,
+    manifold_level,
     methods_for,
     rejection,
     sample_grid,
@@ -170,3 +173,100 @@ def test_inverse_page_runs():
     assert set(df["method"]) == {"grid"}
     # KDE's grid answer lies on the moons' two branches: an answer 4 units off scores ~6.5, a blurred one ~0.5
     assert ((df["energy distance"] > 0) & (df["energy distance"] < 0.1)).all(), df
+
+
+@pytest.mark.parametrize("lam", [0.1, 1.0, 10.0, 1000.0])
+def test_prior_weight_closed_form(gauss, lam):
+    """min_z (z1 - c)^2 / (2 s^2) + λ |z|^2 / 2 has z* = (c / (1 + λ s^2), 0): x1* = c / (1 + λ s^2),
+    x2* = rho x1*. λ = 1 is the MAP of the test above; a larger λ pulls z* (and x*) toward 0."""
+    c, s = 1.2, 0.05
+    x, info = latent_inversion(gauss, 0, c, 64, torch.Generator().manual_seed(1), prior_weight=lam)
+    x1 = c / (1 + lam * s**2)
+    assert np.abs(x[:, 0] - x1).max() < 0.04 and np.abs(x[:, 1] - RHO * x1).max() < 0.04
+    assert info["prior_weight"] == lam and info["residual"] == pytest.approx(c - x1, abs=0.04)
+
+
+def test_prior_weight_one_is_the_old_solver_and_large_pulls_to_the_prior_centre(gauss):
+    """The default (MAP, λ = 1) is unchanged; λ -> large sends every z* to the prior's centre, so every
+    answer decodes to decode(0) = 0 whatever was observed."""
+    c = 1.2
+    default, _ = latent_inversion(gauss, 0, c, 64, torch.Generator().manual_seed(1))
+    one, _ = latent_inversion(gauss, 0, c, 64, torch.Generator().manual_seed(1), prior_weight=1.0)
+    assert np.array_equal(default, one)
+    radius = {}
+    for lam in (0.0, 1.0, 100.0, 1e5):
+        x, info = latent_inversion(gauss, 0, c, 256, torch.Generator().manual_seed(2), prior_weight=lam)
+        radius[lam] = info["z_radius"]
+    assert radius[0.0] > radius[1.0] > radius[100.0] > radius[1e5]
+    assert radius[1e5] < 0.05 and np.abs(x).max() < 0.05 and info["residual"] > 1.1
+
+
+def test_prior_weight_zero_is_the_unregularised_least_squares(gauss):
+    """λ = 0: the data term pins z1 = c and leaves z2 at its start z2 ~ N(0, 1), so x2 = rho c + sqrt(1 - rho^2) z2:
+    for this linear decoder the answers are spread like the true conditional N(rho c, 1 - rho^2), where
+    the MAP (λ = 1) puts all of them on one point."""
+    c = 0.7
+    x, info = latent_inversion(gauss, 0, c, 2000, torch.Generator().manual_seed(3), prior_weight=0.0)
+    assert info["residual"] < 0.02
+    assert abs(x[:, 1].mean() - RHO * c) < 0.05 and abs(x[:, 1].std() - math.sqrt(1 - RHO**2)) < 0.05
+    g = np.linspace(-5, 5, 600)
+    truth = {"g": g, "p": _normal(g, RHO * c, 1 - RHO**2)}
+    spread = {}
+    for lam in (0.0, 1.0):
+        a = solve(gauss, 0, c, truth, "latent", n=500, seed=0, solver=InverseConfig(prior_weight=lam))
+        sc = score(a, truth, 0, c)
+        spread[lam] = sc["spread"]
+        assert sc["spread_truth"] == pytest.approx(math.sqrt(1 - RHO**2), abs=1e-3)
+    assert spread[0.0] > 0.5 > 0.05 > spread[1.0]
+
+
+def test_inverse_config_takes_set_values():
+    from lab.base import ConfigError, make_config, parse_sets
+
+    assert make_config(InverseConfig, {"prior_weight": "10"}).prior_weight == 10.0
+    assert parse_sets(InverseConfig, ["prior_weight=0", "steps=50"]) == InverseConfig(0.0, 50)
+    with pytest.raises(ConfigError, match="prior_weight"):
+        make_config(InverseConfig, {"prior_weight": "-1"})
+
+
+def test_off_manifold_fraction():
+    """Answer points on the moons score 0 off the manifold; points 4 units above them score 1."""
+    ds = make_dataset("moons")
+    truth = true_conditional(ds, 0, 0.5, n=300)
+    on = ds.sample(400, 5)
+    for pts, want in ((on, 0.0), (on + np.array([0.0, 4.0]), 1.0)):
+        a = Answer("x", "x", "latent", pts, info={"dim": 0})
+        assert score(a, truth, 0, 0.5, dataset=ds)["off_manifold"] == pytest.approx(want, abs=0.03)
+    assert manifold_level(ds) < np.median(ds.log_prob(on))
+
+
+def test_inverse_page_lambda_sweep():
+    """The λ widget reaches latent inversion: with the sweep on, an autoencoder's answers at λ = 0, 0.1, 1, 10
+    are drawn, and the table shows the spread and the fraction off the manifold."""
+    import os
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import built
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    at = AppTest.from_file(os.path.join(root, "pages", "inverse.py"), default_timeout=120)
+    at.run()
+    at.multiselect(key="inverse.families").set_value(["ae"]).run()
+    at.select_slider(key="inverse.prior_weight").set_value(10.0)
+    at.toggle(key="inverse.lambda_sweep").set_value(True).run()
+    runner = at.session_state["runner"]
+    t0 = time.time()
+    while not built(runner, "inverse/ae") and time.time() - t0 < 30:
+        time.sleep(0.1)
+    at.button(key="inverse.step").click().run()
+    while (runner.busy or runner.snapshot("inverse/ae").step == 0) and time.time() - t0 < 30:
+        time.sleep(0.1)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    df = at.dataframe[0].value
+    assert list(df["method"]) == ["latent"] and "λ = 10" in df["note"][0]
+    assert ((df["off manifold"] >= 0) & (df["off manifold"] <= 1)).all() and (df["spread"] >= 0).all()
+    fig = [c for c in at.get("plotly_chart")]
+    assert any("λ (prior weight)" in c.proto.spec for c in fig), "the λ sweep figure is drawn"

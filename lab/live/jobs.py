@@ -45,12 +45,13 @@ def info(run) -> dict[str, Any]:
     }
 
 
-def inverse(run, dim: int, c: float, truth: dict, method: str, n: int, seed: int, sigma: float):
-    """One inverse-problem answer and its score (lab.inverse.solve, lab.inverse.score)."""
+def inverse(run, dim: int, c: float, truth: dict, method: str, n: int, seed: int, sigma: float, solver=None):
+    """One inverse-problem answer and its score (lab.inverse.solve, lab.inverse.score); `solver` is an
+    InverseConfig (latent inversion's prior weight)."""
     from lab import inverse as I
 
-    answer = I.solve(run.model, dim, c, truth, method, n=n, seed=seed, sigma=sigma)
-    return answer, I.score(answer, truth, dim, c)
+    answer = I.solve(run.model, dim, c, truth, method, n=n, seed=seed, sigma=sigma, solver=solver)
+    return answer, I.score(answer, truth, dim, c, dataset=run.spec.dataset)
 
 
 def sampler_sweep(run, reference: np.ndarray, steps: list[int], n: int, seed: int):
