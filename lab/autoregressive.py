@@ -62,6 +62,63 @@ class MADE(nn.Module):
         """x [n, D] -> params [n, D, n_params]; block d depends on x[:, :d] only."""
         return self.body(x).reshape(len(x), self.D, self.n_params)
 
+    def last(self) -> nn.Linear:
+        return self.body[-1]
+
+    def sample(self, cond, n: int, generator, first: torch.Tensor | None = None) -> torch.Tensor:
+        """x [n, D] one dimension at a time: D full passes, pass d reads block d (PixelCNN's sampling)."""
+        dev = self.last().weight.device
+        x = torch.zeros(n, self.D, device=dev)
+        for d in range(self.D):
+            x[:, d] = first if d == 0 and first is not None else cond.sample(self(x)[:, d], generator)
+        return x
+
+
+class GRUConditioner(nn.Module):
+    """PixelRNN-style conditioner (van den Oord et al. 2016, with a GRU, Cho et al. 2014, for the LSTM):
+    a recurrent network reads x_1 ... x_{D-1} one at a time, and its state h_d (which has seen x_<d)
+    gives the parameters of p(x_d | x_<d) through one linear head shared by all positions:
+
+        h_d = GRU(h_{d-1}, [x_{d-1}, onehot(d)]),  params_d = W h_d + b,  x_0 = 0
+
+    Training is sequential over the dimensions too (the recurrence), unlike MADE's one masked pass;
+    sampling is D steps for both, but each step here is one cell update instead of a full pass.
+    """
+
+    def __init__(self, D: int, n_params: int, hidden: int, depth: int):
+        super().__init__()
+        self.D, self.n_params = D, n_params
+        self.gru = nn.GRU(1 + D, hidden, num_layers=depth, batch_first=True)
+        self.head = nn.Linear(hidden, n_params)
+
+    def last(self) -> nn.Linear:
+        return self.head
+
+    def _input(self, prev: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """[n, L] previous values and L positions -> [n, L, 1 + D] (value, one-hot position)."""
+        onehot = F.one_hot(positions, self.D).to(prev.dtype).expand(len(prev), -1, -1)
+        return torch.cat([prev[..., None], onehot], -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [n, D] -> params [n, D, n_params]; block d depends on x[:, :d] only (teacher forcing)."""
+        prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], 1)
+        out, _ = self.gru(self._input(prev, torch.arange(self.D, device=x.device)))
+        return self.head(out)
+
+    def sample(self, cond, n: int, generator, first: torch.Tensor | None = None) -> torch.Tensor:
+        """x [n, D] one dimension at a time, carrying the recurrent state: D cell updates."""
+        dev = self.head.weight.device
+        x = torch.zeros(n, self.D, device=dev)
+        prev, h = torch.zeros(n, 1, device=dev), None
+        for d in range(self.D):
+            out, h = self.gru(self._input(prev, torch.tensor([d], device=dev)), h)
+            x[:, d] = first if d == 0 and first is not None else cond.sample(self.head(out[:, 0]), generator)
+            prev = x[:, d : d + 1]
+        return x
+
+
+CONDITIONERS = {"made": MADE, "gru": GRUConditioner}
+
 
 # ---------------------------------------------------------------------------------------------
 # 1D conditionals p(v | params)
@@ -140,6 +197,37 @@ class DiscretisedSoftmax:
         return torch.where(tail, g, v)
 
 
+def make_conditioner(kind: str, D: int, cond, hidden: int, depth: int) -> MADE | GRUConditioner:
+    """A conditioner for D dimensions whose output starts small, around the conditional's initial bias."""
+    net = CONDITIONERS[kind](D, cond.n_params, hidden, depth)
+    last = net.last()
+    with torch.no_grad():
+        last.weight.mul_(0.1)
+        for d in range(len(last.bias) // cond.n_params):  # MADE: one block per dimension; GRU: one head
+            cond.init_bias(last.bias[d * cond.n_params : (d + 1) * cond.n_params])
+    return net
+
+
+class ARDensity(nn.Module):
+    """The family's model in D dimensions, p(x) = prod_d p(x_d | x_<d): the same conditioners and 1D
+    conditionals as the 2D family, for the dimension ladder (bench/ar_ladder.py), where sampling takes D
+    sequential steps while a flow's takes one pass."""
+
+    def __init__(
+        self, D: int, conditioner: str = "made", components: int = 16, hidden: int = 64, depth: int = 2
+    ):
+        super().__init__()
+        self.cond = MixtureOfGaussians(components)
+        self.net = make_conditioner(conditioner, D, self.cond, hidden, depth)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) [n] for x [n, D]: one pass of the conditioner (recurrent for the GRU)."""
+        return self.cond.log_prob(x, self.net(x)).sum(1)
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.net.sample(self.cond, n, generator)
+
+
 # ---------------------------------------------------------------------------------------------
 # The family
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +243,12 @@ class ARConfig(Config):
         choices=["mog", "softmax"],
     )
     order: str = option("x1-first", "which coordinate is generated first", choices=list(ORDERS))
+    conditioner: str = option(
+        "made",
+        "network that maps x_<d to the parameters of p(x_d | x_<d): masked (MADE, PixelCNN-style, one "
+        "parallel pass in training) or recurrent (GRU, PixelRNN-style, sequential in training too)",
+        choices=list(CONDITIONERS),
+    )
     components: int = option(16, "Gaussians per conditional (mog)", min=1, max=64)
     bins: int = option(64, "bins per conditional (softmax)", min=4, max=512)
     bound: float = option(4.0, "the bins cover [-B, B] in standardised units (softmax)", min=1.0, max=10.0)
@@ -193,6 +287,7 @@ class Autoregressive(GenerativeModel):
     Config = ARConfig
     has_log_prob = True
     density_kind = "exact"
+    learns_from_incomplete = True  # rows missing the second variable train p(x_first); see _build
 
     def _build(self):
         cfg = self.config
@@ -202,29 +297,32 @@ class Autoregressive(GenerativeModel):
             if cfg.conditional == "mog"
             else DiscretisedSoftmax(cfg.bins, cfg.bound)
         )
-        made = MADE(2, self.cond.n_params, cfg.hidden, cfg.depth)
-        last = made.body[-1]
-        with torch.no_grad():
-            last.weight.mul_(0.1)
-            for d in range(2):
-                self.cond.init_bias(last.bias[d * self.cond.n_params : (d + 1) * self.cond.n_params])
+        made = make_conditioner(cfg.conditioner, 2, self.cond, cfg.hidden, cfg.depth)
         ema = copy.deepcopy(made).requires_grad_(False)  # Polyak average: what the model uses
-        self.net = nn.ModuleDict({"made": made, "ema": ema})
+        self.net = nn.ModuleDict({cfg.conditioner: made, "ema": ema})
         self.opt = torch.optim.AdamW(
             made.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
         )
         self.optimizers = [self.opt]
         self.steps = 0
-        n = len(self.train_z)
+        # rows with a missing coordinate (NaN): a row missing the second variable still gives log p(x_first)
+        # (the second integrates out: int p(x_a) p(x_b | x_a) dx_b = p(x_a)); a row missing the first would
+        # need p(x_b) = int p(x_a) p(x_b | x_a) dx_a, an integral in every step, so it contributes nothing
+        seen = ~torch.isnan(self.train_z[:, list(self.order)])
+        self.rows_first_only = int((seen[:, 0] & ~seen[:, 1]).sum())
+        self.rows_ignored = int((~seen[:, 0]).sum())
+        complete = self.train_z[seen.all(1)]
+        n = len(complete)
         self.noise_floor = (
-            cfg.noise_floor * math.sqrt(min(1.0, 300 / n)) * loo_bandwidth(self.train_z, seed=self.seed)
+            cfg.noise_floor * math.sqrt(min(1.0, 300 / n)) * loo_bandwidth(complete, seed=self.seed)
             if cfg.noise_floor > 0
             else 0.0
         )
 
     @property
-    def made(self) -> MADE:
-        return self.net["ema"] if self.config.ema > 0 else self.net["made"]
+    def made(self) -> MADE | GRUConditioner:
+        """The conditioner the model uses (the weight average unless ema is 0); named for the default."""
+        return self.net["ema"] if self.config.ema > 0 else self.net[self.config.conditioner]
 
     # -- density, in standardised coordinates ------------------------------------------------------
     def _log_probs(self, z: torch.Tensor, made: MADE | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -244,23 +342,25 @@ class Autoregressive(GenerativeModel):
             batch = batch + sigma * torch.randn(
                 batch.shape, generator=self.gen, device=batch.device, dtype=batch.dtype
             )
-        lp_a, lp_b = self._log_probs(batch, self.net["made"])
+        raw = self.net[cfg.conditioner]
+        seen = ~torch.isnan(batch[:, list(self.order)])  # [n, 2] in generation order
+        lp_a, lp_b = self._log_probs(torch.nan_to_num(batch), raw)  # a missing value's 0 is never read
+        lp_a = torch.where(seen[:, 0], lp_a, 0.0)  # observed-data log-likelihood of each row
+        lp_b = torch.where(seen.all(1), lp_b, 0.0)
         loss = -(lp_a + lp_b).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.net["made"].parameters(), 10.0)
+        nn.utils.clip_grad_norm_(raw.parameters(), 10.0)
         self.opt.step()
         self.steps += 1
         if self.config.ema > 0:
             d = min(self.config.ema, (1 + self.steps) / (10 + self.steps))
             with torch.no_grad():
-                torch._foreach_lerp_(
-                    list(self.net["ema"].parameters()), list(self.net["made"].parameters()), 1 - d
-                )
+                torch._foreach_lerp_(list(self.net["ema"].parameters()), list(raw.parameters()), 1 - d)
         return {
             "nll": float(loss.detach()),
-            "nll_first": float(-lp_a.mean().detach()),
-            "nll_second": float(-lp_b.mean().detach()),
+            "nll_first": float(-lp_a.sum().detach() / seen[:, 0].sum().clamp(min=1)),
+            "nll_second": float(-lp_b.sum().detach() / seen.all(1).sum().clamp(min=1)),
         }
 
     def _params_given_first(self, v_first: torch.Tensor) -> torch.Tensor:
@@ -270,12 +370,9 @@ class Autoregressive(GenerativeModel):
 
     def _sample_z(self, n, generator, first: torch.Tensor | None = None):
         """Sequential sampling: z_a ~ p(z_a), then z_b ~ p(z_b | z_a). Returns [n, 2] in data order."""
-        if first is None:
-            p_a = self.made(torch.zeros(n, 2, device=self.device))[:, 0]  # block 1 sees no input
-            first = self.cond.sample(p_a, generator)
-        second = self.cond.sample(self._params_given_first(first), generator)
+        zo = self.made.sample(self.cond, n, generator, first)  # [n, 2] in generation order
         z = torch.empty(n, 2, device=self.device)
-        z[:, self.order[0]], z[:, self.order[1]] = first, second
+        z[:, self.order[0]], z[:, self.order[1]] = zo[:, 0], zo[:, 1]
         return z
 
     # -- conditionals in data coordinates (the inverse-problems page uses these) ----------------------
@@ -365,7 +462,7 @@ class Autoregressive(GenerativeModel):
             hi = np.array([bounds[1], bounds[3]], dtype=float)
         else:
             x = self.to_x(self.train_z)
-            lo, hi = x.min(0), x.max(0)
+            lo, hi = np.nanmin(x, 0), np.nanmax(x, 0)
             pad = 0.15 * (hi - lo)
             lo, hi = lo - pad, hi + pad
         xa = np.linspace(lo[a], hi[a], grid)
@@ -393,6 +490,8 @@ class Autoregressive(GenerativeModel):
             "slice_log_prob": slices.cpu().double().numpy(),
             "seq_first": pts[:, a].copy(),
             "seq_points": pts,
+            "rows_first_only": self.rows_first_only,
+            "rows_ignored": self.rows_ignored,
         }
 
 

@@ -133,8 +133,8 @@ class Standardizer:
     @staticmethod
     def fit(x: np.ndarray) -> Standardizer:
         x = np.asarray(x, dtype=np.float64)
-        std = x.std(0)
-        return Standardizer(mean=x.mean(0), std=np.where(std > 1e-8, std, 1.0))
+        std = np.nanstd(x, 0)  # NaN: a missing coordinate (families with learns_from_incomplete)
+        return Standardizer(mean=np.nanmean(x, 0), std=np.where(std > 1e-8, std, 1.0))
 
     @property
     def log_det(self) -> float:
@@ -187,6 +187,7 @@ class GenerativeModel:
     has_log_prob: ClassVar[bool] = False
     density_kind: ClassVar[str] = "none"
     early_stopping: ClassVar[bool] = True  # the runner may keep the best weights on a validation split
+    learns_from_incomplete: ClassVar[bool] = False  # train_z may hold rows with one NaN (missing) coordinate
     unused_fields: ClassVar[
         tuple[str, ...]
     ] = ()  # shared Config fields this family ignores (no widget, not listed)

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
@@ -19,6 +21,70 @@ from lab.data import DataError
 # ---------------------------------------------------------------------------------------------
 # GMM: p(x) = sum_k pi_k N(x; mu_k, Sigma_k), one EM iteration per train_step (Dempster et al. 1977)
 # ---------------------------------------------------------------------------------------------
+
+
+def em_step_missing(
+    x: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.ndarray, reg: float = 1e-6
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """One exact EM iteration for a Gaussian mixture on points x [n, 2] with NaN where a coordinate is
+    missing (Ghahramani & Jordan 1994). Returns (mean observed-data log-likelihood at the given
+    parameters, weights [K], means [K, 2], full covariances [K, 2, 2]).
+
+    E step, on the observed block o of each row (the missing block m is integrated out exactly):
+        r_ik  proportional to  pi_k N(x_o; mu_k,o, Sigma_k,oo)
+        E[x_m | x_o, k]   = mu_k,m + Sigma_k,mo Sigma_k,oo^-1 (x_o - mu_k,o)
+        Cov[x_m | x_o, k] = Sigma_k,mm - Sigma_k,mo Sigma_k,oo^-1 Sigma_k,om
+    M step, with x_hat_ik the row completed by that conditional mean and C_ik the conditional covariance
+    (zero outside the missing block):
+        mu_k    = sum_i r_ik x_hat_ik / N_k
+        Sigma_k = sum_i r_ik [(x_hat_ik - mu_k)(x_hat_ik - mu_k)^T + C_ik] / N_k + reg I
+    With nothing missing this is the textbook EM step (scikit-learn's, reg_covar included).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n, K = len(x), len(weights)
+    seen = ~np.isnan(x)
+    log_p = np.empty((n, K))
+    x_hat = np.repeat(np.nan_to_num(x)[:, None, :], K, 1)  # [n, K, 2]
+    corr = np.zeros((n, K, 2, 2))
+    both = seen.all(1)
+    if both.any():  # complete rows: the full 2D Gaussian
+        d = x[both][:, None, :] - means[None]  # [b, K, 2]
+        prec = np.linalg.inv(covs)
+        maha = np.einsum("bki,kij,bkj->bk", d, prec, d)
+        log_p[both] = -0.5 * maha - np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(covs)[1]
+    for o in (0, 1):  # rows that observe only coordinate o; m = 1 - o is missing
+        rows = seen[:, o] & ~seen[:, 1 - o]
+        if not rows.any():
+            continue
+        m = 1 - o
+        v = x[rows, o][:, None]  # [r, 1]
+        s_oo = covs[:, o, o]  # [K]
+        log_p[rows] = -0.5 * (v - means[:, o]) ** 2 / s_oo - 0.5 * np.log(2 * np.pi * s_oo)
+        beta = covs[:, m, o] / s_oo  # regression of x_m on x_o within component k
+        x_hat[rows, :, m] = means[:, m] + beta * (v - means[:, o])
+        corr[rows, :, m, m] = covs[:, m, m] - beta * covs[:, m, o]
+    log_r = np.log(weights) + log_p
+    ll = logsumexp(log_r, axis=1)  # [n] log p(x_o)
+    r = np.exp(log_r - ll[:, None])  # [n, K]
+    nk = r.sum(0) + 10 * np.finfo(float).eps
+    new_means = np.einsum("nk,nki->ki", r, x_hat) / nk[:, None]
+    d = x_hat - new_means[None]
+    scatter = np.einsum("nk,nki,nkj->kij", r, d, d) + np.einsum("nk,nkij->kij", r, corr)
+    new_covs = scatter / nk[:, None, None] + reg * np.eye(2)
+    return float(ll.mean()), nk / n, new_means, new_covs
+
+
+def _constrain(covs: np.ndarray, nk: np.ndarray, kind: str, reg: float = 1e-6) -> np.ndarray:
+    """Full covariances [K, 2, 2] from the M step -> scikit-learn's storage for `kind`; the constrained
+    M step is the projection of the expected scatter (its diagonal, its mean variance, its pooled sum)."""
+    if kind == "full":
+        return covs
+    if kind == "diag":
+        return np.diagonal(covs, axis1=1, axis2=2).copy()
+    if kind == "spherical":
+        return np.diagonal(covs, axis1=1, axis2=2).mean(1)
+    pooled = np.einsum("k,kij->ij", nk, covs - reg * np.eye(2)) / nk.sum()  # tied
+    return pooled + reg * np.eye(2)
 
 
 @dataclass(frozen=True)
@@ -47,12 +113,15 @@ class GMM(GenerativeModel):
     has_log_prob = True
     density_kind = "exact"
     unused_fields = ("lr", "batch_size")  # EM uses every point and has no learning rate
+    learns_from_incomplete = True  # EM integrates a missing coordinate out exactly (em_step_missing)
 
     # scikit-learn's OpenMP/BLAS threads oversubscribe 2 busy cores badly (20x slower under load): one each
     @threadpool_limits.wrap(limits=1)
     def _build(self):
         cfg = self.config
-        x = self.train_z.cpu().numpy().astype(np.float64)
+        # starts and BIC use the complete rows; EM then learns from the incomplete ones too
+        x = self._x64()
+        x = x[~np.isnan(x).any(1)]
         k = min(cfg.n_components, len(x))
         self.bic_scores: dict[int, float] = {}
         # model selection and the EM starts run on a subsample so they stay quick on big data
@@ -126,11 +195,17 @@ class GMM(GenerativeModel):
     @threadpool_limits.wrap(limits=1)
     def train_step(self, batch):
         x = self._x64()  # EM uses every point, not a minibatch
+        full = ~np.isnan(x).any(1)
         if not self._fitted():
-            with warnings.catch_warnings():  # initialisation, then one E and one M step
+            with warnings.catch_warnings():  # initialisation, then one E and one M step (complete rows)
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                self.gm.fit(x)
+                self.gm.fit(x[full])
             bound = float(self.gm.lower_bound_)
+            if not full.all():  # later bounds count the incomplete rows too: not comparable with this one
+                self._last_bound = -math.inf
+                return {"nll": -bound, "components": float(self.k)}
+        elif not full.all():
+            bound = self._em_step_missing(x)
         else:
             # one EM iteration: E step (responsibilities r_ik and the mean log-likelihood at the current
             # parameters), M step (pi, mu, Sigma from r). fit() would add a second E step for its labels.
@@ -142,6 +217,15 @@ class GMM(GenerativeModel):
             self.converged = True
         self._last_bound = bound
         return {"nll": -bound, "components": float(self.k)}
+
+    def _em_step_missing(self, x: np.ndarray) -> float:
+        """One exact EM iteration over complete and incomplete rows; the parameters go back into self.gm."""
+        gm = self.gm
+        bound, w, mu, cov = em_step_missing(x, gm.weights_, gm.means_, self._cov_full(), gm.reg_covar)
+        cov = _constrain(cov, w * len(x), gm.covariance_type, gm.reg_covar)
+        gm._set_parameters((w, mu, cov, _compute_precision_cholesky(cov, gm.covariance_type)))
+        gm.lower_bound_ = bound
+        return bound
 
     def _x64(self) -> np.ndarray:
         if getattr(self, "_x64_cache", None) is None:

@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="model setting, e.g. loss=wgan-gp"
     )
+    t.add_argument(
+        "--missing",
+        choices=["use", "drop"],
+        default="use",
+        help="rows of --data-file with an empty cell (a missing coordinate): use them (gmm, ar; the other "
+        "families refuse them) or drop them",
+    )
     t.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     t.add_argument("--out", required=True, help="output directory")
 
@@ -239,7 +246,7 @@ def cmd_train(args) -> int:
     import torch
 
     from lab.base import get_model_class, parse_sets, save_model
-    from lab.data import load_points_csv, make_dataset
+    from lab.data import FAMILIES_WITH_MISSING, load_points_csv, make_dataset
     from lab.metrics import Evaluator
     from lab.run import DIVERGED, RunSpec, fit
 
@@ -252,8 +259,12 @@ def cmd_train(args) -> int:
     if args.data_file:
         if args.data_set:
             raise UsageError("--data-set applies to built-in datasets, not to --data-file.")
-        ds = load_points_csv(args.data_file)
+        policy = "drop" if args.missing == "drop" else "use" if cls.learns_from_incomplete else "error"
+        why = f"{args.model} cannot learn from incomplete points ({FAMILIES_WITH_MISSING} can): add --missing drop"
+        ds = load_points_csv(args.data_file, missing=policy, cannot=why)
         data_desc = {"file": os.path.abspath(args.data_file), "rows": len(ds.points)}
+        if len(ds.incomplete):
+            data_desc["incomplete_rows"] = len(ds.incomplete)
     else:
         params = dict(s.split("=", 1) if "=" in s else (s, "") for s in args.data_set)
         ds = make_dataset(args.data, **params)

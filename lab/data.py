@@ -77,6 +77,11 @@ class Dataset:
     def params(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def incomplete_rows(self, train: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(complete rows [n, 2], rows with one missing coordinate [m, 2], NaN where missing) of a
+        training sample. A built-in density's samples are complete; user points and MissingData are not."""
+        return train, np.zeros((0, 2))
+
     # -- for subclasses -----------------------------------------------------------------------
     def _sample_unit(self, n: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -465,6 +470,9 @@ class PointsDataset(Dataset):
     has_density: ClassVar[bool] = False
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     label: str = "points"
+    # rows with one empty cell: [m, 2] with NaN where the coordinate is missing (gmm and ar learn from them)
+    incomplete: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    first_incomplete_row: int = 0  # the file's row number of the first one, for messages
 
     def sample(self, n, seed=0):
         """Bootstrap draw from the points (with replacement); the points themselves when n is their count."""
@@ -482,7 +490,94 @@ class PointsDataset(Dataset):
         return (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
 
     def params(self):
-        return {"label": self.label, "n": len(self.points)}
+        extra = {"incomplete": len(self.incomplete)} if len(self.incomplete) else {}
+        return {"label": self.label, "n": len(self.points), **extra}
+
+    def incomplete_rows(self, train, seed=0):
+        return train, self.incomplete
+
+    def without_incomplete(self) -> PointsDataset:
+        """The complete rows only (what `--missing drop` trains on)."""
+        return replace(self, incomplete=np.zeros((0, 2)), first_incomplete_row=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training with missing data: which families can, and a built-in density with coordinates knocked out
+# ---------------------------------------------------------------------------------------------
+
+FAMILIES_WITH_MISSING = "gmm and ar"  # the families whose class sets learns_from_incomplete
+
+
+def refuse_incomplete(ds: Dataset, family: str, m: int) -> None:
+    """The DataError, one sentence, for `m` training rows with a missing coordinate that `family` cannot use."""
+    s = "s" if m != 1 else ""
+    where = (
+        f"Row {ds.first_incomplete_row} has an empty cell (a missing coordinate), one of {m:,} incomplete row{s}"
+        if isinstance(ds, PointsDataset) and ds.first_incomplete_row
+        else f"{m:,} training row{s} miss a coordinate"
+    )
+    raise DataError(
+        f"{where}, and {family} cannot learn from incomplete points ({FAMILIES_WITH_MISSING} can): "
+        "drop those rows (--missing drop, or 'drop' under the upload)."
+    )
+
+
+def knock_out(x: np.ndarray, share: float, which: str = "either", seed: int = 0) -> np.ndarray:
+    """A copy of x [n, 2] where a random `share` of the rows lose one coordinate (NaN), missing completely
+    at random: `which` is "x1", "x2" or "either" (each with probability 1/2)."""
+    rng = np.random.default_rng(seed)
+    out = np.array(x, dtype=np.float64)
+    rows = rng.permutation(len(out))[: int(round(share * len(out)))]
+    col = {"x1": np.zeros(len(rows), int), "x2": np.ones(len(rows), int)}.get(which)
+    if col is None:
+        col = rng.integers(0, 2, len(rows))
+    out[rows, col] = np.nan
+    return out
+
+
+@dataclass(frozen=True)
+class MissingData(Dataset):
+    """A built-in density whose training rows lose a coordinate: `share` of them miss x1, x2 or either
+    (missing completely at random, Rubin 1976). `drop` keeps only the complete rows: the baseline that
+    sees the very same complete rows. The truth, test points and metrics are the source's."""
+
+    source: Dataset = field(default_factory=lambda: Moons())
+    share: float = 0.5
+    which: str = "either"
+    drop: bool = False
+
+    @property
+    def name(self):  # noqa: D102  (the source's: evaluators and truth grids are shared with it)
+        return self.source.name
+
+    @property
+    def title(self):
+        return f"{self.source.title}, {self.share:.0%} of rows missing {self.which}"
+
+    def sample(self, n, seed=0):
+        return self.source.sample(n, seed)
+
+    def log_prob(self, x):
+        return self.source.log_prob(x)
+
+    def bounds(self):
+        return self.source.bounds()
+
+    @property
+    def modes(self):
+        return self.source.modes
+
+    @property
+    def mode_std(self):
+        return self.source.mode_std
+
+    def params(self):
+        return self.source.params()
+
+    def incomplete_rows(self, train, seed=0):
+        x = knock_out(train, self.share, self.which, seed + 7)
+        full = ~np.isnan(x).any(1)
+        return x[full], (np.zeros((0, 2)) if self.drop else x[~full])
 
 
 def points_from_array(a, label: str = "points") -> PointsDataset:
@@ -540,18 +635,25 @@ def check_spread(points: np.ndarray) -> None:
         )
 
 
-def parse_points_csv(text: str, label: str = "points", training: bool = True) -> PointsDataset:
+def parse_points_csv(
+    text: str, label: str = "points", training: bool = True, missing: str = "use", cannot: str = ""
+) -> PointsDataset:
     """Parse CSV text with two numeric columns (comma, semicolon or tab; header optional).
 
-    Each row two finite numbers within +-MAX_ABS; for training (the default) also at least MIN_ROWS rows
-    and points that spread in both coordinates (points to score need only one row). Anything else is a
-    DataError naming the row."""
+    Each row two finite numbers within +-MAX_ABS, or (for training) one number and one empty cell: a
+    missing coordinate. `missing` says what such a row becomes: "use" keeps it in `incomplete` (NaN where
+    missing), "drop" leaves it out, "error" refuses it at its row, saying `cannot` (why the caller cannot
+    use it). The text "nan" is never a missing value: it is an error (so is inf). For training (the
+    default) at least MIN_ROWS complete rows are needed, and points that spread in both coordinates;
+    points to score need one row, both coordinates each. Anything else is a DataError naming the row."""
+    if not training:
+        missing, cannot = "error", cannot or "scoring needs both coordinates of every point"
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), "")
     delim = max([",", ";", "\t"], key=first.count) if first else ","
     if first and first.count(delim) == 0:
         delim = ","
-    rows = []
+    rows, incomplete, first_incomplete, dropped = [], [], 0, 0
     header_line = _first_nonblank(lines)
     reader = csv.reader(io.StringIO(text), delimiter=delim)
     lineno = 0
@@ -573,37 +675,63 @@ def parse_points_csv(text: str, label: str = "points", training: bool = True) ->
         cells = [c.strip() for c in row]
         vals = [_parse_float(c) for c in cells]
         if None in vals:
-            if not rows and all(v is None for v in vals) and lineno == header_line:
+            if not rows and not incomplete and all(v is None for v in vals) and lineno == header_line:
                 continue  # a header line
-            if "" in cells:
-                raise DataError(
-                    f"Row {lineno} has an empty cell (a missing coordinate); "
-                    "training needs both coordinates of every point."
-                )
-            bad = cells[vals.index(None)]
-            raise DataError(f"Row {lineno} has '{bad[:40]}', which is not a number.")
-        if not all(math.isfinite(v) for v in vals):
-            raise DataError(f"Row {lineno} has a missing or infinite value (NaN or inf).")
-        if max(abs(v) for v in vals) > MAX_ABS:
-            raise DataError(f"Row {lineno} has a coordinate beyond +-{MAX_ABS:g}; rescale the points.")
-        rows.append(vals)
-        if len(rows) > MAX_ROWS:
+            gap = [i for i, c in enumerate(cells) if c == ""]
+            other = 1 - gap[0] if gap else None
+            if not gap or vals[other] is None:
+                bad = next(c for c, v in zip(cells, vals) if v is None and c)
+                raise DataError(f"Row {lineno} has '{bad[:40]}', which is not a number.")
+            if missing == "error":
+                raise DataError(f"Row {lineno} has an empty cell (a missing coordinate); {cannot}.")
+            _check_values(lineno, [vals[other]])
+            first_incomplete = first_incomplete or lineno
+            if missing == "drop":
+                dropped += 1
+            else:
+                vals[gap[0]] = math.nan
+                incomplete.append(vals)
+        else:
+            _check_values(lineno, vals)
+            rows.append(vals)
+        if len(rows) + len(incomplete) + dropped > MAX_ROWS:
             raise DataError(
                 f"The file has more than {MAX_ROWS:,} rows (row {lineno:,} is one too many); "
                 f"the limit is {MAX_ROWS:,}."
             )
-    if not rows:
+    inc = np.asarray(incomplete, dtype=np.float64).reshape(-1, 2)
+    if not rows and not len(inc) and not dropped:
         raise DataError("The file has no data rows.")
     if not training:
         return PointsDataset(points=np.asarray(rows, dtype=np.float64), label=label)
     if len(rows) < MIN_ROWS:
+        part = len(inc) + dropped
+        if part:
+            raise DataError(
+                f"The file has only {len(rows)} complete row{'s' if len(rows) != 1 else ''} (and {part:,} "
+                f"with a missing coordinate); at least {MIN_ROWS} complete rows are needed to train and "
+                "measure a model."
+            )
         raise DataError(
             f"The file has only {len(rows)} data row{'s' if len(rows) != 1 else ''}; "
             f"at least {MIN_ROWS} are needed to train and measure a model."
         )
     points = np.asarray(rows, dtype=np.float64)
     check_spread(points)
-    return PointsDataset(points=points, label=label)
+    return PointsDataset(
+        points=points, label=label, incomplete=inc, first_incomplete_row=first_incomplete if len(inc) else 0
+    )
+
+
+def _check_values(lineno: int, vals: list[float]) -> None:
+    """Finite numbers within +-MAX_ABS; the text nan is not a missing value (an empty cell is)."""
+    if not all(math.isfinite(v) for v in vals):
+        raise DataError(
+            f"Row {lineno} has a missing or infinite value (NaN or inf): "
+            "a missing coordinate is written as an empty cell."
+        )
+    if max(abs(v) for v in vals) > MAX_ABS:
+        raise DataError(f"Row {lineno} has a coordinate beyond +-{MAX_ABS:g}; rescale the points.")
 
 
 def _first_nonblank(lines: list[str]) -> int:
@@ -672,11 +800,16 @@ def read_text(source) -> tuple[str, str | None]:
     return text, name
 
 
-def load_points_csv(source, label: str | None = None, training: bool = True) -> PointsDataset:
+def load_points_csv(
+    source, label: str | None = None, training: bool = True, missing: str = "use", cannot: str = ""
+) -> PointsDataset:
     """Load points from a path, bytes or a file-like object, with every check in DataError
-    (`training=False`: points to score, where one row or identical points are fine)."""
+    (`training=False`: points to score, where one row or identical points are fine; `missing` and
+    `cannot`: what rows with an empty cell become, as in parse_points_csv)."""
     text, name = read_text(source)
-    return parse_points_csv(text, label=label or name or "points", training=training)
+    return parse_points_csv(
+        text, label=label or name or "points", training=training, missing=missing, cannot=cannot
+    )
 
 
 def save_points_csv(path_or_buf, x: np.ndarray, header: str = "x,y") -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from lab.base import GenerativeModel, get_model_class, make_model
-from lab.data import PointsDataset
+from lab.data import PointsDataset, refuse_incomplete
 from lab.snapshot import DIVERGED, DONE, PAUSED, READY, RUNNING, STOPPED  # noqa: F401  (statuses, shared with pages)
 from lab.spec import RunSpec  # noqa: F401  (the CLI and benches import it from here)
 
@@ -143,9 +143,16 @@ class Run:
         # held-out split: early stopping (explicit densities) and honest test numbers on user points
         n_val = int(len(pts) * spec.val_fraction) if spec.val_fraction > 0 and len(pts) >= 20 else 0
         self.val_x = pts[:n_val]
-        self.train_x = pts[n_val:]
+        # rows with a missing coordinate (NaN) train only the families that can marginalise it
+        self.train_x, self.incomplete_x = ds.incomplete_rows(pts[n_val:], spec.seed)
+        if len(self.incomplete_x) and not get_model_class(spec.key).learns_from_incomplete:
+            refuse_incomplete(ds, spec.key, len(self.incomplete_x))
         self.model: GenerativeModel = make_model(
-            spec.key, self.train_x, spec.config, seed=spec.seed, device=spec.device
+            spec.key,
+            np.concatenate([self.train_x, self.incomplete_x]),
+            spec.config,
+            seed=spec.seed,
+            device=spec.device,
         )
         cls = get_model_class(spec.key)
         self.has_val = n_val > 0 and cls.has_log_prob and cls.early_stopping
@@ -163,7 +170,7 @@ class Run:
         self._next_val_time = 0.0
         self.patience = 12  # validation checks without improvement before stopping
         self.blow_up = BlowUpWatch()
-        self._data_radius = float(self.model.train_z.double().norm(dim=1).quantile(0.9))
+        self._data_radius = float(self.model.train_z.double().norm(dim=1).nanquantile(0.9))
 
     # -- budget ----------------------------------------------------------------------------------
     @property

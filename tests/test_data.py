@@ -93,14 +93,17 @@ GOOD = _rows(12)
 @pytest.mark.parametrize(
     "text, match",
     [
-        ("x,y\n1,2\n3,nan\n", "Row 3 has a missing or infinite value (NaN or inf)."),
+        (
+            "x,y\n1,2\n3,nan\n",
+            "Row 3 has a missing or infinite value (NaN or inf): a missing coordinate is written as an empty cell.",
+        ),
         ("1,2\n3,inf\n", "Row 2 has a missing or infinite value"),
         ("1,2\n3,-inf\n", "Row 2 has a missing or infinite value"),
         ("1,2\n3,1e400\n", "Row 2 has a missing or infinite value"),
         ("1,2\n3,1e300\n", "Row 2 has a coordinate beyond +-1e+15"),
         ("1,2\n3,hello\n", "Row 2 has 'hello', which is not a number"),
-        ("1,2\n3,\n", "Row 2 has an empty cell (a missing coordinate)"),
-        (",2\n3,4\n", "Row 1 has an empty cell"),
+        ("1,2\n3,\n", "only 1 complete row (and 1 with a missing coordinate); at least 10 complete rows"),
+        (",2\n3,4\n", "only 1 complete row (and 1 with"),
         ("1,2,3\n4,5,6\n", "Row 1 has 3 columns"),
         ("1\n2\n", "Row 1 has 1 column;"),
         ("x,y\n", "no data rows"),
