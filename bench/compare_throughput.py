@@ -76,6 +76,25 @@ def family_of(pid: int) -> list[int]:
     return out
 
 
+def descendants(pid: int) -> list[int]:
+    """pid's children, grandchildren, ... (not pid itself)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, q in parent.items() if q == p]
+        out += kids
+        todo += kids
+    return out
+
+
 def rss_mb(pids: list[int]) -> float:
     total = 0
     for p in pids:
@@ -128,7 +147,7 @@ def main() -> None:
     p.add_argument("--solo-seconds", type=float, default=5.0)
     p.add_argument("--sessions", type=int, default=10)
     p.add_argument(
-        "--workers", type=int, default=None, help="LAB_WORKERS for the server (default: cores - 1)"
+        "--workers", type=int, default=None, help="LAB_WORKERS for the server (default: one per core)"
     )
     p.add_argument("--window", type=float, default=10.0, help="seconds over which panel updates are counted")
     a = p.parse_args()
@@ -156,6 +175,9 @@ def main() -> None:
             )
             click(pg, "Train")
             t_train = time.perf_counter()
+            server, workers = [proc.pid], family_of(proc.pid)[1:]
+            browser = [q for q in descendants(os.getpid()) if q not in server + workers]
+            cpu0 = [cpu_seconds(g) for g in (server, workers, browser)]
             time.sleep(max(0.0, a.seconds / 2 - a.window / 2))
             pg.evaluate(COUNTER)
             time.sleep(a.window)
@@ -163,6 +185,15 @@ def main() -> None:
             rates = {k: (len(ups.get(k, [])) - 1) / a.window if ups.get(k) else 0.0 for k in NINE}
             time.sleep(max(0.0, a.seconds - (time.perf_counter() - t_train)))
             steps = steps_on(pg)
+            wall = time.perf_counter() - t_train
+            used = [cpu_seconds(g) - c for g, c in zip((server, workers, browser), cpu0)]
+            rows.append(
+                (
+                    "CPU while training, in cores: server, workers, browser + bench",
+                    ", ".join(f"{u / wall:.2f}" for u in used),
+                    "",
+                )
+            )
             t_click = time.perf_counter()
             click(pg, "Pause")
             pg.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · paused")).first.wait_for(timeout=30_000)

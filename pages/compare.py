@@ -12,7 +12,7 @@ from lab.presets import PRESETS  # noqa: E402
 from lab.snapshot import SUMMARY_COLUMNS, snapshot_summary  # noqa: E402
 from lab.spec import RunSpec  # noqa: E402
 from lab.viz import curves, density_figure  # noqa: E402
-from lab.viz.common import density_spec  # noqa: E402
+from lab.viz.common import density_spec, spec_json  # noqa: E402
 from pages import ui  # noqa: E402
 
 ui.url_notes()
@@ -84,10 +84,31 @@ bounds = ds.bounds()
 per_row = 2 if ui.lecture_mode() else 3
 LIVE_POINTS = 500  # drawn on a canvas over the plot (see pages/live_chart.js)
 height = ui.fig_height(300)
-SCOREBOARD_EVERY = 1.0  # its metrics change every few seconds; a table redrawn 5x a second costs the browser more than the panels
+SCOREBOARD_EVERY = (
+    3.0  # its metrics change every few seconds; a table redrawn often costs the browser more than the panels
+)
 
 
-@ui.live(runner, every=ui.COMPARE_EVERY)
+def panel_text(label: str):
+    """A run's panel as its feed writes it (in the feed's thread: no streamlit here)."""
+    return lambda snap: spec_json(
+        density_spec(
+            snap.density,
+            snap.samples,
+            f"{label} · step {snap.step:,}",
+            bounds,
+            height=height,
+            max_points=LIVE_POINTS,
+        ),
+        extra={"v": snap.time},
+    )
+
+
+# with a feed the panels fetch their pictures themselves: the fragment only moves the progress bars
+feeds = {rid: runner.watch(rid, panel_text(labels[rid])) for rid in ids}
+
+
+@ui.live(runner, every=ui.COMPARE_EVERY if None in feeds.values() else 1.0)
 def panels():
     if wall:
         snaps = [s for i in ids if (s := runner.snapshot(i)) is not None]
@@ -118,13 +139,12 @@ def panels():
                     if snap:
                         ui.status(snap)
                     continue
-                title = f"{label} · step {snap.step:,}"
                 ui.chart(
                     f"compare.fig.{rid}",
                     (snap.time, height),
-                    lambda: density_spec(
-                        snap.density, snap.samples, title, bounds, height=height, max_points=LIVE_POINTS
-                    ),
+                    lambda: panel_text(label)(snap),
+                    feed=feeds.get(rid),
+                    live=snap.status == "running",
                 )
                 st.progress(min(1.0, snap.progress), text=snap.status)
                 ui.status(snap)

@@ -5,6 +5,8 @@
 // SVG: plotly spends ~35 us per SVG point on every update (500 points x 6 panels x 4 updates a second is
 // most of a core on a 2-core machine); the canvas draws them in well under a millisecond. Plotly still
 // draws the axes, the density picture and the title, and keeps the zoom; the canvas follows its axes.
+// A panel with a feed (lab/live/feed.py) also fetches its newest picture by itself while its run trains,
+// so the page need not rerun for it.
 
 const CANVAS_MIN_POINTS = 100;  // below this, SVG points cost little and keep their hover labels
 const TYPED = { f8: Float64Array, f4: Float32Array, i4: Int32Array, u4: Uint32Array, i2: Int16Array,
@@ -139,6 +141,78 @@ function downloadPng(div, canvas) {  // the modebar's camera: plotly's picture w
   });
 }
 
+function drawFigure(div, canvas, fig) {
+  const { data: traces, points } = splitCanvasTraces(fig);
+  div.__labPoints = points;
+  // one config object per chart: Plotly.react compares configs, and a new button function each time would
+  // count as a change and rebuild the whole plot (losing a zoom, or a drag in progress)
+  const kind = points.length ? "canvas" : "svg";
+  if (!div.__labConfig || div.__labConfig.kind !== kind) {
+    const config = { displaylogo: false, responsive: true };
+    if (points.length) {
+      config.modeBarButtonsToRemove = ["toImage"];
+      config.modeBarButtonsToAdd = [{ name: "Download plot as a png", icon: null, click: () => downloadPng(div, canvas) }];
+    }
+    div.__labConfig = { kind, config };
+  }
+  const config = div.__labConfig.config;
+  // most updates change only the points and the title's step count: a relayout of the title costs half
+  // of a full Plotly.react (which re-runs every default and redraws the plot)
+  const title = fig.layout && fig.layout.title;
+  const titleText = title && typeof title.text === "string" ? title.text : null;
+  const rest = JSON.stringify({ traces, layout: { ...fig.layout, title: { ...title, text: null } }, frames: fig.frames || null });
+  const titleOnly = titleText !== null && div.__labRest === rest && div._fullLayout;
+  div.__labRest = rest;
+  return window.__labPlotly
+    .then((Plotly) => {
+      if (titleOnly) return Plotly.relayout(div, { "title.text": titleText });
+      if (points.length) config.modeBarButtonsToAdd[0].icon = Plotly.Icons.camera;  // the same object each time
+      return Plotly.react(div, { data: traces, layout: fig.layout, frames: fig.frames || [], config });
+    })
+    .then(() => {
+      if (!div.__labHooked && div.on) {
+        div.__labHooked = true;
+        div.on("plotly_afterplot", () => drawPoints(div, canvas));
+        div.on("plotly_relayouting", (ev) => drawPoints(div, canvas, rangesFromEvent(div, ev)));
+      }
+      drawPoints(div, canvas);
+    })
+    .catch((e) => { div.textContent = "This chart could not be drawn: " + e.message; });
+}
+
+// Figures may come from the page (a rerun) and from the feed (polled) in any order: `v` (the picture's time)
+// keeps an older one from replacing a newer one. Draws are chained, one Plotly call at a time.
+function show(div, canvas, fig) {
+  if (typeof fig.v === "number") {
+    if (typeof div.__labV === "number" && fig.v < div.__labV) return;
+    div.__labV = fig.v;
+  }
+  div.__labChain = (div.__labChain || Promise.resolve()).then(() => drawFigure(div, canvas, fig));
+}
+
+// A live panel with a feed (lab/live/feed.py) fetches its picture file while its run trains: the page does
+// not rerun for it. The fetch is the only work when nothing changed (the text is compared before parsing).
+function poll(div, canvas) {
+  if (div.__labPolling) return;
+  div.__labPolling = true;
+  const tick = () => {
+    const f = div.__labFeed;
+    if (!f || !f.live || !div.isConnected) { div.__labPolling = false; return; }
+    fetch(f.url, { cache: "no-store" })
+      .then((r) => (r.ok ? r.text() : null))
+      .then((text) => {
+        if (text && text !== div.__labFeedText) {
+          div.__labFeedText = text;
+          show(div, canvas, JSON.parse(text));
+          return div.__labChain;
+        }
+      })
+      .catch(() => {})
+      .finally(() => setTimeout(tick, f.every));
+  };
+  tick();
+}
+
 export default function (component) {
   const { parentElement, data } = component;
   if (!window.__labPlotly) {  // one <script> per page, shared by every live chart
@@ -171,45 +245,12 @@ export default function (component) {
   }
   const div = box.querySelector(".lab-live-chart");
   const canvas = box.querySelector(".lab-live-points");
-  const cleanup = () => { if (window.Plotly) window.Plotly.purge(div); div.__labHooked = false; };
+  const cleanup = () => { div.__labFeed = null; if (window.Plotly) window.Plotly.purge(div); div.__labHooked = false; };
   if (div.__labSpec === data) return cleanup;  // the same figure again (a rerun with no new snapshot): nothing to draw
   div.__labSpec = data;
   const fig = JSON.parse(data);
-  const { data: traces, points } = splitCanvasTraces(fig);
-  div.__labPoints = points;
-  // one config object per chart: Plotly.react compares configs, and a new button function each time would
-  // count as a change and rebuild the whole plot (losing a zoom, or a drag in progress)
-  const kind = points.length ? "canvas" : "svg";
-  if (!div.__labConfig || div.__labConfig.kind !== kind) {
-    const config = { displaylogo: false, responsive: true };
-    if (points.length) {
-      config.modeBarButtonsToRemove = ["toImage"];
-      config.modeBarButtonsToAdd = [{ name: "Download plot as a png", icon: null, click: () => downloadPng(div, canvas) }];
-    }
-    div.__labConfig = { kind, config };
-  }
-  const config = div.__labConfig.config;
-  // most updates change only the points and the title's step count: a relayout of the title costs half
-  // of a full Plotly.react (which re-runs every default and redraws the plot)
-  const title = fig.layout && fig.layout.title;
-  const titleText = title && typeof title.text === "string" ? title.text : null;
-  const rest = JSON.stringify({ traces, layout: { ...fig.layout, title: { ...title, text: null } }, frames: fig.frames || null });
-  const titleOnly = titleText !== null && div.__labRest === rest && div._fullLayout;
-  div.__labRest = rest;
-  window.__labPlotly
-    .then((Plotly) => {
-      if (titleOnly) return Plotly.relayout(div, { "title.text": titleText });
-      if (points.length) config.modeBarButtonsToAdd[0].icon = Plotly.Icons.camera;  // the same object each time
-      return Plotly.react(div, { data: traces, layout: fig.layout, frames: fig.frames || [], config });
-    })
-    .then(() => {
-      if (!div.__labHooked && div.on) {
-        div.__labHooked = true;
-        div.on("plotly_afterplot", () => drawPoints(div, canvas));
-        div.on("plotly_relayouting", (ev) => drawPoints(div, canvas, rangesFromEvent(div, ev)));
-      }
-      drawPoints(div, canvas);
-    })
-    .catch((e) => { div.textContent = "This chart could not be drawn: " + e.message; });
+  div.__labFeed = fig.feed ? { url: fig.feed, live: !!fig.live, every: fig.every || 200 } : null;
+  show(div, canvas, fig);
+  if (div.__labFeed && div.__labFeed.live) poll(div, canvas);
   return cleanup;
 }

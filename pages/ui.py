@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -53,6 +54,7 @@ from pages import links
 # Compare page draws light panels (fast figures) and aims at >= 4 updates a second
 LIVE_EVERY = 0.5
 COMPARE_EVERY = 0.2
+FEED_EVERY = 0.2  # seconds between a fed panel's fetches (lab.live.feed); its page reruns only every second
 
 
 def _use_the_router() -> None:
@@ -339,6 +341,10 @@ def dataset_picker(
         if isinstance(got, DataError):
             st.error(str(got))
             return None
+        if len(got.incomplete):  # rows with an empty cell: gmm and ar learn from them, the others refuse them
+            st.caption(f"{len(got.points):,} points and {len(got.incomplete):,} with a missing coordinate")
+            keep = st.radio("rows with an empty cell", ["use", "drop"], horizontal=True, key=f"{prefix}.rows")
+            return got if keep == "use" else got.without_incomplete()
         st.caption(f"{len(got.points):,} points from {up.name}")
         return got
     values = {}
@@ -696,12 +702,17 @@ def _live_chart_component():
     return st.components.v2.component("lab_live_chart", js=js, isolate_styles=False)
 
 
-def live_chart(fig, key: str, where=None) -> None:
+def live_chart(fig, key: str, where=None, feed: str | None = None, live: bool = False) -> None:
     """A plotly figure, or a plain spec such as `density_spec`'s, that a live view redraws in place (see
-    above), in `where` (a column or container) or here; st.plotly_chart where it cannot."""
+    above), in `where` (a column or container) or here; st.plotly_chart where it cannot. `feed`: the
+    panel's address in lab.live.feed, which the chart fetches by itself while `live` (no rerun needed)."""
     with where if where is not None else contextlib.nullcontext():
         component = _live_chart_component()
         if component is None:
+            if isinstance(fig, str):
+                import plotly.io as pio
+
+                fig = pio.from_json(fig, skip_invalid=True)
             st.plotly_chart(fig if not isinstance(fig, dict) else fast_figure(**fig), key=key)
             return
         # a figure from `cached_figure` comes back on every refresh: serialise it once
@@ -709,6 +720,8 @@ def live_chart(fig, key: str, where=None) -> None:
         hit = sent.get(key)
         if hit is not None and hit[0] is fig:
             spec = hit[1]
+        elif isinstance(fig, str):  # a spec already written (a fed panel's, with its time)
+            spec = fig
         elif isinstance(fig, dict):
             spec = spec_json(fig)
         else:
@@ -721,14 +734,19 @@ def live_chart(fig, key: str, where=None) -> None:
                     axis.automargin = True
             spec = pio.to_json(fig, validate=False)
         sent[key] = (fig, spec)
+        if feed is not None:  # the feed's pictures and the page's carry their time ("v"): the newest stays
+            every = int(1000 * FEED_EVERY * get_runner().pool.crowding())
+            spec = spec[:-1] + f',"feed":{json.dumps(feed)},"live":{json.dumps(live)},"every":{every}}}'
         component(data=spec, key=key)
 
 
-def chart(key: str, version, build: Callable[[], Any], where=None) -> None:
+def chart(
+    key: str, version, build: Callable[[], Any], where=None, feed: str | None = None, live: bool = False
+) -> None:
     """A live chart whose figure is built only when `version` changes (what the figure shows: a
     snapshot's time for its samples, `views_time` for a family's own pictures, a widget's value): a live
     view re-runs every 0.5 s, and building a plotly figure holds the GIL that training needs."""
-    live_chart(cached_figure(key, version, build), key=key, where=where)
+    live_chart(cached_figure(key, version, build), key=key, where=where, feed=feed, live=live)
 
 
 def cached_figure(key: str, version, build):

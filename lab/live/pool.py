@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
 
+from lab.live.feed import Feed
 from lab.live.messages import Command, Picture, Reply
 from lab.snapshot import BUILDING, FINISHED, RUNNING, STOPPED, Snapshot, placeholder
 
@@ -28,7 +29,9 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 
 def default_workers() -> int:
-    """LAB_WORKERS, else one worker per core but one (the page process and the browser need a core), at least 1."""
+    """LAB_WORKERS, else one worker per core. Workers run at a lower priority than the server (see
+    lab/live/worker.py), so the page process and a browser on the same machine still answer at once; leaving
+    a core to them instead (cores - 1) left half of a 2-core machine idle between their bursts."""
     raw = os.environ.get("LAB_WORKERS", "")
     if raw.strip():
         try:
@@ -36,7 +39,7 @@ def default_workers() -> int:
         except ValueError:
             pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)
+    return max(1, cores)
 
 
 class WorkerProcess:
@@ -124,6 +127,7 @@ class WorkerPool:
         self.replaced = 0  # workers replaced after a crash
         self._requests = itertools.count(1)
         self._reader: threading.Thread | None = None
+        self.feed: Feed | None = None  # live panels the browser polls (None: pages redraw them by reruns)
 
     # -- workers ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -135,6 +139,10 @@ class WorkerPool:
             if self._reader is None:
                 self._reader = threading.Thread(target=self._read, name="lab-pool", daemon=True)
                 self._reader.start()
+                static = os.path.join(_ROOT, "static")
+                if Feed.usable(static):
+                    self.feed = Feed(static, lambda rid: (r := self.records.get(rid)) and r.snapshot)
+                    self.feed.start()
 
     def crowding(self) -> float:
         """How much slower live views should refresh: 1 up to two open sessions, then in proportion (every
@@ -225,6 +233,8 @@ class WorkerPool:
                 from lab.record import Frame
 
                 r.recording.add(Frame(snap.step, snap.time, snap.samples, snap.density))
+        if self.feed is not None:
+            self.feed.changed(p.snapshot.run_id)
 
     def _reply(self, w: WorkerProcess, msg: Reply) -> None:
         w.requests.discard(msg.request)
@@ -260,6 +270,9 @@ class WorkerPool:
             workers = {id(r.worker): r.worker for i in ids if (r := self.records[i]).worker is not None}
             for i in ids:
                 del self.records[i]
+        if self.feed is not None:
+            for i in ids:
+                self.feed.unwatch(i)
         for w in workers.values():
             w.send(Command("remove_session", session=session))
         if s is not None:
@@ -333,6 +346,8 @@ class WorkerPool:
             r = self.records.pop(run_id, None)
             if r is not None and r.session in self.sessions:
                 self.sessions[r.session].runs.discard(run_id)
+        if self.feed is not None:
+            self.feed.unwatch(run_id)
         if r is not None and r.worker is not None:
             r.worker.send(Command("remove", run_id, r.session))
 
@@ -395,6 +410,8 @@ class WorkerPool:
             for f in self.futures.values():
                 if not f.done():
                     f.set_exception(JobError("the server is stopping"))
+            if self.feed is not None:
+                self.feed.close()
         for w in workers:  # all told first, then each waited for: they stop together
             w.send(Command("shutdown"))
         deadline = time.monotonic() + 2.0

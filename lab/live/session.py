@@ -208,6 +208,15 @@ class LiveSession:
         r = self.pool.record(self._gid(run_id))
         return r.snapshot if r else None
 
+    def watch(self, run_id: str, render: Callable[[Snapshot], str]) -> str | None:
+        """Publish run_id's pictures as a panel the browser polls (lab.live.feed): `render` turns a snapshot
+        into the panel's text in a feed thread (it must not call streamlit). Returns the panel's address
+        relative to the page, or None where there is no feed (the page then redraws the panel by reruns)."""
+        feed = self.pool.feed
+        if feed is None or not self.has(run_id):
+            return None
+        return feed.url(feed.watch(self._gid(run_id), render))
+
     def call(self, run_id: str, job: str, timeout: float = 120.0, **kwargs) -> Any:
         """Run a job (lab.live.jobs) on the run's model in its worker and return its answer.
         Raises JobError with one sentence when it cannot be done."""

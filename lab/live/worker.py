@@ -29,6 +29,7 @@ from lab.snapshot import DONE, PAUSED, READY, RUNNING, STOPPED, Snapshot
 _DENSITY_FIELDS = ("density",)
 _VIEW_FIELDS = ("views", "views_time")
 _HISTORY_FIELDS = ("losses", "metrics", "latest_metrics")
+NICE = 5  # a worker's priority below the server's (a third of its CPU weight when both want a core)
 
 
 @dataclass
@@ -609,6 +610,12 @@ def _sentence(e: BaseException) -> str:
 def main(argv: list[str]) -> int:
     # Ctrl-C reaches the whole process group: the server shuts down and closes our socket, which ends us
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # training takes what the page process and the browser leave: a click, a rerun or a panel's fetch runs
+    # first, so the pool can use every core without the page waiting behind it
+    try:
+        os.nice(NICE)
+    except OSError:
+        pass
     import torch
     from threadpoolctl import threadpool_limits
 

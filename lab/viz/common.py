@@ -182,10 +182,11 @@ def template() -> dict:
 _TEMPLATE_JSON: str | None = None
 
 
-def spec_json(spec: dict, decimals: int = 4) -> str:
+def spec_json(spec: dict, decimals: int = 4, extra: dict | None = None) -> str:
     """A plain spec ({"data", "layout"}, e.g. `density_spec`'s) as the JSON of its plotly figure, with the
     default template, as plotly.js reads it. Arrays become lists rounded to `decimals` (1e-4 of a data
-    unit is far below a pixel) and non-finite numbers become null (JSON has no NaN)."""
+    unit is far below a pixel) and non-finite numbers become null (JSON has no NaN). `extra`: top-level keys
+    for the live chart component (a picture's time "v", its feed)."""
     global _TEMPLATE_JSON
     if _TEMPLATE_JSON is None:
         _TEMPLATE_JSON = json.dumps(template())
@@ -206,7 +207,7 @@ def spec_json(spec: dict, decimals: int = 4) -> str:
         + ',"layout":{"template":'
         + _TEMPLATE_JSON
         + rest
-        + "}"
+        + ("," + json.dumps(extra)[1:] if extra else "}")
     )
 
 

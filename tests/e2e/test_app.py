@@ -47,6 +47,8 @@ def wait_until(pred, timeout=90.0, every=0.25):
 
 
 def test_compare_trains_and_pauses(app_url, page):
+    fed = []  # the panels fetch their pictures from the pool's feed (lab/live/feed.py) while training
+    page.on("requestfinished", lambda r: fed.append(r.url) if "/app/static/live/" in r.url else None)
     page.goto(app_url + "/?compare.families=gmm,flow&compare.seconds=0")
     page.get_by_role("heading", name="Compare families").wait_for(timeout=60_000)
     assert wait_until(lambda: len(panel_steps(page)) == 2), "panels did not appear"
@@ -59,6 +61,7 @@ def test_compare_trains_and_pauses(app_url, page):
 
     first = line_step()
     assert wait_until(lambda: line_step() > first + 20), "the state line did not move while training"
+    assert len(fed) >= 5 and all(u.endswith(".json") for u in fed), fed[:3]
     page.get_by_role("button", name=re.compile("Pause")).click()
     page.get_by_text(re.compile(r"Normalizing flow: step [\d,]+ · \d+ steps/s · paused")).wait_for(
         timeout=30_000

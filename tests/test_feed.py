@@ -1,0 +1,100 @@
+"""Live panels written for the browser to poll (lab/live/feed.py), alone and on the real pool."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from lab.live.feed import Feed
+from lab.live.session import LiveSession
+from lab.snapshot import RUNNING, Snapshot
+from tests.test_live import built, pool, spec, wait_for  # noqa: F401  (pool is a fixture)
+
+
+def snap(run_id: str, t: float, step: int = 0, samples=True) -> Snapshot:
+    return Snapshot(
+        run_id, "toy", "toy", status=RUNNING, step=step, time=t, samples=np.zeros((3, 2)) if samples else None
+    )
+
+
+def render(s: Snapshot) -> str:
+    return json.dumps({"step": s.step, "v": s.time})
+
+
+def read(feed: Feed, name: str):
+    path = os.path.join(feed.path, name + ".json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_a_watched_run_is_written_as_its_pictures_come_and_removed_when_unwatched(tmp_path):
+    latest = {"a": snap("a", 1.0, step=1), "b": snap("b", 1.0, samples=False)}
+    feed = Feed(str(tmp_path), latest.get)
+    feed.start()
+    try:
+        name = feed.watch("a", render)
+        assert feed.url(name) == f"app/static/live/{feed.folder}/{name}.json"
+        assert wait_for(lambda: read(feed, name) == {"step": 1, "v": 1.0}, timeout=5)
+        latest["a"] = snap("a", 2.0, step=7)
+        feed.changed("a")
+        assert wait_for(lambda: read(feed, name) == {"step": 7, "v": 2.0}, timeout=5)
+        assert feed.watch("a", render) == name  # watched again (every rerun): the same file
+        other = feed.watch("b", render)  # no picture yet: nothing written
+        feed.changed("b")
+        assert other != name and not wait_for(lambda: read(feed, other) is not None, timeout=0.3)
+        feed.changed("nobody")  # a run nobody watches: ignored
+        feed.unwatch("a")
+        assert read(feed, name) is None
+        assert [f for f in os.listdir(feed.path) if not f.startswith(".")] == []
+    finally:
+        feed.close()
+    assert not os.path.exists(feed.path)
+
+
+def test_a_panel_that_cannot_be_drawn_keeps_the_feed_going(tmp_path, capsys):
+    latest = {"bad": snap("bad", 1.0), "good": snap("good", 1.0, step=3)}
+    feed = Feed(str(tmp_path), latest.get)
+    feed.start()
+    try:
+        feed.watch("bad", lambda s: 1 / 0)
+        good = feed.watch("good", render)
+        assert wait_for(lambda: read(feed, good) == {"step": 3, "v": 1.0}, timeout=5)
+    finally:
+        feed.close()
+    assert "could not be written" in capsys.readouterr().err
+
+
+def test_folders_of_servers_that_are_gone_are_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "live" / f"{dead.pid}-abcd1234"
+    stale.mkdir(parents=True)
+    (stale / "x.json").write_text("{}")
+    mine = tmp_path / "live" / f"{os.getpid()}-00000000"  # a live process's folder stays
+    mine.mkdir()
+    feed = Feed(str(tmp_path), lambda rid: None)
+    feed.start()
+    feed.close()
+    assert not stale.exists() and mine.exists()
+
+
+def test_the_pool_feeds_a_watched_run_while_it_trains_and_forgets_it_with_its_session(pool):  # noqa: F811
+    if pool.feed is None:
+        pool.start()
+    assert pool.feed is not None, "the repository's static folder should be writable in tests"
+    s = LiveSession(pool)
+    s.ensure("r", spec())
+    assert wait_for(lambda: built(s, "r"))
+    url = s.watch("r", render)
+    assert url is not None and url.startswith("app/static/live/")
+    path = os.path.join(pool.feed.static_root, url[len("app/static/") :])
+    assert wait_for(lambda: os.path.exists(path), timeout=10)
+    s.play(["r"])
+    assert wait_for(lambda: json.load(open(path))["step"] > 20, timeout=30)
+    assert s.watch("nothing", render) is None  # not a run of this session
+    s.close()
+    assert not os.path.exists(path)
