@@ -40,11 +40,17 @@ class VAEConfig(Config):
     kl_warmup: int = option(300, "steps over which the KL weight ramps from 0 to beta", min=0, max=100_000)
     decoder_variance: str = option(
         "learned",
-        "P(x|z) variance: output by the decoder per dimension, or fixed",
-        choices=["learned", "fixed"],
+        "P(x|z) = N(g(z), σ²): learned = σ(z) output by the decoder per point and dimension; global = one "
+        "learned log σ² per output dimension, the same for every z (Rybkin et al. 2021's σ-VAE); fixed = σ a "
+        "constant, so -log P(x|z) is ‖x - g(z)‖² / 2σ² + const: the MSE loss",
+        choices=["learned", "global", "fixed"],
     )
     decoder_std: float = option(
-        0.1, "std of P(x|z) in standardised units when the variance is fixed", min=1e-3, max=2.0, log=True
+        0.1,
+        "std of P(x|z) in standardised units when the variance is fixed (and the global one's start)",
+        min=1e-3,
+        max=2.0,
+        log=True,
     )
     train_samples: int = option(4, "samples z per point in the training objective", min=1, max=64)
     objective: str = option(
@@ -81,6 +87,11 @@ class VAENet(nn.Module):
         self.encoder = MLP(2, 2 * cfg.latent_dim, cfg.hidden, cfg.layers)
         self.decoder = MLP(cfg.latent_dim, 4 if self.learned else 2, cfg.hidden, cfg.layers)
         self.fixed_log_std = math.log(cfg.decoder_std)
+        # global: log σ per output dimension, trained with the rest by the Gaussian NLL; it starts at the
+        # fixed σ, so fixed vs global differ only in whether σ may move
+        self.log_std = (
+            nn.Parameter(torch.full((2,), self.fixed_log_std)) if cfg.decoder_variance == "global" else None
+        )
         # VampPrior: K learned points in (standardised) data space; P(z) = 1/K sum_k Q(z|u_k)
         self.pseudo = nn.Parameter(torch.zeros(cfg.pseudo_inputs, 2)) if cfg.prior == "vamp" else None
 
@@ -92,6 +103,9 @@ class VAENet(nn.Module):
     def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z [..., d] -> mean [..., 2], log_std [..., 2] of P(x|z)."""
         out = self.decoder(z)
+        if self.log_std is not None:
+            raw = self.log_std.expand_as(out)
+            return out, math.log(1e-3) + nn.functional.softplus(raw - math.log(1e-3))
         if not self.learned:
             return out, torch.full_like(out, self.fixed_log_std)
         mean, raw = out[..., :2], out[..., 2:]
@@ -103,7 +117,10 @@ class VAE(GenerativeModel):
     """Variational autoencoder (Kingma & Welling 2014; Rezende et al. 2014).
 
     Q(z|x) = N(mu(x), diag sigma(x)^2), z = mu + sigma * eps with eps ~ N(0, I) (reparameterization),
-    P(z) = N(0, I), P(x|z) = N(g(z), diag s(z)^2). Trained on the (beta-weighted) ELBO
+    P(z) = N(0, I), P(x|z) = N(g(z), diag s^2) with s = s(z) from the decoder (learned), one learned s per
+    dimension (global) or a constant (fixed: -log P(x|z) is the MSE over 2 s^2 plus a constant, the
+    lecture's blurry case). The marginal P(x) = int P(x|z) P(z) dz has no closed form through a neural
+    g(z), so it is trained on the (beta-weighted) ELBO
 
         log P(x) >= E_Q[log P(x|z)] - beta KL(Q(z|x) || P(z))
 
@@ -111,6 +128,8 @@ class VAE(GenerativeModel):
     <= 1 tempers log P(z)/Q(z|x) inside the weights, beta > 1 adds (beta - 1) KL). `log_prob`
     is the IWAE bound with K = `iwae_k`: log 1/K sum_k P(x|z_k) P(z_k) / Q(z_k|x), z_k ~ Q(z|x),
     a lower bound on log P(x) that tightens as K grows; `elbo(x)` is the K = 1 bound's expectation.
+    train_step also reports the ELBO gap log P(x) - ELBO = KL(Q(z|x) || P(z|x)) on a fixed set of
+    training points, measured every `GAP_EVERY` steps with log P(x) estimated by the IWAE bound at K = `GAP_K`.
 
     For other modules: `latent_dim`, `decode(z)` (the mean of P(x|z), standardised coordinates,
     differentiable) and `prior_sample_latent(n, generator)` (z ~ P(z) = N(0, I)).
@@ -118,6 +137,7 @@ class VAE(GenerativeModel):
 
     key = "vae"
     title = "Variational autoencoder"
+    GAP_EVERY, GAP_POINTS, GAP_K = 50, 128, 64
     Config = VAEConfig
     has_log_prob = True
     density_kind = "bound"
@@ -139,6 +159,7 @@ class VAE(GenerativeModel):
                 self.net.pseudo.copy_(self.train_z[idx.to(self.device)])
         self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=cfg.lr)]
         self.steps = 0
+        self._gap: dict[str, float] = {}  # the latest ELBO-gap measurement (see elbo_gap)
 
     # -- the latent interface ------------------------------------------------------------------
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -231,13 +252,33 @@ class VAE(GenerativeModel):
         self.steps += 1
         # the ELBO split in data coordinates: -log P(x|z) gains -log|dz/dx| like any density
         recon_x, kl_f = float(recon.detach()) - self.scaler.log_det, float(kl_mean.detach())
-        return {
+        out = {
             "loss": float(loss.detach()),
             "recon": recon_x,
             "kl": kl_f,
             "neg_elbo": recon_x + kl_f,
             "beta": beta,
         }
+        if self.steps % self.GAP_EVERY == 1 or self.GAP_EVERY == 1 or not self._gap:
+            self._gap = self.elbo_gap()
+        # the latest measurement rides on every step, so a history that keeps one record in many still has it
+        return {**out, **self._gap}
+
+    def elbo_gap(self) -> dict[str, float]:
+        """log P(x) - ELBO on GAP_POINTS training points spread over the data, from the same K = GAP_K draws:
+        log P(x) ~ log 1/K sum_k w_k (IWAE), ELBO ~ 1/K sum_k log w_k; the gap is >= 0 by Jensen and is
+        KL(Q(z|x) || P(z|x)), the price of an approximate posterior. Own generator: training's is untouched."""
+        idx = torch.linspace(
+            0, len(self.train_z) - 1, min(self.GAP_POINTS, len(self.train_z)), device=self.device
+        )
+        x = self.train_z[idx.long()]
+        gen = torch.Generator(device=self.device).manual_seed(self.seed + 5)
+        with torch.no_grad():
+            log_px_z, log_w_prior, _, _ = self._terms(x, self.GAP_K, gen)
+            log_w = log_px_z + log_w_prior
+            iwae = torch.logsumexp(log_w, 0) - math.log(self.GAP_K)
+            gap = float((iwae - log_w.mean(0)).mean())
+        return {"elbo_gap": gap, "neg_log_px": float(-iwae.mean()) - self.scaler.log_det}
 
     # -- sampling and the bound -----------------------------------------------------------------
     def _sample_z(self, n, generator):
