@@ -11,6 +11,7 @@ st.set_page_config(page_title="Generative models lab", page_icon=":material/scie
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAGES = [  # (file, title, icon); the first one that exists is the home page
     ("pages/compare.py", "Compare", ":material/balance:"),
+    ("pages/lecture.py", "Lecture", ":material/school:"),
     ("pages/datasets.py", "Datasets", ":material/map:"),
     ("pages/flows.py", "Flows", ":material/waves:"),
     ("pages/autoregressive.py", "Autoregressive", ":material/trending_flat:"),

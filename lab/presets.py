@@ -23,6 +23,9 @@ class Preset:
     seed: int = 0
     seconds: float = 40.0
     watch: str = ""  # the number that shows the lesson (a metric or loss name)
+    # the settings the lesson is about: the runs differ in these and nothing else ("model" when the
+    # contrast is between families), so a difference on screen can be credited to them
+    varies: tuple[str, ...] = ()
 
 
 # The GAN defaults before the R1 penalty: the GAN lessons (collapse, fixed by packing alone; saturation
@@ -39,19 +42,17 @@ PRESETS: dict[str, Preset] = {
                 "A plain GAN's generator is rewarded for any sample the discriminator believes, so it can "
                 "settle on a few of the eight modes and hop between them while the discriminator chases it. "
                 "PacGAN shows the discriminator packs of samples at once: a pack drawn from one mode looks "
-                "nothing like a pack of real data, so collapse is penalised. Watch the modes captured and the "
-                "per-mode histogram."
+                "nothing like a pack of real data, so collapse is penalised. Both runs are the same GAN "
+                "(non-saturating loss, no R1, no weight averaging); only the pack size differs. Watch the "
+                "modes captured."
             ),
             data="8gaussians",
             runs=(
-                PresetRun(
-                    "plain GAN (minimax, no packing)",
-                    "gan",
-                    {**GAN_NO_R1, "loss": "minimax", "pack": 1, "ema": 0.0},
-                ),
-                PresetRun("PacGAN (packs of 4)", "gan", {**GAN_NO_R1, "loss": "nonsaturating", "pack": 4}),
+                PresetRun("plain GAN (no packing)", "gan", {**GAN_NO_R1, "ema": 0.0, "pack": 1}),
+                PresetRun("PacGAN (packs of 4)", "gan", {**GAN_NO_R1, "ema": 0.0, "pack": 4}),
             ),
             watch="modes",
+            varies=("pack",),
         ),
         Preset(
             key="gan-vanishing-gradients",
@@ -72,6 +73,7 @@ PRESETS: dict[str, Preset] = {
                 ),
             ),
             watch="g_grad_norm",
+            varies=("loss",),
         ),
         Preset(
             key="vae-posterior-collapse",
@@ -87,6 +89,7 @@ PRESETS: dict[str, Preset] = {
                 PresetRun("beta = 8", "vae", {"beta": 8.0, "prior": "standard"}),
             ),
             watch="kl",
+            varies=("beta",),
         ),
         Preset(
             key="vae-prior-holes",
@@ -103,6 +106,7 @@ PRESETS: dict[str, Preset] = {
                 PresetRun("VampPrior", "vae", {"prior": "vamp"}),
             ),
             watch="blur_gap",
+            varies=("prior",),
         ),
         Preset(
             key="flow-filament",
@@ -118,27 +122,34 @@ PRESETS: dict[str, Preset] = {
                 PresetRun("spline coupling (NSF)", "flow", {"variant": "spline"}),
             ),
             watch="kl_to_truth",
+            varies=("variant",),
         ),
         Preset(
             key="diffusion-few-steps",
-            title="Diffusion with too few steps: x_T is not Gaussian",
+            title="Diffusion sampled with too few reverse steps",
             lesson=(
-                "A linear beta schedule (1e-4 to 0.02) reaches alpha_bar_T ~ 0 only after hundreds of steps. "
-                "With T = 10 the forward process stops at x_T ~ 0.9 x_0 plus a little noise, yet sampling "
-                "starts from N(0, I): the reverse chain never saw such inputs and its samples miss the data."
+                "The reverse process is a chain of Gaussian steps p(x_{t-1} | x_t), and a Gaussian is a good "
+                "model of the true reverse step only when that step removes a little noise (Ho et al. 2020). "
+                "The same model (linear schedule, T = 1000) is sampled by ancestral DDPM with 100 steps or "
+                "with 10: each of the 10 steps has to undo ten times as much noise, and the samples blur off "
+                "the moons. The linear schedule is rescaled with T, so x_T is Gaussian for every T; what "
+                "matters is the size of each reverse step."
             ),
             data="moons",
             runs=(
                 PresetRun(
-                    "linear schedule, T = 10", "ddpm", {"schedule": "linear", "T": 10, "sample_steps": 10}
+                    "T = 1000, 10 reverse steps",
+                    "ddpm",
+                    {"schedule": "linear", "T": 1000, "sample_steps": 10},
                 ),
                 PresetRun(
-                    "linear schedule, T = 1000",
+                    "T = 1000, 100 reverse steps",
                     "ddpm",
                     {"schedule": "linear", "T": 1000, "sample_steps": 100},
                 ),
             ),
             watch="energy_distance",
+            varies=("sample_steps",),
         ),
         Preset(
             key="ar-ordering",
@@ -159,6 +170,7 @@ PRESETS: dict[str, Preset] = {
                 ),
             ),
             watch="kl_to_truth",
+            varies=("order",),
         ),
         Preset(
             key="langevin-low-density",
@@ -175,6 +187,7 @@ PRESETS: dict[str, Preset] = {
                 PresetRun("annealed Langevin (NCSN)", "score", {"noise_levels": "annealed"}),
             ),
             watch="modes",
+            varies=("noise_levels",),
         ),
         Preset(
             key="fm-reflow",
@@ -188,7 +201,11 @@ PRESETS: dict[str, Preset] = {
             ),
             data="moons",
             runs=(
-                PresetRun("flow matching, 1 Euler step", "fm", {"sampler": "euler", "steps": 1}),
+                PresetRun(
+                    "flow matching, 1 Euler step",
+                    "fm",
+                    {"reflow_every": 1500, "sampler": "euler", "steps": 1},
+                ),
                 PresetRun(
                     "after one reflow, 1 Euler step",
                     "fm",
@@ -196,6 +213,7 @@ PRESETS: dict[str, Preset] = {
                 ),
             ),
             watch="energy_distance",
+            varies=("reflow",),
         ),
     ]
 }
@@ -205,3 +223,15 @@ def get_preset(key: str) -> Preset:
     if key not in PRESETS:
         raise KeyError(f"there is no preset '{key}'; choose one of {', '.join(PRESETS)}")
     return PRESETS[key]
+
+
+def varied_fields(preset: Preset) -> set[str]:
+    """What a preset's runs differ in: "model" when they are of different families, else the names of the
+    config fields (defaults filled in) that are not the same in every run. A preset's `varies` says it."""
+    from lab.base import get_model_class, make_config
+
+    if len({r.model for r in preset.runs}) > 1:
+        return {"model"}
+    configs = [make_config(get_model_class(r.model).Config, r.config) for r in preset.runs]
+    first = configs[0]
+    return {k for c in configs[1:] for k, v in vars(c).items() if v != getattr(first, k)}
