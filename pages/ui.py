@@ -345,6 +345,10 @@ def dataset_picker(
             st.caption(f"{len(got.points):,} points and {len(got.incomplete):,} with a missing coordinate")
             keep = st.radio("rows with an empty cell", ["use", "drop"], horizontal=True, key=f"{prefix}.rows")
             return got if keep == "use" else got.without_incomplete()
+        if len(got.incomplete):  # rows with an empty cell: gmm and ar learn from them, the others refuse them
+            st.caption(f"{len(got.points):,} points and {len(got.incomplete):,} with a missing coordinate")
+            keep = st.radio("rows with an empty cell", ["use", "drop"], horizontal=True, key=f"{prefix}.rows")
+            return got if keep == "use" else got.without_incomplete()
         st.caption(f"{len(got.points):,} points from {up.name}")
         return got
     values = {}

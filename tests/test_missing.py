@@ -221,13 +221,15 @@ def test_ar_rows_missing_the_first_contribute_nothing(conditioner):
 
 
 def test_run_refuses_incomplete_rows_for_families_that_cannot():
-    ds = MissingData(make_dataset("moons"), share=0.5)
+    ds = MissingData(source=make_dataset("moons"), share=0.5)
     with pytest.raises(DataError) as e:
         Run(RunSpec("flow", ds, n_train=200))
     assert str(e.value).startswith("90 training rows miss a coordinate, and flow cannot learn from")
     run = Run(RunSpec("gmm", ds, n_train=200))
     assert len(run.train_x) == 90 and len(run.incomplete_x) == 90 and len(run.model.train_z) == 180
-    dropped = Run(RunSpec("flow", MissingData(make_dataset("moons"), share=0.5, drop=True), n_train=200))
+    dropped = Run(
+        RunSpec("flow", MissingData(source=make_dataset("moons"), share=0.5, drop=True), n_train=200)
+    )
     assert np.array_equal(dropped.train_x, run.train_x) and len(dropped.incomplete_x) == 0
 
 
@@ -266,3 +268,24 @@ def test_cli_gmm_uses_incomplete_rows_and_flow_drops_them(incomplete_csv, tmp_pa
     assert main(base + [str(tmp_path / "x"), "--model", "gmm", "--missing", "keep"]) == 2
     assert "invalid choice: 'keep'" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "x")
+
+
+def test_datasets_page_shows_incomplete_rows_used_beside_dropped_and_the_volume():
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import built, charts
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    at = AppTest.from_file(os.path.join(root, "pages", "datasets.py"), default_timeout=180).run()
+    assert not at.exception, [e.value for e in at.exception]
+    runner = at.session_state["runner"]
+    t0 = time.time()
+    while time.time() - t0 < 90 and not all(built(runner, f"datasets/gmm_{k}") for k in ("use", "drop")):
+        time.sleep(0.2)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert len(charts(at)) >= 5  # truth, GMM, used, dropped, volume
+    assert any("95 % of the mass of Two moons lies in" in c.value for c in at.caption)
