@@ -15,8 +15,13 @@ from lab.viz import density_figure  # noqa: E402
 from lab.viz import vae as vv  # noqa: E402
 from pages import ui  # noqa: E402
 
-VAE_MAIN = ["latent_dim", "beta", "prior", "decoder_variance", "kl_warmup"]
-MODES = ["VAE", "Autoencoder", "Side by side"]
+VAE_MAIN = ["latent_dim", "beta", "prior", "decoder_variance", "decoder_std", "kl_warmup"]
+MODES = ["VAE", "Autoencoder", "Side by side", "Decoder variance"]
+VARIANCES = {  # the "Decoder variance" mode's three runs: the same VAE, three P(x|z) variances
+    "fixed": "fixed σ: the MSE loss",
+    "global": "one learned σ per dimension",
+    "learned": "learned σ(z)",
+}
 
 st.caption(
     "An autoencoder learns a deterministic code z = f(x) and x̂ = g(z) under ‖x − x̂‖²: with a 1D code it traces a "
@@ -24,7 +29,9 @@ st.caption(
     "A VAE encodes Q(z|x) = N(μ, σ²), samples z = μ + σ ⊙ ε (the reparameterization trick) and maximises "
     "log P(x) ≥ E_Q[log P(x|z)] − β KL(Q(z|x) ‖ P(z)). Raise β to see the posterior collapse onto the prior. "
     "P(z) is the lecture's N(0, I) with prior = standard (see the holes in the aggregate posterior and the blur gap they cause), "
-    "or by default a VampPrior learned from the codes."
+    "or by default a VampPrior learned from the codes. Blurry samples have two causes: prior holes (decoding z "
+    "where no code lies), and a fixed decoder variance — the MSE loss — whose σ is not the data's noise "
+    "(mode Decoder variance shows fixed, one learned σ and σ(z) side by side, measured)."
 )
 ui.url_notes()
 ui.lecture_notes("ae", "vae")
@@ -61,12 +68,25 @@ if ds is None:
     st.info("Choose a dataset, or upload a CSV with two numeric columns.")
     st.stop()
 
-keys = {"VAE": ["vae"], "Autoencoder": ["ae"], "Side by side": ["ae", "vae"]}[mode]
+keys = {
+    "VAE": ["vae"],
+    "Autoencoder": ["ae"],
+    "Side by side": ["ae", "vae"],
+    "Decoder variance": [*VARIANCES],
+}
+keys = keys[mode]
 cfgs = {"vae": vae_cfg, "ae": ae_cfg}
+cfgs.update({v: dataclasses.replace(vae_cfg, decoder_variance=v) for v in VARIANCES})
 ids = [
-    ui.ensure_run(runner, f"vae/{k}", RunSpec(k, ds, cfgs[k], seed=seed, max_seconds=budget)) for k in keys
+    ui.ensure_run(
+        runner,
+        f"vae/{k}",
+        RunSpec("ae" if k == "ae" else "vae", ds, cfgs[k], seed=seed, max_seconds=budget),
+        many=len(keys) > 2,
+    )
+    for k in keys
 ]
-for k in ("ae", "vae"):
+for k in cfgs:
     if k not in keys:
         runner.remove(f"vae/{k}")
 ui.controls(runner, ids, "vae")
@@ -74,8 +94,10 @@ data = ds.sample(1000, seed)
 bounds = ds.bounds()
 
 
-def panels(snap, slots: list, tag: str) -> None:
-    """The six pictures of one model into six containers."""
+def panels(
+    snap, slots: list, tag: str, which=("samples", "latent", "aggregate", "manifold", "recon", "elbo")
+):
+    """The pictures of one model (all six, or `which`) into as many containers."""
     v, m = snap.views, snap.latest_metrics
     sel = vv.spread_indices(len(v["codes"]), n_post) if "codes" in v else None
     title = f"{snap.title}, step {snap.step:,}"
@@ -92,12 +114,16 @@ def panels(snap, slots: list, tag: str) -> None:
         )
 
     t, vt = snap.time, (snap.views_time, n_post)  # figures are rebuilt when what they show changes
-    ui.chart(f"vae.{tag}.samples", t, samples, slots[0])
-    ui.chart(f"vae.{tag}.latent", vt, lambda: vv.latent_figure(v, bounds, sel), slots[1])
-    ui.chart(f"vae.{tag}.aggregate", vt, lambda: vv.aggregate_figure(v), slots[2])
-    ui.chart(f"vae.{tag}.manifold", vt, lambda: vv.manifold_figure(v, bounds, data), slots[3])
-    ui.chart(f"vae.{tag}.recon", vt, lambda: vv.reconstruction_figure(v, bounds, sel), slots[4])
-    ui.chart(f"vae.{tag}.elbo", vt, lambda: vv.elbo_figure(snap.losses), slots[5])
+    build = {
+        "samples": (t, samples),
+        "latent": (vt, lambda: vv.latent_figure(v, bounds, sel)),
+        "aggregate": (vt, lambda: vv.aggregate_figure(v)),
+        "manifold": (vt, lambda: vv.manifold_figure(v, bounds, data)),
+        "recon": (vt, lambda: vv.reconstruction_figure(v, bounds, sel)),
+        "elbo": (vt, lambda: vv.elbo_figure(snap.losses)),
+    }
+    for name, slot in zip(which, slots):
+        ui.chart(f"vae.{tag}.{name}", build[name][0], build[name][1], slot)
 
 
 @ui.live(runner)
@@ -125,12 +151,37 @@ def view():
     cols = st.columns(len(snaps))
     for col, (k, snap) in zip(cols, snaps.items()):
         with col:
+            if k in VARIANCES:
+                st.markdown(f"**{VARIANCES[k]}**")
             ui.status(snap)
             ui.metric_row(
                 snap, [("blur gap (nats)", "blur_gap", ".2f"), ("energy distance", "energy_distance", ".4f")]
             )
-        panels(snap, [col] * 6, k)
+        if k in VARIANCES:  # three runs: the pictures that differ between the variances
+            panels(snap, [col] * 3, k, ("samples", "recon", "elbo"))
+        else:
+            panels(snap, [col] * 6, k)
+    if mode == "Decoder variance":
+        st.caption(
+            "The same VAE, seed and data with three P(x|z) = N(g(z), σ²). A fixed σ makes −log P(x|z) the "
+            "MSE ‖x − g(z)‖² / 2σ² (plus a constant): samples carry that σ's noise whatever the data's is, and a "
+            "σ that is too large weakens the reconstruction term against the KL, so g(z) averages neighbouring "
+            "points (set decoder std to 1 to see it). Learning σ (one per dimension, or σ(z)) lets the likelihood "
+            "find the data's own noise. The other cause, prior holes, is the prior setting (standard vs vamp)."
+        )
 
 
 view()
+with st.expander("Why a bound: the marginal, the ELBO gap, and the three challenges"):
+    st.markdown(
+        "**Representation.** A latent-variable model defines the data density as the marginal "
+        "p(x) = ∫ p(x|z) p(z) dz: a simple prior p(z) pushed through a decoder p(x|z) = N(g(z), σ²). "
+        "**Learning by maximum likelihood** wants log p(x), but with a neural g the integral is intractable: it has no closed "
+        "form, and estimating it by sampling z ~ p(z) needs ever more samples as z's dimension grows (almost "
+        "every z decodes far from a given x). **Inference** — p(z|x) = p(x|z) p(z) / p(x) — needs that same "
+        "integral. The VAE answers both with an encoder Q(z|x): log p(x) = ELBO + KL(Q(z|x) ‖ p(z|x)), so "
+        "the ELBO is a lower bound and the gap log p(x) − ELBO is exactly how far Q is from the true "
+        "posterior. The ELBO panel draws it: −log p(x) estimated by the importance-weighted bound (IWAE, "
+        "K = 64 samples of Q) on fixed training points, and the shaded band up to the −ELBO on those points."
+    )
 ui.sync_url()

@@ -108,3 +108,41 @@ def test_elbo_gap_is_iwae_minus_elbo(moons):
     assert now["neg_log_px"] == pytest.approx(
         float(-model.log_prob_k(x, model.GAP_K).mean()), abs=0.1
     )  # other draws: MC error ~0.03
+
+
+def test_page_decoder_variance_mode():
+    """The page's Decoder variance mode trains three VAEs (fixed, global, learned σ) side by side with three
+    pictures each, the ELBO panel draws the gap, and the text names the marginal and the three challenges."""
+    import os
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import built, charts
+
+    page = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pages", "vae.py")
+    at = AppTest.from_file(page, default_timeout=120).run()
+    at.radio(key="vae.mode").set_value("Decoder variance").run()
+    runner = at.session_state["runner"]
+    t0 = time.time()
+    while (
+        not all(built(runner, f"vae/{k}") for k in ("fixed", "global", "learned")) and time.time() - t0 < 90
+    ):
+        time.sleep(0.2)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(charts(at)) == 9
+    assert runner.snapshot("vae/vae") is None and runner.snapshot("vae/ae") is None
+    text = " ".join(m.value for m in at.markdown)
+    for words in (
+        "p(x) = ∫ p(x|z) p(z) dz",
+        "intractable",
+        "Representation",
+        "maximum likelihood",
+        "Inference",
+    ):
+        assert words in text, words
+    bold = [m.value for m in at.markdown]
+    assert all(
+        f"**{t}**" in bold for t in ("fixed σ: the MSE loss", "one learned σ per dimension", "learned σ(z)")
+    )

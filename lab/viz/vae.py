@@ -265,14 +265,41 @@ def reconstruction_figure(
 def elbo_figure(
     losses: dict, title: str = "ELBO split (nats, data coordinates)", height: int = 280
 ) -> go.Figure:
-    """Reconstruction term -E_Q[log P(x|z)], KL(Q || P) and their sum -ELBO over training (from train_step's losses)."""
+    """Reconstruction term -E_Q[log P(x|z)], KL(Q || P) and their sum -ELBO over training (from train_step's
+    losses); with the VAE's IWAE estimate -log P(x) (`neg_log_px`, on fixed training points) the ELBO gap
+    log P(x) - ELBO = KL(Q(z|x) || P(z|x)) is the shaded band between -log P(x) and that -ELBO
+    (`elbo_gap`: the gap measured on those points, in the title)."""
     names = {"recon": "reconstruction -E[log P(x|z)]", "kl": "KL(Q(z|x) || P(z))", "neg_elbo": "-ELBO = sum"}
     series = {label: losses[k] for k, label in names.items() if k in (losses or {})}
     if not series:
         series = {k: v for k, v in (losses or {}).items() if k == "loss"}
     if not series:
         return empty_figure(title, "train to see the terms", height)
-    return curves(series, title, height)
+    fig = curves(series, title, height)
+    if "neg_log_px" in losses and "elbo_gap" in losses:
+        (s1, nlp), (s2, gap) = losses["neg_log_px"], losses["elbo_gap"]
+        n = min(len(s1), len(s2))
+        s1, nlp, gap = np.asarray(s1)[:n], np.asarray(nlp)[:n], np.asarray(gap)[:n]
+        # the -ELBO on the gap's own points is -log P(x) + gap: the band between them is the gap
+        fig.add_trace(
+            go.Scatter(
+                x=s1, y=nlp, mode="lines", name="-log P(x) (IWAE, K=64)", line=dict(color="black", width=1)
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=s1,
+                y=nlp + gap,
+                mode="lines",
+                fill="tonexty",
+                fillcolor="rgba(120,120,120,0.25)",
+                line=dict(color="grey", width=1, dash="dot"),
+                name="ELBO gap log P(x) - ELBO",
+            )
+        )
+        if n:
+            fig.update_layout(title_text=f"{title} · ELBO gap {gap[-1]:.2f} nats")
+    return fig
 
 
 def samples_blur_figure(
