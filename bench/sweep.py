@@ -1,80 +1,180 @@
-"""A sweep's wall time against the target 1.25 x (sum of the members' budgets) / cores (issue 14).
+"""Sweeps (issue 14): the Scoreboard's measurement against 1.25 x (sum of budgets) / cores, and batched members.
 
-    nice -n 10 python bench/sweep.py                                   # short: 2 seeds x 1 s
-    nice -n 10 python bench/sweep.py --seeds 5 --seconds 3              # the Scoreboard page's default measurement
+    nice -n 10 python bench/sweep.py                       # both tables, the Scoreboard page's default measurement
+    nice -n 10 python bench/sweep.py --seeds 2 --seconds 1 # a short Scoreboard-like sweep
+    python bench/sweep.py --only batched --members 64 --steps 300
+    python bench/sweep.py --gpu                             # on a CUDA machine: the GPU targets
 
-A Scoreboard-like sweep: the lecture's families and gmm on the main dataset and on the mode-coverage
-dataset, each member trained for `--seconds` of its own training time on the local backend (a trainer
-pool of its own, one process per core) and evaluated like a Scoreboard member. The wall time counts
-everything: starting the pool (counted in the first dataset's row: one pool serves both), building and
-evaluating every member, closing the pool (in the total). Prints one markdown row per dataset and a total; the load average says how much of the machine other work was using.
+Scoreboard table: exactly what the page runs (lab.scoreboard.ScoreboardJob: one sweep per dataset, one
+queue on a trainer pool of its own, one process per core, the costliest evaluations first). The wall time
+counts everything: starting the pool, every build, training, evaluation, closing the pool. CPU seconds are
+this process's and its (waited-for) trainers'; with the load average they say how much of the machine
+other work took: on a shared machine the wall time is an upper bound.
+
+Batched table: 64 GAN seeds x 300 steps on 8gaussians, members per second on the worker pool (one member
+per worker at a time, as `python -m lab sweep`) and batched (`--batched`: the seeds as one stacked model,
+split over one process per core), evaluation included in both.
+
+GPU (--gpu, needs CUDA): 1024 non-saturating GAN seeds x 3000 steps on the 8-Gaussian ring (target <= 15 s
+of training, with the collapse rate) and 256 DDPM seeds x 3000 steps, each trained as one batched model.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab.sweep import cores, local_pool, make_sweep, run_local
+from lab.sweep import cores, local_pool, make_sweep, run_batched, run_local  # noqa: E402
 
-SCOREBOARD_KEYS = "ae,vae,gan,flow,ar,ddpm,score,gmm"  # lab.scoreboard.LECTURE_KEYS + gmm, the page's default
+GPU_COMMANDS = [
+    "python -m lab sweep --models gan --data 8gaussians --seeds 0-1023 --steps 3000 --device cuda --out gan1024",
+    "python -m lab sweep --models ddpm --data 8gaussians --seeds 0-255 --steps 3000 --device cuda --out ddpm256",
+    "python bench/sweep.py --gpu    # training time alone, and the GAN's collapse rate",
+]
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished, waited-for children."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def scoreboard(a) -> None:
+    from lab.scoreboard import LECTURE_KEYS, ScoreboardJob
+
+    keys = a.models.split(",") if a.models else LECTURE_KEYS + ["gmm"]
+    n = a.workers or cores()
+    print(
+        f"## The Scoreboard's measurement: {','.join(keys)}, {a.seeds} seeds x {a.seconds:g} s, "
+        f"moons + 8gaussians, {n} trainer processes\n"
+    )
+    print(
+        "| members | budgets (s) | target 1.25 x budgets / cores (s) | wall (s) | wall / target | CPU s "
+        "| CPU s / (wall x cores) | members' train s / budgets | failed | load avg before, after |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    load0, cpu0 = os.getloadavg()[0], cpu_seconds()
+    t0 = time.perf_counter()
+    pool = local_pool(n)
+    job = ScoreboardJob(keys, a.seconds, a.seeds, "moons", "8gaussians", pool=pool).start()
+    while not job.done:
+        time.sleep(0.2)
+    pool.close()
+    wall = time.perf_counter() - t0
+    cpu = cpu_seconds() - cpu0
+    ms = job.measurements
+    budget = a.seconds * len(job.plan)
+    target = 1.25 * budget / n
+    trained = sum(m.train_seconds for m in ms)
+    failed = sum(bool(m.error) for m in ms)
+    print(
+        f"| {len(ms)} | {budget:.0f} | {target:.1f} | {wall:.1f} | {wall / target:.2f} | {cpu:.0f} "
+        f"| {cpu / (wall * n):.2f} | {trained / budget:.2f} | {failed} | {load0:.1f}, {os.getloadavg()[0]:.1f} |"
+    )
+    for m in ms:
+        if m.error:
+            print(f"- {m.key} on {m.dataset} seed {m.seed}: {m.error}")
+    print()
+
+
+def batched(a) -> None:
+    n = a.workers or cores()
+    print(f"## Batched members: {a.members} GAN seeds x {a.steps} steps on 8gaussians, {n} cores\n")
+    print("| path | wall (s) | members / s | CPU s | failed | collapsed (< 8 modes) | load avg after |")
+    print("|---|---|---|---|---|---|---|")
+    s = make_sweep("gan", f"0-{a.members - 1}", [], data="8gaussians", steps=a.steps, n_train=a.n_train)
+    for name in ("worker pool", "batched"):
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        if name == "batched":
+            s.batched = True
+            rows = run_batched(s, workers=n)
+        else:
+            rows = run_local(s, workers=n)
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+        failed = sum(r["status"] == "failed" for r in rows)
+        collapsed = sum(r["modes"] is not None and r["modes"] < 8 for r in rows)
+        print(
+            f"| {name} | {wall:.1f} | {len(rows) / wall:.2f} | {cpu:.0f} | {failed} | {collapsed}/{len(rows)} "
+            f"| {os.getloadavg()[0]:.1f} |",
+            flush=True,
+        )
+    print("\nThe GPU targets (for someone with a CUDA machine):\n")
+    for c in GPU_COMMANDS:
+        print(f"    {c}")
+    print()
+
+
+def gpu(a) -> None:
+    import torch
+
+    from lab.batched import train_group
+    from lab.data import make_dataset
+    from lab.metrics import mode_coverage
+    from lab.spec import RunSpec
+
+    if not torch.cuda.is_available():
+        print("--gpu needs a CUDA GPU; this machine has none. Commands to run there:")
+        for c in GPU_COMMANDS:
+            print(f"    {c}")
+        return
+    ds = make_dataset("8gaussians")
+    print(f"## Batched members on {torch.cuda.get_device_name()}\n")
+    print("| model | members | steps | train wall (s) | target (s) | result |")
+    print("|---|---|---|---|---|---|")
+    for key, m, target in (("gan", 1024, 15.0), ("ddpm", 256, 15.0)):
+        specs = [
+            RunSpec(key, ds, None, seed=s, n_train=20_000, max_steps=3000, views=False) for s in range(m)
+        ]
+        train_group(specs[:8], device="cuda")  # CUDA context and kernels warm before the clock
+        keep: list = []
+        t0 = time.perf_counter()
+        runs = train_group(specs, device="cuda", keep=keep)
+        wall = time.perf_counter() - t0  # includes building the members on the CPU
+        train = runs[0].train_seconds
+        if key == "gan":
+            modes = []
+            for r in runs:
+                x = r.model.sample(2500, torch.Generator().manual_seed(11)).double().numpy()
+                modes.append(mode_coverage(x, ds.modes, ds.mode_std).modes)
+            collapsed = sum(k < 8 for k in modes)
+            result = f"collapse rate {collapsed}/{m} = {collapsed / m:.3f} (fewer than 8 modes)"
+        else:
+            last = keep[0].loss_history()[-100:].mean(0)
+            result = f"final loss {last.mean():.4f} (members' spread {last.std():.4f})"
+        print(
+            f"| {key} | {m} | 3000 | {train:.1f} (with builds {wall:.1f}) | {target:g} | {result} |",
+            flush=True,
+        )
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default=SCOREBOARD_KEYS)
-    p.add_argument("--datasets", default="moons,8gaussians")
-    p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("--only", choices=["scoreboard", "batched"], default=None)
+    p.add_argument("--models", default="", help="Scoreboard families (default: the page's)")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--members", type=int, default=64)
+    p.add_argument("--steps", type=int, default=300)
     p.add_argument("--n-train", type=int, default=10_000)
-    p.add_argument("--n-eval", type=int, default=1500)
-    p.add_argument("--workers", type=int, default=None, help="trainer processes (default: one per core)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    p.add_argument("--gpu", action="store_true", help="the GPU targets (needs CUDA)")
     a = p.parse_args(argv)
-    n_cores = a.workers or cores()
     print(
-        f"{n_cores} trainer processes, {a.seeds} seeds x {a.seconds:g} s, models {a.models}; "
-        f"load average before: {os.getloadavg()[0]:.2f}\n"
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {cores()} cores, load average {os.getloadavg()[0]:.1f} "
+        "(a load above the cores means other work shared the machine)\n"
     )
-    print(
-        "| dataset | members | budgets (s) | target 1.25 x budgets / cores (s) | wall (s) | wall / target "
-        "| failed | diverged | load avg |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    t0 = time.perf_counter()
-    pool = local_pool(n_cores)
-    start = time.perf_counter() - t0  # starting the pool counts, in the first dataset's row
-    total_budget = total_wall = 0.0
-    for i, data in enumerate(a.datasets.split(",")):
-        s = make_sweep(
-            a.models, f"0-{a.seeds - 1}", [], data=data, seconds=a.seconds, n_train=a.n_train, n_eval=a.n_eval
-        )
-        t0 = time.perf_counter()
-        rows = run_local(s, pool=pool)
-        wall = time.perf_counter() - t0 + (start if i == 0 else 0.0)
-        budget = s.budget_seconds or 0.0
-        target = 1.25 * budget / n_cores
-        total_budget, total_wall = total_budget + budget, total_wall + wall
-        failed = sum(r["status"] == "failed" for r in rows)
-        diverged = sum(bool(r["diverged"]) for r in rows)
-        print(
-            f"| {data} | {len(rows)} | {budget:.0f} | {target:.1f} | {wall:.1f} | {wall / target:.2f} | {failed} "
-            f"| {diverged} | {os.getloadavg()[0]:.2f} |",
-            flush=True,
-        )
-        for r in rows:
-            if r["status"] == "failed":
-                print(f"|  | {r['model']} seed {r['seed']}: {r['error']} |||||||", flush=True)
-    t0 = time.perf_counter()
-    pool.close()
-    total_wall += time.perf_counter() - t0
-    target = 1.25 * total_budget / n_cores
-    print(
-        f"| all | | {total_budget:.0f} | {target:.1f} | {total_wall:.1f} | {total_wall / target:.2f} | | | |"
-    )
+    if a.gpu:
+        gpu(a)
+        return
+    if a.only in (None, "scoreboard"):
+        scoreboard(a)
+    if a.only in (None, "batched"):
+        batched(a)
 
 
 if __name__ == "__main__":

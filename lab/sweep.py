@@ -5,24 +5,45 @@ A sweep is the product of its models, its seeds and the listed values of each sw
 not multiply over it. Every member is one `lab.run.Run` built from a RunSpec, trained to `--steps` or
 `--seconds`, then evaluated by `lab.live.jobs.evaluate` on fresh true points (seed + 1000):
 
-- local backend: the members go to a WorkerPool of its own (one trainer process per core), two in
-  flight per worker so no core waits for the next member's build;
+- local backend: the members go to a WorkerPool (one trainer process per core), two in flight per worker
+  so no core waits for the next member's build;
+- batched (`--batched`, and always with `--device cuda`): members that share a model and a setting train
+  as one stacked model in this process (lab.batched: gan and ddpm), then are evaluated on every core;
+  members lab.batched cannot batch go to the pool;
 - Ray backend: the same member function as a Ray task (`RAY_ADDRESS`, or a local Ray for the command).
 
-With a `--steps` budget both give the same numbers for the same seeds and settings (every family draws
-from its own seeded generators); with `--seconds` the number of steps depends on the machine's speed.
+With a `--steps` budget the local and Ray backends give the same numbers for the same seeds and settings
+(every family draws from its own seeded generators), and batched members with `--rng member` the same to
+float rounding; with `--seconds` the number of steps depends on the machine's speed.
 
 A member that fails is a row with its error, never a gap. `summarise` gives mean, standard error
 (std / sqrt(n), ddof 1), min, max and n of every metric per setting (model + swept values).
+
+The public API (pages use it; they never hold a model):
+
+    sweep = make_sweep("gan", "0-15", data="8gaussians", seconds=3.0)   # SweepError: one sentence
+    job = SweepJob(sweep, pool=None).start()   # members on a trainer pool, in a background thread
+    job.done_count, job.total, job.fraction    # members finished (failed ones included) / all
+    job.rows()                                 # the finished members' rows so far, in member order
+    job.pairs()                                # (Member, row) of those, for per-member pictures
+    job.summary()                              # mean / se / min / max / n per setting, of the rows so far
+    job.cancel()                               # drop the members still in flight; finished rows stay
+    job.done, job.cancelled, job.error, job.elapsed
+
+`pool=None` uses `shared_pool()` (one trainer per core for this process, kept warm between sweeps); pass
+`lab.live.pool.get_pool()` to share the server's trainers with the live pages instead. Without a page:
+`run_local(sweep, progress)`, `run_batched(sweep, progress)`, `run_ray(sweep, progress)` return the rows.
 """
 
 from __future__ import annotations
 
+import atexit
 import csv
 import json
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +64,7 @@ METRICS = (
     "modes",
     "n_modes",
     "high_quality",
+    "sample_seconds_per_1000",  # wall time, like train_seconds: differs between runs of the same member
 )
 ROW_TAIL = ("steps", "train_seconds", *METRICS, "diverged", "status", "message", "error")
 # summarised per setting (a diverged member counts 1 in `diverged`, so its mean is the divergence rate)
@@ -77,6 +99,9 @@ class Sweep:
     n_eval: int = 2000
     device: str = "cpu"
     members: list[Member] = field(default_factory=list)
+    batched: bool = False  # members of one model and setting train as one stacked model (lab.batched)
+    # the batched draws: "member" or "shared" (None: member on the CPU, shared on a GPU)
+    rng: str | None = None
 
     def spec(self, m: Member):
         """The RunSpec of a member (the same one for every backend)."""
@@ -319,45 +344,222 @@ def run_local(
     progress: Callable[[int, int, int], None] | None = None,
     workers: int | None = None,
     pool=None,
-) -> list[dict]:
+    should_stop: Callable[[], bool] | None = None,
+    on_row: Callable[[int, dict], None] | None = None,
+    session: str = "sweep",
+    indices: list[int] | None = None,
+) -> list[dict | None]:
     """Every member on a WorkerPool of its own (one trainer per core), closed at the end; rows in member order.
-    A `pool` from `local_pool()` is used and left open instead (several sweeps in a row start it once)."""
-    from concurrent.futures import FIRST_COMPLETED, wait
-
+    A `pool` from `local_pool()` (or the server's) is used and left open instead. `should_stop()` ends the
+    sweep early (its members in flight are dropped, their rows stay None); `on_row(i, row)` hears each member
+    as it finishes; `indices` limits the sweep to those members."""
     own = pool is None
     pool = pool or local_pool(workers)
     rows: list[dict | None] = [None] * len(sweep.members)
-    todo = list(range(len(sweep.members)))[::-1]
-    flying: dict = {}
-    failed = 0
+    items = [(sweep, i) for i in (range(len(sweep.members)) if indices is None else indices)]
+    done_count = failed = 0
+
+    def finish(k: int, row: dict) -> None:
+        nonlocal done_count, failed
+        i = items[k][1]
+        rows[i], done_count = row, done_count + 1
+        failed += row["status"] == "failed"
+        if on_row is not None:
+            on_row(i, row)
+        if progress is not None:
+            progress(done_count, len(items), failed)
+
     try:
-        while todo or flying:
-            while todo and len(flying) < MEMBERS_PER_WORKER * pool.n_workers:
-                i = todo.pop()
-                m = sweep.members[i]
-                try:
-                    f = pool.measure(sweep.spec(m), "evaluate", sweep.eval_kwargs(m), session="sweep")
-                except Exception as e:  # noqa: BLE001 - a member that cannot start is a row with its error
-                    rows[i] = row_of(sweep, m, None, _sentence(e))
-                    failed += 1
-                    continue
-                flying[f] = i
-            done, _ = wait(list(flying), timeout=0.5, return_when=FIRST_COMPLETED)
-            for f in done:
-                i = flying.pop(f)
-                try:
-                    rows[i] = row_of(sweep, sweep.members[i], f.result())
-                except Exception as e:  # noqa: BLE001
-                    rows[i] = row_of(sweep, sweep.members[i], None, _sentence(e))
-                    failed += 1
-            if progress is not None:
-                progress(sum(r is not None for r in rows), len(rows), failed)
+        drive(pool, items, finish, should_stop, session)
     finally:
         if own:
             pool.close()
-        elif flying:
-            pool.cancel_measures("sweep")
-    return rows  # type: ignore[return-value]
+    return rows
+
+
+def drive(
+    pool,
+    items: list[tuple[Sweep, int]],
+    finish: Callable[[int, dict], None],
+    should_stop: Callable[[], bool] | None = None,
+    session: str = "sweep",
+    on_start: Callable[[int], None] | None = None,
+) -> None:
+    """Members (sweep, index) to the pool in this order, MEMBERS_PER_WORKER in flight per worker (the next is
+    built while one trains, its evaluation overlaps the other's training); `finish(k, row)` for the k-th item
+    as it ends. `should_stop()` drops the members in flight."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    todo = list(range(len(items)))[::-1]
+    flying: dict = {}
+    try:
+        while todo or flying:
+            if should_stop is not None and should_stop():
+                break
+            while todo and len(flying) < MEMBERS_PER_WORKER * pool.n_workers:
+                k = todo.pop()
+                sw, i = items[k]
+                m = sw.members[i]
+                try:
+                    f = pool.measure(sw.spec(m), "evaluate", sw.eval_kwargs(m), session=session)
+                except Exception as e:  # noqa: BLE001 - a member that cannot start is a row with its error
+                    finish(k, row_of(sw, m, None, _sentence(e)))
+                    continue
+                flying[f] = k
+                if on_start is not None:
+                    on_start(k)
+            done, _ = wait(list(flying), timeout=0.2, return_when=FIRST_COMPLETED)
+            for f in done:
+                k = flying.pop(f)
+                sw, i = items[k]
+                try:
+                    row = row_of(sw, sw.members[i], f.result())
+                except Exception as e:  # noqa: BLE001
+                    row = row_of(sw, sw.members[i], None, _sentence(e))
+                finish(k, row)
+    finally:
+        if flying:
+            pool.cancel_measures(session)
+
+
+def groups(sweep: Sweep) -> list[list[int]]:
+    """The members' indices grouped by model and setting (the members a batched model can train together)."""
+    out: dict[tuple, list[int]] = {}
+    for i, m in enumerate(sweep.members):
+        out.setdefault((m.key, m.settings), []).append(i)
+    return list(out.values())
+
+
+MAX_GROUP = 4096  # members in one batched model (memory: a GAN member's step needs ~1 MB)
+
+
+def run_batched(
+    sweep: Sweep,
+    progress: Callable[[int, int, int], None] | None = None,
+    workers: int | None = None,
+    pool=None,
+    should_stop: Callable[[], bool] | None = None,
+    on_row: Callable[[int, dict], None] | None = None,
+) -> list[dict | None]:
+    """Members that share a model and a setting train as one batched model (lab.batched.train_group), then
+    are evaluated like any member. On a GPU one process trains each group and the CPU's cores evaluate; on
+    the CPU each group is split over one process per core (one torch thread each: batched members are
+    independent, so the split changes nothing but who computes them). Members lab.batched cannot batch go
+    to the worker pool (run_local)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    import torch
+
+    from lab.base import get_model_class, make_config
+    from lab.batched import unsupported
+
+    rows: list[dict | None] = [None] * len(sweep.members)
+    solo: list[int] = []
+    done_count = failed = 0
+
+    def finish(i: int, row: dict) -> None:
+        nonlocal done_count, failed
+        rows[i], done_count = row, done_count + 1
+        failed += row["status"] == "failed"
+        if on_row is not None:
+            on_row(i, row)
+        if progress is not None:
+            progress(done_count, len(rows), failed)
+
+    parts: list[list[int]] = []
+    for idx in groups(sweep):
+        m0 = sweep.members[idx[0]]
+        if unsupported(m0.key, make_config(get_model_class(m0.key).Config, dict(m0.settings))):
+            solo += idx
+            continue
+        parts += [idx[k : k + MAX_GROUP] for k in range(0, len(idx), MAX_GROUP)]
+    on_cpu = torch.device(sweep.device).type == "cpu"
+    n_proc = (workers or cores()) if on_cpu else 1
+    if on_cpu and n_proc > 1:  # every core trains a slice of every group
+        parts = [p[k::n_proc] for p in parts for k in range(min(n_proc, len(p)))]
+    stopped = should_stop or (lambda: False)
+    args = [
+        (
+            [sweep.spec(sweep.members[i]) for i in p],
+            [sweep.eval_kwargs(sweep.members[i]) for i in p],
+            sweep.device,
+            sweep.rng,
+        )
+        for p in parts
+    ]
+    if on_cpu and n_proc > 1 and parts:
+        with ProcessPoolExecutor(n_proc, mp_context=get_context("spawn")) as ex:
+            futures = {ex.submit(train_and_evaluate, *a): p for a, p in zip(args, parts)}
+            try:
+                for f in as_completed(futures):
+                    p = futures[f]
+                    try:
+                        answers = f.result()
+                    except Exception as e:  # noqa: BLE001 - the part's members are rows with its error
+                        answers = [(None, _sentence(e))] * len(p)
+                    for i, (answer, error) in zip(p, answers):
+                        finish(i, row_of(sweep, sweep.members[i], answer, error))
+                    if stopped():
+                        break
+            finally:
+                ex.shutdown(wait=True, cancel_futures=True)
+    else:
+        for a, p in zip(args, parts):
+            if stopped():
+                break
+            try:
+                answers = train_and_evaluate(*a, eval_threads=cores(), should_stop=stopped)
+            except Exception as e:  # noqa: BLE001
+                answers = [(None, _sentence(e))] * len(p)
+            for i, (answer, error) in zip(p, answers):
+                finish(i, row_of(sweep, sweep.members[i], answer, error))
+    if solo and not stopped():
+        base, base_failed = done_count, failed
+
+        def solo_progress(d: int, t: int, f: int) -> None:
+            if progress is not None:
+                progress(base + d, len(rows), base_failed + f)
+
+        got = run_local(sweep, solo_progress, workers, pool, should_stop, on_row, indices=solo)
+        for i in solo:
+            rows[i] = got[i]
+    return rows
+
+
+def train_and_evaluate(
+    specs: list,
+    eval_kwargs: list[dict],
+    device: str = "cpu",
+    rng: str | None = None,
+    eval_threads: int = 1,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[tuple[dict | None, str]]:
+    """One batched group: train it (lab.batched.train_group), then evaluate each member on the CPU
+    (lab.live.jobs.evaluate, `eval_threads` at a time); (answer, error) per spec."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from lab.batched import train_group
+    from lab.live.jobs import evaluate
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small stacked networks: one thread per core, as in the trainer workers
+    try:
+        runs = train_group(specs, device=device, rng=rng, should_stop=should_stop)
+
+        def one(pair):
+            run, kw = pair
+            try:
+                return evaluate(run, **kw), ""
+            except Exception as e:  # noqa: BLE001 - a member that cannot be evaluated is a row with its error
+                return None, _sentence(e)
+
+        with ThreadPoolExecutor(max_workers=max(1, eval_threads)) as ex:
+            return list(ex.map(one, zip(runs, eval_kwargs)))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def run_ray(sweep: Sweep, progress: Callable[[int, int, int], None] | None = None) -> list[dict]:
@@ -420,6 +622,130 @@ def local_pool(workers: int | None = None):
     pool = WorkerPool(workers or cores())  # members go to the worker with the fewest open requests
     pool.start()
     return pool
+
+
+_SHARED_POOL = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pool():
+    """One trainer per core for this process's sweeps, started on first use and kept warm (closed at exit),
+    so a page's second measurement starts at once."""
+    global _SHARED_POOL
+    with _SHARED_LOCK:
+        if _SHARED_POOL is None or _SHARED_POOL.closed:
+            _SHARED_POOL = local_pool(cores())
+        return _SHARED_POOL
+
+
+@atexit.register
+def _close_shared_pool() -> None:
+    if _SHARED_POOL is not None:
+        _SHARED_POOL.close()
+
+
+class SweepJob:
+    """Sweeps in a background thread, for pages: start, poll, cancel (see the module docstring).
+
+    `sweeps` is one Sweep or several (the Scoreboard: one per dataset), run as one queue on one pool;
+    `order(sweep, member)` sorts that queue (the costliest members first, so cheap ones fill the tail)."""
+
+    def __init__(
+        self,
+        sweeps: Sweep | list[Sweep],
+        pool=None,
+        name: str = "sweep",
+        order: Callable[[Sweep, Member], Any] | None = None,
+    ):
+        self.sweeps = [sweeps] if isinstance(sweeps, Sweep) else list(sweeps)
+        self.sweep = self.sweeps[0] if self.sweeps else None
+        self.pool = pool
+        self.items = [(sw, i) for sw in self.sweeps for i in range(len(sw.members))]
+        if order is not None:
+            self.items.sort(key=lambda it: order(it[0], it[0].members[it[1]]))
+        self.total = len(self.items)
+        self.done_count = self.failed = 0
+        self.error = ""
+        self.started = time.monotonic()
+        self.finished_at: float | None = None
+        self.session = f"{name}-{id(self):x}"
+        self._rows: dict[tuple[int, int], dict] = {}  # (sweep number, member index) -> row
+        self._flying: set[int] = set()  # items in flight
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lab-{name}", daemon=True)
+
+    def start(self) -> SweepJob:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        try:
+            pool = self.pool or shared_pool()
+            if not self._stop.is_set():
+                drive(pool, self.items, self._row, self._stop.is_set, self.session, self._flying.add)
+        except Exception as e:  # noqa: BLE001 - the page shows it; the job never dies silently
+            self.error = _sentence(e)
+        finally:
+            self.finished_at = time.monotonic()
+
+    def _row(self, k: int, row: dict) -> None:
+        sw, i = self.items[k]
+        with self._lock:
+            self._flying.discard(k)
+            self._rows[(self.sweeps.index(sw), i)] = row
+            self.done_count += 1
+            self.failed += row["status"] == "failed"
+
+    def cancel(self, wait: float = 0.0) -> None:
+        """Stop: members in flight are dropped, finished rows stay."""
+        self._stop.set()
+        if wait and self._thread.is_alive():
+            self._thread.join(timeout=wait)
+
+    @property
+    def done(self) -> bool:
+        return self.finished_at is not None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def fraction(self) -> float:
+        return self.done_count / self.total if self.total else 1.0
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished_at or time.monotonic()) - self.started
+
+    def in_flight(self) -> list[tuple[str, Member]]:
+        """(dataset name, member) of the members training now."""
+        if self.done:
+            return []
+        items = [self.items[k] for k in sorted(set(self._flying))]
+        return [(sw.data_name, sw.members[i]) for sw, i in items]
+
+    def pairs(self) -> list[tuple[Member, dict]]:
+        """(member, row) of every finished member, sweep by sweep, in member order."""
+        with self._lock:
+            keys = sorted(self._rows)
+            return [(self.sweeps[s].members[i], self._rows[(s, i)]) for s, i in keys]
+
+    def rows(self) -> list[dict]:
+        """The finished members' rows so far, sweep by sweep, in member order."""
+        return [r for _, r in self.pairs()]
+
+    def summary(self) -> list[dict]:
+        """mean / se / min / max / n per setting of the rows so far (one sweep: its settings; several: each's)."""
+        with self._lock:
+            rows = dict(self._rows)
+        per = [[rows[k] for k in sorted(rows) if k[0] == s] for s in range(len(self.sweeps))]
+        if len(self.sweeps) == 1:
+            return summarise(self.sweeps[0], per[0])
+        return [
+            {"data": sw.data_name, **r} for sw, mine in zip(self.sweeps, per) for r in summarise(sw, mine)
+        ]
 
 
 def _sentence(e: BaseException) -> str:
@@ -552,6 +878,15 @@ def command(args) -> int:
     """`python -m lab sweep`: validate everything, train every member, write the three files, print one line."""
     if args.backend not in ("local", "ray"):
         raise SweepError(f"--backend must be local or ray, got '{str(args.backend)[:40]}'.")
+    batched = args.batched or str(args.device).startswith("cuda")
+    if batched and args.backend == "ray":
+        raise SweepError(
+            "batched members (--batched, --device cuda) train in this process; not with --backend ray."
+        )
+    if args.rng is not None and args.rng not in ("member", "shared"):
+        raise SweepError(f"--rng must be member or shared, got '{str(args.rng)[:40]}'.")
+    if args.rng is not None and not batched:
+        raise SweepError("--rng chooses the batched members' draws; give it with --batched or --device cuda.")
     sweep = make_sweep(
         args.models,
         args.seeds,
@@ -563,22 +898,28 @@ def command(args) -> int:
         n_train=args.n_train,
         device=args.device,
     )
+    sweep.batched, sweep.rng = batched, args.rng
     out = _out_dir(args.out)  # last: nothing is written before the spec is sound
     bar = Bar()
     t0 = time.perf_counter()
     try:
-        rows = run_ray(sweep, bar) if args.backend == "ray" else run_local(sweep, bar)
+        if args.backend == "ray":
+            rows = run_ray(sweep, bar)
+        else:
+            rows = run_batched(sweep, bar) if batched else run_local(sweep, bar)
     finally:
         bar.close()
     wall = time.perf_counter() - t0
     summary = summarise(sweep, rows)
-    write(
-        out, sweep, rows, summary, {"backend": args.backend, "wall_seconds": round(wall, 3), "cores": cores()}
-    )
+    info = {"backend": args.backend, "wall_seconds": round(wall, 3), "cores": cores(), "batched": batched}
+    if batched:
+        info["rng"] = sweep.rng or ("member" if sweep.device == "cpu" else "shared")
+    write(out, sweep, rows, summary, info)
     failed = sum(r["status"] == "failed" for r in rows)
     diverged = sum(bool(r["diverged"]) for r in rows)
     print(
-        f"sweep: {len(rows)} members in {wall:.1f} s on {args.backend} ({cores()} cores), {diverged} diverged, "
+        f"sweep: {len(rows)} members in {wall:.1f} s on {args.backend}{' batched' if batched else ''} "
+        f"({cores()} cores, {sweep.device}), {diverged} diverged, "
         f"{failed} failed; wrote {os.path.join(out, 'results.csv')}, results.json, summary.csv"
     )
     return 0
@@ -615,5 +956,18 @@ def add_parser(sub) -> None:
     w.add_argument(
         "--n-train", type=int, default=20_000, help="training points drawn from a built-in dataset"
     )
-    w.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    w.add_argument(
+        "--device", default="cpu", help="cpu (default) or cuda (members then train batched on the GPU)"
+    )
+    w.add_argument(
+        "--batched",
+        action="store_true",
+        help="members of one model and setting train as one stacked model (gan, ddpm; the others one by one)",
+    )
+    w.add_argument(
+        "--rng",
+        default=None,
+        help="batched draws: member (each member's own generators, as its solo run; the CPU default) "
+        "or shared (one stream for all, the same law; the GPU default)",
+    )
     w.add_argument("--out", required=True, help="directory for results.csv, results.json, summary.csv")

@@ -183,7 +183,7 @@ def test_the_summary_is_per_setting_and_counts_divergence_and_failure():
 
 def _same(row: dict) -> dict:
     """What must agree between backends: all but the wall-clock measurements."""
-    return {k: v for k, v in row.items() if k not in ("train_seconds", "message")}
+    return {k: v for k, v in row.items() if k not in ("train_seconds", "message", "sample_seconds_per_1000")}
 
 
 def test_local_and_ray_backends_give_identical_rows(tmp_path):
@@ -252,3 +252,64 @@ def test_members_spread_over_the_workers():
         WorkerPool.measure = real
     assert [r["status"] for r in rows] == ["done"] * 4
     assert sorted(seen[:2]) == [0, 1]  # the first two members go to different workers
+
+
+def _wait(job, seconds: float = 120.0) -> None:
+    import time
+
+    t0 = time.monotonic()
+    while not job.done and time.monotonic() - t0 < seconds:
+        time.sleep(0.1)
+
+
+def test_a_sweep_job_runs_in_the_background_reports_progress_and_cancels():
+    from lab.sweep import SweepJob, local_pool
+
+    pool = local_pool(1)
+    try:
+        fast = make_sweep("kde", "0-2", [], data="moons", steps=2, n_train=300, n_eval=200)
+        seen: list[int] = []
+        job = SweepJob(fast, pool=pool).start()
+        while not job.done:
+            seen.append(job.done_count)
+            _wait(job, 0.05)
+        assert not job.error and job.done_count == job.total == 3 and job.fraction == 1.0
+        assert [(m.seed, r["seed"], r["status"]) for m, r in job.pairs()] == [
+            (s, s, "done") for s in range(3)
+        ]
+        assert seen == sorted(seen)  # progress only grows
+        ed = [r for r in job.summary() if r["metric"] == "energy_distance"]
+        assert len(ed) == 1 and ed[0]["n"] == 3
+
+        # two sweeps in one queue, ordered by the caller: the second dataset's members first
+        two = [
+            make_sweep("kde", "0-1", [], data=d, steps=2, n_train=300, n_eval=200)
+            for d in ("moons", "circles")
+        ]
+        job = SweepJob(two, pool=pool, order=lambda sw, m: (sw.data_name != "circles", m.seed)).start()
+        _wait(job)
+        assert [(sw.data_name, i) for sw, i in job.items] == [
+            ("circles", 0),
+            ("circles", 1),
+            ("moons", 0),
+            ("moons", 1),
+        ]
+        assert [r["data"] for r in job.rows()] == ["moons", "moons", "circles", "circles"]  # sweep order
+        assert {r["data"] for r in job.summary()} == {"moons", "circles"}
+
+        slow = make_sweep("gan", "0-5", [], data="moons", seconds=60, n_train=300, n_eval=200)
+        job = SweepJob(slow, pool=pool).start()
+        import time
+
+        t0 = time.monotonic()
+        while not job.in_flight() and time.monotonic() - t0 < 60:
+            time.sleep(0.05)
+        assert job.in_flight() and job.in_flight()[0] == ("moons", slow.members[0])
+        job.cancel(wait=10)
+        assert job.done and job.cancelled and job.done_count == 0 and job.rows() == []
+        # the cancelled members left the trainer: a new sweep on the same pool finishes at once
+        again = SweepJob(fast, pool=pool).start()
+        _wait(again, 60)
+        assert again.done_count == 3
+    finally:
+        pool.close()
