@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -493,6 +495,21 @@ class Autoregressive(GenerativeModel):
             "rows_first_only": self.rows_first_only,
             "rows_ignored": self.rows_ignored,
         }
+
+
+LADDER_FILE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "results_ar_ladder.json"
+)
+
+
+def load_ladder(path: str = LADDER_FILE) -> dict | None:
+    """The dimension ladder bench/ar_ladder.py measured (machine, settings, one row per d, model and seed:
+    train_step_s, sample_1000_s, kl_per_pair), or None when it has not been run here."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def true_conditional_log_prob(dataset, dim: int, c: float, values: np.ndarray) -> np.ndarray:

@@ -6,19 +6,20 @@ import streamlit as st
 
 st.title("Autoregressive models")  # before the heavy imports: the page paints while torch loads
 
-from lab.autoregressive import Autoregressive, true_conditional_log_prob  # noqa: E402
+from lab.autoregressive import Autoregressive, load_ladder, true_conditional_log_prob  # noqa: E402
 from lab.spec import RunSpec  # noqa: E402
 from lab.viz import autoregressive as av  # noqa: E402
 from lab.viz import curves, density_figure  # noqa: E402
 from pages import ui  # noqa: E402
 
-MAIN = ["conditional", "order", "components", "bins"]
+MAIN = ["conditional", "conditioner", "order", "components", "bins"]
 UNUSED = {"mog": ("bins", "bound"), "softmax": ("components",)}
 
 st.caption(
     "The 2D PixelRNN / PixelCNN: p(x) = p(x_first) · p(x_second | x_first), each a 1D density — a mixture of "
-    "Gaussians or a softmax over bins. A masked network (MADE) gives every conditional in one parallel pass for "
-    "training; sampling is sequential. Swap the order: with little capacity, one direction can be much easier."
+    "Gaussians or a softmax over bins. A masked network (MADE, PixelCNN-style) gives every conditional in one "
+    "parallel pass for training; a recurrent one (GRU, PixelRNN-style) walks the dimensions in training too; "
+    "sampling is sequential for both. Swap the order: with little capacity, one direction can be much easier."
 )
 ui.url_notes()
 ui.lecture_notes("ar")
@@ -120,4 +121,19 @@ def view():
 
 
 view()
+
+st.subheader("PixelRNN vs PixelCNN: the cost of sequential sampling as d grows")
+ladder = load_ladder()
+c = st.columns(2)
+ui.chart("autoregressive.ladder_sample", "ladder", lambda: av.ladder_figure(ladder, "sample_1000_s"), c[0])
+ui.chart("autoregressive.ladder_train", "ladder", lambda: av.ladder_figure(ladder, "train_step_s"), c[1])
+if ladder:
+    s = ladder["settings"]
+    st.caption(
+        f"Measured by bench/ar_ladder.py on {ladder['measured_on']} (torch {ladder['torch']}, load average "
+        f"{ladder['load_average']:.1f}, {ladder['date']}), mean of {len(ladder['seeds'])} seeds: the same model "
+        f"(hidden {s['hidden']}, {s['components']} Gaussians a conditional) on d/2 independent copies of two "
+        "moons. Sampling takes d sequential steps for both conditioners; the flow draws all d coordinates in "
+        "one pass (the 2D flow on every pair at once). Training: MADE is one pass whatever d, the GRU d steps."
+    )
 ui.sync_url()

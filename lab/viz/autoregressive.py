@@ -127,3 +127,34 @@ def sequential_figure(
         else f"Step 2: {NAMES[b]} ~ p({NAMES[b]} | {NAMES[a]})"
     )
     return _layout(fig, title, bounds, height)
+
+
+LADDER_STYLE = {
+    "made": ("masked (MADE, PixelCNN-style)", "#d62728"),
+    "gru": ("recurrent (GRU, PixelRNN-style)", "#9467bd"),
+    "flow": ("flow (one pass)", "#2ca02c"),
+}
+
+
+def ladder_figure(ladder: dict | None, key: str = "sample_1000_s", height: int = 300) -> go.Figure:
+    """Seconds (mean over seeds) against the dimension d, one line per model, log-log: `key` is
+    "sample_1000_s" (drawing 1000 points) or "train_step_s" (one training step). `ladder` is the JSON
+    bench/ar_ladder.py writes (lab.autoregressive.load_ladder)."""
+    what = "sampling 1000 points" if key == "sample_1000_s" else "one training step (batch 256)"
+    if not ladder or not ladder.get("rows"):
+        return empty_figure(f"Time for {what}", "no measurement: run bench/ar_ladder.py", height)
+    fig = go.Figure()
+    for model, (name, color) in LADDER_STYLE.items():
+        rows = [r for r in ladder["rows"] if r["model"] == model and r.get(key) is not None]
+        dims = sorted({r["d"] for r in rows})
+        if not dims:
+            continue
+        ms = [1e3 * np.mean([r[key] for r in rows if r["d"] == d]) for d in dims]
+        fig.add_trace(
+            go.Scatter(x=dims, y=ms, mode="lines+markers", name=name, line=dict(color=color, width=2))
+        )
+    _layout(fig, f"Time for {what} (ms)", height=height, square=False)
+    fig.update_xaxes(title="dimension d", type="log", tickvals=sorted({r["d"] for r in ladder["rows"]}))
+    fig.update_yaxes(title="ms", type="log")
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.35))
+    return fig
