@@ -2,7 +2,8 @@
 
     python bench/scoreboard.py --models gan,vae,flow,ddpm,ar --seconds 5 --seeds 5
 
-Prints one markdown row per family: every cell is the measured value, the lecture's claim in
+The runs are the Scoreboard page's own measurement (lab.scoreboard.ScoreboardJob: a sweep on one trainer
+per core). Prints one markdown row per family: every cell is the measured value, the lecture's claim in
 brackets, and ✓ / ✗ where the measurement agrees / disagrees (rules in lab/scoreboard.py).
 """
 
@@ -17,9 +18,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
-
-from lab.scoreboard import COLUMN_HELP, aggregate, available, disagreements, markdown, measure, table  # noqa: E402
+from lab.scoreboard import (  # noqa: E402
+    COLUMN_HELP,
+    ScoreboardJob,
+    aggregate,
+    available,
+    disagreements,
+    markdown,
+    table,
+)
+from lab.sweep import cores, local_pool  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -31,28 +39,38 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--n-eval", type=int, default=2000)
     p.add_argument("--n-train", type=int, default=20000)
+    p.add_argument("--workers", type=int, default=None, help="trainer processes (default: one per core)")
     p.add_argument("--json", default="", help="also write every measurement here (to re-derive the table)")
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
     keys = a.models.split(",")
     skipped = {k: why for k, why in available(keys).items() if why}
     keys = [k for k in keys if k not in skipped]
+    n = a.workers or cores()
     print(
         f"# scoreboard: {a.seconds:g} s training per run, {a.seeds} seeds, {a.data} (+ {a.modes_data} for modes), "
-        f"{os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}\n",
+        f"a sweep on {n} trainer processes, {time.strftime('%Y-%m-%d %H:%M')}\n",
         flush=True,
     )
-    ms = []
-    for data in [a.data] + ([a.modes_data] if a.modes_data and a.modes_data != a.data else []):
-        for k in keys:
-            for s in range(a.seeds):
-                m = measure(k, data, s, a.seconds, a.n_eval, a.n_train)
-                ms.append(m)
+    pool = local_pool(n)
+    try:
+        job = ScoreboardJob(
+            keys, a.seconds, a.seeds, a.data, a.modes_data, a.n_eval, a.n_train, pool=pool
+        ).start()
+        shown = 0
+        while not job.done:
+            time.sleep(0.5)
+            for m in job.measurements[shown:]:
                 print(
-                    f"  {k:5s} {data:11s} seed {s}: {m.steps} steps, {m.error or m.status}",
+                    f"  {m.key:5s} {m.dataset:11s} seed {m.seed}: {m.steps} steps, {m.error or m.status}",
                     file=sys.stderr,
                     flush=True,
                 )
+                shown += 1
+    finally:
+        pool.close()
+    ms = job.measurements
+    if job.error:
+        print(f"the measurement stopped: {job.error}")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump([dataclasses.asdict(m) for m in ms], fh, indent=1, default=float)

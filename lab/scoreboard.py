@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import atexit
 import math
-import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Callable
@@ -335,9 +333,15 @@ def _stop_all_jobs() -> None:
         job.cancel(wait=2.0)
 
 
+# Members whose evaluation costs most go first (a VAE's importance-weighted NLL, a diffusion chain's
+# samples), so the cheap ones fill the sweep's tail and no core idles at the end.
+MODES_N_EVAL = 300
+COSTLIEST_FIRST = ["vae", "ddpm", "score", "fm", "flow", "ar", "gan", "ae", "kde", "gmm"]
+
+
 class ScoreboardJob:
-    """Measures every (dataset, family, seed) as sweep members on the server's trainer workers (lab.live),
-    a few at a time so the table fills in run by run and live pages keep their share of the cores.
+    """Measures every (dataset, family, seed) as the members of one sweep per dataset (lab.sweep.SweepJob),
+    on one trainer per core, in a background thread: the table fills in run by run and the page stays usable.
     Read `progress`, `current`, `rows()`; `cancel()` drops the members still training."""
 
     def __init__(
@@ -347,106 +351,86 @@ class ScoreboardJob:
         seeds: int = 5,
         main: str = "moons",
         modes_dataset: str = "8gaussians",
-        n_eval: int = 1500,
+        n_eval: int = 1000,
         n_train: int = 10_000,
         pool=None,
     ):
+        from lab.sweep import SweepJob, make_sweep
+
         self.keys, self.seconds, self.seeds = list(keys), float(seconds), int(seeds)
         self.main, self.modes_dataset, self.n_eval, self.n_train = main, modes_dataset, n_eval, n_train
         self.skipped = {k: why for k, why in available(self.keys).items() if why}
         ok = [k for k in self.keys if k not in self.skipped]
         datasets = [main] + ([modes_dataset] if modes_dataset and modes_dataset != main else [])
         self.plan = [(k, d, s) for d in datasets for k in ok for s in range(self.seeds)]
-        self.measurements: list[Measurement] = []
-        self.current = ""
-        self.error = ""
-        self.started = time.time()
-        self.finished_at: float | None = None
-        self.pool = pool
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="lab-scoreboard", daemon=True)
+        # on the modes dataset only the mode count is read, and it draws its own 2500 samples: the rest of
+        # that evaluation (a VAE's importance-weighted NLL, energy distances) is cut to a few hundred points
+        n_evals = [n_eval, min(n_eval, MODES_N_EVAL)]
+        seeds = f"0-{self.seeds - 1}"
+        sweeps = [
+            make_sweep(",".join(ok), seeds, data=d, seconds=self.seconds, n_train=n_train, n_eval=ne)
+            for d, ne in zip(datasets if ok else [], n_evals)
+        ]
+        rank = {k: i for i, k in enumerate(COSTLIEST_FIRST)}
+        self.job = SweepJob(
+            sweeps,
+            pool=pool,
+            name="scoreboard",
+            order=lambda sw, m: (rank.get(m.key, 4), m.seed, sw.data_name),
+        )
 
-    def start(self) -> "ScoreboardJob":
-        self._thread.start()
+    def start(self) -> ScoreboardJob:
+        self.job.start()
         _LIVE_JOBS.add(self)
         return self
 
-    def _loop(self) -> None:
-        from concurrent.futures import FIRST_COMPLETED, wait
+    @property
+    def measurements(self) -> list[Measurement]:
+        return [measurement_of(row) for _, row in self.job.pairs()]
 
-        from lab.data import make_dataset
-        from lab.live.pool import get_pool
-        from lab.spec import RunSpec
+    @property
+    def current(self) -> str:
+        return ", ".join(
+            f"{FAMILY_TITLES.get(m.key, m.key)} on {d}, seed {m.seed}" for d, m in self.job.in_flight()
+        )
 
-        pool = self.pool or get_pool()
-        session = f"scoreboard-{id(self):x}"
-        plan = list(self.plan)
-        flying: dict = {}  # future -> (key, dataset, seed)
-        try:
-            while (plan or flying) and not self._stop.is_set():
-                while plan and len(flying) < pool.n_workers:  # one member per worker at a time
-                    key, data, seed = plan.pop(0)
-                    spec = RunSpec(
-                        key,
-                        make_dataset(data),
-                        seed=seed,
-                        n_train=self.n_train,
-                        max_seconds=self.seconds,
-                        views=False,
-                    )
-                    f = pool.measure(
-                        spec, "evaluate", {"n_eval": self.n_eval, "seed": seed + 1000}, session=session
-                    )
-                    flying[f] = (key, data, seed)
-                self.current = ", ".join(
-                    f"{FAMILY_TITLES.get(k, k)} on {d}, seed {s}" for k, d, s in flying.values()
-                )
-                done, _ = wait(list(flying), timeout=0.2, return_when=FIRST_COMPLETED)
-                for f in done:
-                    key, data, seed = flying.pop(f)
-                    with self._lock:
-                        self.measurements.append(measurement_of(key, data, seed, f))
-        except Exception as e:  # never let the page's job die silently
-            self.error = f"{type(e).__name__}: {e}"
-        finally:
-            if flying:
-                pool.cancel_measures(session)
-            self.current = ""
-            self.finished_at = time.time()
+    @property
+    def error(self) -> str:
+        return self.job.error
 
     def cancel(self, wait: float = 0.0) -> None:
-        self._stop.set()
-        if wait and self._thread.is_alive():
-            self._thread.join(timeout=wait)
+        self.job.cancel(wait)
 
     @property
     def done(self) -> bool:
-        return self.finished_at is not None
+        return self.job.done
+
+    @property
+    def elapsed(self) -> float:
+        return self.job.elapsed
+
+    @property
+    def n_done(self) -> int:
+        return self.job.done_count
 
     @property
     def progress(self) -> float:
-        return len(self.measurements) / len(self.plan) if self.plan else 1.0
+        return self.job.done_count / len(self.plan) if self.plan else 1.0
 
     def rows(self) -> list[dict]:
-        with self._lock:
-            ms = list(self.measurements)
+        ms = self.measurements
         return table(aggregate(ms, self.main, self.modes_dataset)) if ms else []
 
 
-def measurement_of(key: str, dataset: str, seed: int, future) -> Measurement:
-    """A sweep member's answer (lab.live.jobs.evaluate) as a Measurement; a failed member is a row with its error."""
-    m = Measurement(key, dataset, seed)
-    try:
-        row = future.result()
-    except Exception as e:
-        m.error = str(e)
+def measurement_of(row: dict) -> Measurement:
+    """A sweep member's row (lab.sweep.row_of) as a Measurement; a failed member keeps its error."""
+    from lab.sweep import METRICS
+
+    m = Measurement(row["model"], row["data"], int(row["seed"]))
+    if row["status"] == "failed":
+        m.error = row["error"] or "failed"
         return m
-    m.steps, m.train_seconds, m.status, m.diverged = (
-        row["steps"],
-        row["train_seconds"],
-        row["message"],
-        row["diverged"],
-    )
-    m.metrics = row.get("metrics", {})
+    m.steps, m.train_seconds = row["steps"] or 0, row["train_seconds"] or 0.0
+    m.status, m.diverged = row["message"], bool(row["diverged"])
+    m.metrics = {k: row[k] for k in METRICS if row.get(k) is not None}
     return m
