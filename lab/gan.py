@@ -16,6 +16,61 @@ from lab.nn import ACTIVATIONS
 
 LOSSES = ["minimax", "nonsaturating", "wgan", "wgan-gp"]
 LOG4 = math.log(4.0)  # V(D*, G) at the global optimum p_g = p_data is -log 4
+# JSD(p_data, p_g) as the GAN page draws it: both densities smoothed by the same Gaussian kernel of this
+# width (in the data's standard deviations) on a JSD_GRID^2 grid over the plot box, from JSD_POINTS real and generated points
+JSD_BANDWIDTH = 0.1
+JSD_GRID = 128
+JSD_POINTS = 1000
+JSD_HISTORY = 500  # points of the JSD series a model keeps (every other one is dropped when full)
+
+
+def grid_jsd(p: np.ndarray, q: np.ndarray) -> float:
+    """JSD(P, Q) = 1/2 KL(P || M) + 1/2 KL(Q || M), M = (P + Q) / 2, in nats, in [0, log 2].
+
+    p, q: probability masses per grid cell (>= 0, each summing to at most 1); what a distribution puts
+    outside the grid is counted as disjoint from the other one (it adds 1/2 log 2 per unit of mass).
+    """
+    p = np.clip(np.asarray(p, dtype=np.float64).ravel(), 0.0, None)
+    q = np.clip(np.asarray(q, dtype=np.float64).ravel(), 0.0, None)
+    m = 0.5 * (p + q)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 log 0 = 0
+        kp = np.where(p > 0, p * np.log(p / m), 0.0).sum()
+        kq = np.where(q > 0, q * np.log(q / m), 0.0).sum()
+    outside = max(0.0, 1.0 - p.sum()) + max(0.0, 1.0 - q.sum())
+    return float(np.clip(0.5 * (kp + kq + outside * math.log(2.0)), 0.0, math.log(2.0)))
+
+
+def smoothed_masses(
+    points: np.ndarray | torch.Tensor, box: np.ndarray, bandwidth: float = JSD_BANDWIDTH, size: int = JSD_GRID
+) -> np.ndarray:
+    """Masses per grid cell [size, size] (rows = y) of the points' Gaussian KDE 1/n sum_i N(x; p_i, h^2 I)
+    over box [[lo_x, lo_y], [hi_x, hi_y]]: the points binned, then blurred by the kernel (separable, so
+    O(cells) instead of the O(cells x points) of a direct KDE). Mass that leaves the box is left out."""
+    from scipy.ndimage import gaussian_filter
+
+    p = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=np.float64)
+    p = p[np.isfinite(p).all(1)] if len(p) else p.reshape(0, 2)
+    if len(p) == 0:
+        return np.zeros((size, size))
+    (x0, y0), (x1, y1) = np.asarray(box, dtype=np.float64)
+    counts, _, _ = np.histogram2d(p[:, 1], p[:, 0], bins=size, range=[[y0, y1], [x0, x1]])
+    sigma = (bandwidth * (size - 1) / (y1 - y0), bandwidth * (size - 1) / (x1 - x0))  # in cells, per axis
+    return gaussian_filter(counts / len(points), sigma, mode="constant", truncate=4.0)
+
+
+def smoothed_jsd(
+    real: np.ndarray | torch.Tensor,
+    fake: np.ndarray | torch.Tensor,
+    box: np.ndarray,
+    bandwidth: float = JSD_BANDWIDTH,
+    size: int = JSD_GRID,
+) -> float:
+    """JSD between the KDEs of `real` and `fake` [n, 2] with one bandwidth (smoothed_masses). Smoothing
+    both with the same kernel applies one Markov kernel to both, so the smoothed densities' JSD is a lower
+    bound of the true JSD (data processing) and 0 when p_g = p_data; a KDE of the samples against the sharp
+    true density would not be (the blur alone would look like a gap). From n points the estimate is biased
+    up by their noise: two samples of one law give the floor (GAN.jsd_floor), ~0.001-0.02 on the toys."""
+    return grid_jsd(smoothed_masses(real, box, bandwidth, size), smoothed_masses(fake, box, bandwidth, size))
 
 
 # Defaults: the best of a short search on 8gaussians and 25gaussians at 60 s on one CPU thread
@@ -175,6 +230,15 @@ class GAN(GenerativeModel):
         self._box = torch.stack([lo - pad, hi + pad]).numpy()  # [2, 2]: (lo, hi) per axis
         if cfg.loss == "wgan":
             self._clip()
+        # the JSD's fixed reference: real points and latents drawn once (their own generator, so the
+        # training's random stream is untouched), and two disjoint real halves for the JSD's floor
+        g = torch.Generator(device=self.device).manual_seed(self.seed + 4242)
+        idx = torch.randperm(len(self.train_z), generator=g, device=self.device)
+        n = min(JSD_POINTS, len(idx) // 2)
+        self._jsd_real, self._jsd_other = self.train_z[idx[:n]], self.train_z[idx[n : 2 * n]]
+        self._jsd_latent = torch.randn(JSD_POINTS, cfg.latent_dim, generator=g, device=self.device)
+        self._jsd_floor: float | None = None
+        self.jsd_history: list[tuple[int, float]] = []
 
     # -- pieces -----------------------------------------------------------------------------------
     def prior_sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -332,6 +396,28 @@ class GAN(GenerativeModel):
     def _sample_z(self, n, generator):
         return self.decode(torch.randn(n, self.latent_dim, generator=generator, device=self.device))
 
+    # -- JSD over training ----------------------------------------------------------------------------
+    def jsd(self) -> float:
+        """JSD(p_data, p_g) of the smoothed densities (smoothed_jsd), p_g from the sampling generator
+        (G_ema when ema > 0) on fixed latents; V(D*, G) = 2 JSD - log 4 (Goodfellow et al. 2014, Thm. 1)."""
+        with torch.no_grad():
+            fake = self.decode(self._jsd_latent)
+        return smoothed_jsd(self._jsd_real, fake, self._box)
+
+    def jsd_floor(self) -> float:
+        """The JSD between two halves of the training data: what a generator equal to p_data would show."""
+        if self._jsd_floor is None:
+            self._jsd_floor = smoothed_jsd(self._jsd_real, self._jsd_other, self._box)
+        return self._jsd_floor
+
+    def _record_jsd(self) -> None:
+        """One point of the JSD series at this step; the series keeps its whole span in JSD_HISTORY points."""
+        if self.jsd_history and self.jsd_history[-1][0] == self.steps_done:
+            return
+        self.jsd_history.append((self.steps_done, self.jsd()))
+        if len(self.jsd_history) > JSD_HISTORY:
+            self.jsd_history = self.jsd_history[::2]
+
     # -- pictures ---------------------------------------------------------------------------------
     def discriminator(self, x: np.ndarray) -> np.ndarray:
         """D at data points x [n, 2]: the probability D(x) (JS losses) or the critic f(x) (WGAN).
@@ -360,7 +446,11 @@ class GAN(GenerativeModel):
         fake [n, 2], push [n, 2]: points of the trained G (not G_ema) and -dL_G/dx (where the G step
             moves them), in x units
         manifold [manifold, manifold, 2]: G of a grid over latent dims 0 and 1 in [-2.5, 2.5] (others 0)
+        jsd (steps [k], values [k]): JSD(p_data, p_g) each time the views were drawn (about once a second
+            while training: paid for by the picture budget, and never by a headless run); jsd_floor: its
+            value for two samples of the data
         """
+        self._record_jsd()
         cfg = self.config
         if bounds is None:
             lo = self.to_x(torch.as_tensor(self._box[0]))
@@ -407,4 +497,9 @@ class GAN(GenerativeModel):
             "loss": cfg.loss,
             "pack": cfg.pack,
             "bounds": list(bounds),
+            "jsd": (
+                np.array([s for s, _ in self.jsd_history]),
+                np.array([v for _, v in self.jsd_history], dtype=float),
+            ),
+            "jsd_floor": self.jsd_floor(),
         }

@@ -260,3 +260,74 @@ def test_default_config_covers_the_ring():
     run = fit(RunSpec("gan", ds, GANConfig(), seed=0, n_train=5000, max_steps=1500))
     m = Evaluator(ds, n=500, seed=1000)(run.model, timing=False, n_mode_samples=2500)
     assert m["modes"] == 8 and m["high_quality"] > 0.7, m
+
+
+# ---------------------------------------------------------------------------------------------
+# JSD(p_data, p_g) = (V(D*, G) + log 4) / 2
+# ---------------------------------------------------------------------------------------------
+
+
+def _gauss_masses(mean, std, g):
+    xx, yy = np.meshgrid(g, g)
+    pts = np.stack([xx.ravel(), yy.ravel()], 1)
+    lp = multivariate_normal(mean, std**2 * np.eye(2)).logpdf(pts).reshape(xx.shape)
+    return lp, np.exp(lp) * (g[1] - g[0]) ** 2
+
+
+def test_jsd_of_identical_densities_is_zero_and_of_disjoint_ones_log_2():
+    from lab.gan import grid_jsd
+
+    g = np.linspace(-10, 10, 401)
+    _, p = _gauss_masses([-5, 0], 0.5, g)
+    _, q = _gauss_masses([5, 0], 0.5, g)
+    assert grid_jsd(p, p) == pytest.approx(0.0, abs=1e-12)
+    assert grid_jsd(p, q) == pytest.approx(math.log(2), abs=1e-6)
+    assert 0.05 < grid_jsd(p, _gauss_masses([-4, 0], 0.5, g)[1]) < math.log(2) - 0.05
+    # mass outside the grid counts as disjoint: all of q outside -> log 2
+    assert grid_jsd(p, np.zeros_like(p)) == pytest.approx(math.log(2), abs=1e-6)
+
+
+def test_jsd_is_half_of_v_at_the_optimal_d_plus_log_4():
+    # Goodfellow et al. 2014, Theorem 1: V(D*, G) = -log 4 + 2 JSD(p_data || p_g), checked on a grid
+    from lab.gan import grid_jsd
+
+    g = np.linspace(-7, 7, 281)
+    lp, p = _gauss_masses([0, 0], 1.0, g)
+    lq, q = _gauss_masses([1.5, -0.5], 0.7, g)
+    d = gv.optimal_discriminator(lp, lq)
+    log_d, log_1md = lp - np.logaddexp(lp, lq), lq - np.logaddexp(lp, lq)  # log D*, log(1 - D*), stably
+    assert np.allclose(np.exp(log_d), d)
+    v = float((p * log_d + q * log_1md).sum())
+    assert grid_jsd(p, q) == pytest.approx(0.5 * (v + math.log(4)), abs=1e-6)
+
+
+def test_smoothed_jsd_of_samples():
+    from lab.gan import smoothed_jsd
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(1000, 2))
+    box = np.array([[-6.0, -6.0], [6.0, 6.0]])
+    assert smoothed_jsd(a, a, box) == pytest.approx(0.0, abs=1e-12)
+    # two samples of one law: near 0 (the estimate's floor, which a narrower kernel raises)
+    same, narrow = (
+        smoothed_jsd(a, rng.normal(size=(1000, 2)), box, 0.3),
+        smoothed_jsd(a, a * 1.0001, box, 0.1),
+    )
+    assert same < 0.015 and narrow < 1e-3
+    near, far = smoothed_jsd(a, a + [0.5, 0], box, 0.3), smoothed_jsd(a * 0.1 - 3, a * 0.1 + 3, box)
+    assert 0.02 < near < far and far == pytest.approx(math.log(2), abs=1e-3)
+
+
+def test_the_gan_records_its_jsd_with_its_views_and_training_lowers_it(ring):
+    m = _model(ring, hidden=32)
+    v0 = m.views(grid=8, n_points=16, manifold=3)
+    steps, vals = v0["jsd"]
+    assert list(steps) == [0] and vals[0] > 0.4  # an untrained G is far from the ring
+    assert 0 <= v0["jsd_floor"] < 0.02
+    gen_state = m.gen.get_state()
+    m.views(grid=8, n_points=16, manifold=3)  # the same step again: no second point
+    assert len(m.jsd_history) == 1 and torch.equal(m.gen.get_state(), gen_state)  # training's RNG untouched
+    for _ in range(400):
+        m.train_step(m._real(256))
+    steps, vals = m.views(grid=8, n_points=16, manifold=3)["jsd"]
+    assert list(steps) == [0, 400] and vals[1] < 0.7 * vals[0]  # 0.69 -> 0.43 (seeded)
