@@ -3,6 +3,7 @@
     nice -n 10 python bench/sweep.py                       # both tables, the Scoreboard page's default measurement
     nice -n 10 python bench/sweep.py --seeds 2 --seconds 1 # a short Scoreboard-like sweep
     python bench/sweep.py --only batched --members 64 --steps 300
+    python bench/sweep.py --only overhead                   # CPU seconds per member outside its budget
     python bench/sweep.py --gpu                             # on a CUDA machine: the GPU targets
 
 Scoreboard table: exactly what the page runs (lab.scoreboard.ScoreboardJob: one sweep per dataset, one
@@ -82,6 +83,46 @@ def scoreboard(a) -> None:
     print()
 
 
+def overhead(a) -> None:
+    """Per member, the CPU seconds outside its training budget: the build and the evaluation (thread CPU
+    time, so other work on the machine does not inflate it), as the Scoreboard's members pay them."""
+    import torch
+
+    from lab.data import make_dataset
+    from lab.live.jobs import evaluate
+    from lab.run import RUNNING, Run
+    from lab.scoreboard import LECTURE_KEYS, MODES_N_EVAL
+    from lab.spec import RunSpec
+
+    torch.set_num_threads(1)
+    keys = a.models.split(",") if a.models else LECTURE_KEYS + ["gmm"]
+    print(
+        f"## Where a Scoreboard member's time goes (seed 0, {a.seconds:g} s budget, CPU seconds, one thread)\n"
+    )
+    print("| dataset | family | build | training (CPU) | evaluation | (build + evaluation) / budget |")
+    print("|---|---|---|---|---|---|")
+    total_over = total_budget = 0.0
+    for data, n_eval in (("moons", 1000), ("8gaussians", MODES_N_EVAL)):
+        ds = make_dataset(data)
+        for key in keys:
+            c0 = time.thread_time()
+            run = Run(RunSpec(key, ds, seed=0, n_train=a.n_train, max_seconds=a.seconds, views=False))
+            c1 = time.thread_time()
+            run.status = RUNNING
+            while not run.finished:
+                run.advance(25)
+            c2 = time.thread_time()
+            evaluate(run, n_eval=n_eval, seed=1000)
+            c3 = time.thread_time()
+            over = (c1 - c0) + (c3 - c2)
+            total_over, total_budget = total_over + over, total_budget + a.seconds
+            print(
+                f"| {data} | {key} | {c1 - c0:.2f} | {c2 - c1:.2f} | {c3 - c2:.2f} | {over / a.seconds:.2f} |",
+                flush=True,
+            )
+    print(f"| all | | | | | {total_over / total_budget:.2f} |\n")
+
+
 def batched(a) -> None:
     n = a.workers or cores()
     print(f"## Batched members: {a.members} GAN seeds x {a.steps} steps on 8gaussians, {n} cores\n")
@@ -154,7 +195,7 @@ def gpu(a) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["scoreboard", "batched"], default=None)
+    p.add_argument("--only", choices=["scoreboard", "overhead", "batched"], default=None)
     p.add_argument("--models", default="", help="Scoreboard families (default: the page's)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--seconds", type=float, default=3.0)
@@ -173,6 +214,8 @@ def main(argv=None) -> None:
         return
     if a.only in (None, "scoreboard"):
         scoreboard(a)
+    if a.only == "overhead":
+        overhead(a)
     if a.only in (None, "batched"):
         batched(a)
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import atexit
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -231,7 +232,9 @@ def make_sweep(
     grid = parse_grid(sets or [])
     owners: dict[str, list[str]] = {}
     for name, values in grid.items():
-        owners[name] = [k for k, cls in classes.items() if name in {f.name for f in _fields(cls.Config)}]
+        owners[name] = [
+            k for k, cls in classes.items() if name in {f.name for f in dataclasses.fields(cls.Config)}
+        ]
         if not owners[name]:
             raise SweepError(
                 f"--set {name[:40]}: no model in this sweep ({', '.join(keys)}) has a setting "
@@ -267,12 +270,6 @@ def make_sweep(
                 ) from None
             sweep.members.extend(Member(k, s, settings) for s in seed_list)
     return sweep
-
-
-def _fields(cls):
-    import dataclasses
-
-    return dataclasses.fields(cls)
 
 
 def _product(lists: list[list[str]]) -> list[tuple[str, ...]]:
@@ -445,7 +442,7 @@ def run_batched(
     are evaluated like any member. On a GPU one process trains each group and the CPU's cores evaluate; on
     the CPU each group is split over one process per core (one torch thread each: batched members are
     independent, so the split changes nothing but who computes them). Members lab.batched cannot batch go
-    to the worker pool (run_local)."""
+    to the worker pool (run_local), on the CPU."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
@@ -521,7 +518,9 @@ def run_batched(
             if progress is not None:
                 progress(base + d, len(rows), base_failed + f)
 
-        got = run_local(sweep, solo_progress, workers, pool, should_stop, on_row, indices=solo)
+        # on the trainers' CPU cores: the evaluation draws with CPU generators, and a GPU is the batch's
+        on_pool = dataclasses.replace(sweep, device="cpu")
+        got = run_local(on_pool, solo_progress, workers, pool, should_stop, on_row, indices=solo)
         for i in solo:
             rows[i] = got[i]
     return rows
