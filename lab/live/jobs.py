@@ -61,8 +61,9 @@ def sampler_sweep(run, reference: np.ndarray, steps: list[int], n: int, seed: in
     return sweep(run.model, reference, steps=[k for k in steps if k <= run.model.config.T], n=n, seed=seed)
 
 
-def evaluate(run, n_eval: int = 2000, seed: int = 1000, w2: bool = False) -> dict[str, Any]:
-    """A sweep member's row: how the run ended and every metric on fresh true points."""
+def evaluate(run, n_eval: int = 2000, seed: int = 1000, w2: bool = False, samples: int = 0) -> dict[str, Any]:
+    """A sweep member's row: how the run ended and every metric on fresh true points; with `samples` > 0
+    also that many of the model's samples [samples, 2] float32 (the GAN page's small multiples)."""
     from lab.metrics import Evaluator
 
     row: dict[str, Any] = {
@@ -76,6 +77,8 @@ def evaluate(run, n_eval: int = 2000, seed: int = 1000, w2: bool = False) -> dic
         ds = run.spec.dataset  # a user's points have no truth: the run's held-out points stand in for it
         test = None if ds.has_density else run.test_points
         row["metrics"] = Evaluator(ds, n=n_eval, seed=seed, test_points=test)(run.model, w2=w2)
+    if samples > 0:
+        row["samples"] = run.model.sample(int(samples), seed + 13).numpy().astype(np.float32)
     return row
 
 
