@@ -11,6 +11,7 @@ from lab.viz import curves  # noqa: E402
 from lab.viz.common import density_spec  # noqa: E402
 from pages import ui  # noqa: E402
 
+ui._use_the_router()  # opened alone (a direct link before the router ran, as AppTest's switch_page does): rerun under it
 ui.url_notes()
 runner = ui.get_runner()
 KEYS, KEY = tour.STEP_KEYS, "tour"  # ?tour=gan-minimax
