@@ -24,7 +24,7 @@ def spec(**kw) -> RunSpec:
     return RunSpec(**{"key": "toy", "dataset": MOONS, "n_train": 500, "config": config, **kw})
 
 
-def wait_for(pred, timeout: float = 30.0) -> bool:
+def wait_for(pred, timeout: float = 60.0) -> bool:
     t0 = time.time()
     while time.time() - t0 < timeout:
         if pred():

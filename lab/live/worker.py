@@ -29,6 +29,17 @@ from lab.snapshot import DONE, PAUSED, READY, RUNNING, STOPPED, Snapshot
 _DENSITY_FIELDS = ("density",)
 _VIEW_FIELDS = ("views", "views_time")
 _HISTORY_FIELDS = ("losses", "metrics", "latest_metrics")
+# what a run stopped by an error keeps showing: its last picture and histories
+_KEPT_WHEN_STOPPED = (
+    "samples",
+    *_DENSITY_FIELDS,
+    *_VIEW_FIELDS,
+    *_HISTORY_FIELDS,
+    "sample_seconds_per_1000",
+    "train_seconds",
+    "progress",
+    "lr",
+)
 NICE = 5  # a worker's priority below the server's (a third of its CPU weight when both want a core)
 
 
@@ -223,26 +234,9 @@ class Worker:
                     a.run.message = "loaded from uploaded weights"
                 a.weights = None
             except Exception as e:  # bad settings for this data: a sentence on the page
-                msg = f"could not build {a.spec.key}: {_sentence(e)}"
-                if a.measure:
-                    self.send(Reply(a.measure[0], error=msg))
-                    self.forget(a.run_id)
-                else:
-                    self.send(
-                        Picture(
-                            Snapshot(
-                                a.run_id,
-                                a.spec.key,
-                                a.spec.key,
-                                status="error",
-                                message=msg,
-                                time=time.time(),
-                            ),
-                            seq=a.seq,
-                        )
-                    )
-                    a.run = None
-                    self.actors.pop(a.run_id, None)
+                a.run = None
+                self.fail(a, "error", f"could not build {a.spec.key}: {_sentence(e)}")
+                self.actors.pop(a.run_id, None)
                 return
             a.run.status = RUNNING if a.start_after_build else PAUSED
             if not a.measure:
@@ -365,36 +359,27 @@ class Worker:
             print(f"lab worker: {a.spec.key} run {a.run_id}: {type(e).__name__}: {e}", file=sys.stderr)
             if run is not None:
                 run.status, run.message = STOPPED, msg
-            if a.measure:
-                self.send(Reply(a.measure[0], error=msg))
-                self.forget(a.run_id)
-            else:
-                self.send(
-                    Picture(
-                        Snapshot(
-                            a.run_id,
-                            a.spec.key,
-                            getattr(run.model, "title", a.spec.key) if run else "",
-                            status=STOPPED,
-                            message=msg,
-                            step=step,
-                            time=time.time(),
-                        ),
-                        reuse=(
-                            "samples",
-                            "density",
-                            "views",
-                            "views_time",
-                            *_HISTORY_FIELDS,
-                            "sample_seconds_per_1000",
-                            "train_seconds",
-                            "progress",
-                            "lr",
-                        ),
-                        seq=a.seq,
-                    )
-                )
+            self.fail(a, STOPPED, msg, reuse=_KEPT_WHEN_STOPPED)
             return False, None
+
+    def fail(self, a: Actor, status: str, message: str, reuse: tuple[str, ...] = ()) -> None:
+        """End a run with a sentence: a sweep member's request fails with it; a page's run sends it with its
+        last picture (`reuse`: what the page keeps from the run's previous snapshot)."""
+        if a.measure:
+            self.send(Reply(a.measure[0], error=message))
+            self.forget(a.run_id)
+            return
+        run = a.run
+        snap = Snapshot(
+            a.run_id,
+            a.spec.key,
+            run.model.title if run is not None else a.spec.key,
+            status=status,
+            message=message,
+            step=run.step if run is not None else 0,
+            time=time.time(),
+        )
+        self.send(Picture(snap, reuse=reuse, seq=a.seq))
 
     def train_slice(self, a: Actor, slice_seconds: float) -> tuple[bool, float | None]:
         run = a.run
