@@ -115,8 +115,16 @@ def view():
     ui.chart(
         "autoregressive.fig_metrics", vt, lambda: curves(hist, "Held-out NLL and KL to truth (nats)"), c[1]
     )
+    a, b = v["order"][0] + 1, v["order"][1] + 1
     st.caption(
-        f"Order {cfg.order}: the model samples x{v['order'][0] + 1} first, then x{v['order'][1] + 1} given it."
+        f"Order {cfg.order}: the model samples x{a} first, then x{b} given it."
+        + (
+            f" Of your rows with a missing coordinate, {v.get('rows_first_only', 0):,} (missing x{b}) train "
+            f"p(x{a}) only and {v.get('rows_ignored', 0):,} (missing x{a}) are ignored: their p(x{b}) would "
+            f"need an integral over x{a} in every step."
+            if v.get("rows_first_only") or v.get("rows_ignored")
+            else ""
+        )
     )
 
 

@@ -34,6 +34,8 @@ with st.sidebar:
     st.subheader("Gaussian mixture (EM)")
     cfg = ui.config_form(GMM.Config, "datasets.gmm", only=["n_components", "bic", "covariance_type"])
     seed = ui.seed_widget("datasets")
+    ui.linked("datasets.incomplete", False)
+    incomplete = st.toggle("also learn from incomplete points", key="datasets.incomplete")
     ui.linked("datasets.missing", 50, lo=30, hi=70)
     share = st.slider("rows with a missing coordinate (%)", 30, 70, 50, step=5, key="datasets.missing")
 
@@ -51,7 +53,9 @@ if ds.has_density:
 
 rid = ui.ensure_run(runner, "datasets/gmm", RunSpec("gmm", ds, cfg, seed=seed, n_train=5000, max_steps=500))
 # the same EM on incomplete points: your file's empty cells, or a built-in with `share` of rows knocked out
-if ds.has_density:
+if not incomplete:
+    use, drop = None, None
+elif ds.has_density:
     use, drop = (MissingData(source=ds, share=share / 100, drop=d) for d in (False, True))
 else:
     use, drop = (ds, ds.without_incomplete()) if len(ds.incomplete) else (None, None)
@@ -93,7 +97,8 @@ st.caption(
     "the marginal density of what it observes, the M step fills in the conditional mean and adds the "
     "conditional covariance. Left: every row used; right: the complete rows only. Test NLL on full points."
     if missing
-    else "Upload a CSV with empty cells (a missing coordinate), or choose a built-in density."
+    else "Turn on 'also learn from incomplete points' (sidebar): a built-in density with a share of its rows "
+    "knocked out, or your CSV's empty cells."
 )
 
 

@@ -280,6 +280,7 @@ def test_datasets_page_shows_incomplete_rows_used_beside_dropped_and_the_volume(
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     at = AppTest.from_file(os.path.join(root, "pages", "datasets.py"), default_timeout=180).run()
     assert not at.exception, [e.value for e in at.exception]
+    at.toggle(key="datasets.incomplete").set_value(True).run()
     runner = at.session_state["runner"]
     t0 = time.time()
     while time.time() - t0 < 90 and not all(built(runner, f"datasets/gmm_{k}") for k in ("use", "drop")):
