@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -75,37 +74,10 @@ STATUS = """
 
 
 def serve() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "streamlit_app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("streamlit did not start")
+    """The app in its own process group, started as the e2e tests start it."""
+    from tests.e2e.conftest import start_server
+
+    return start_server()
 
 
 def main() -> None:
@@ -216,7 +188,9 @@ def main() -> None:
                 ctx.close()
             b.close()
     finally:
-        os.killpg(proc.pid, 15)  # the server and its trainer workers
+        from tests.e2e.conftest import kill_group
+
+        kill_group(proc)  # the server and its trainer workers
     print(f"# browser responsiveness, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}\n")
     print("| measure | value | target |\n|---|---|---|")
     for r in rows:
