@@ -1,5 +1,5 @@
 """Do the lecture presets show their lesson? Each preset's runs trained side by side, with the
-number the lesson is about (`watch`) and the usual metrics.
+number the lesson is about (`watch`), the one setting they differ in (`varies`) and the usual metrics.
 
     python bench/presets.py [--seconds 20] [--only gan-mode-collapse,...]
 """
@@ -43,8 +43,10 @@ def main() -> None:
     print(
         f"# presets: {a.seconds:g} s per run, {os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}\n"
     )
-    print("| preset | run | steps | watched | value | energy distance (floor) | KL to truth | modes (hq) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| preset | varies | run | steps | watched | value | energy distance (floor) | KL to truth | modes (hq) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for key in keys:
         pr = PRESETS[key]
         ds = make_dataset(pr.data, **pr.data_params)
@@ -58,7 +60,7 @@ def main() -> None:
             kl = f"{m['kl_to_truth']:.3f}" if "kl_to_truth" in m else "-"
             vs = "-" if v is None else f"{v:.4g}"
             print(
-                f"| {key} | {r.label} | {run.step} | {pr.watch} | {vs} | {m['energy_distance']:.4f} ({m['energy_distance_floor']:.4f}) | {kl} | {modes} |",
+                f"| {key} | {', '.join(pr.varies)} | {r.label} | {run.step} | {pr.watch} | {vs} | {m['energy_distance']:.4f} ({m['energy_distance_floor']:.4f}) | {kl} | {modes} |",
                 flush=True,
             )
 

@@ -7,8 +7,9 @@ NOTES: dict[str, tuple[str, list[tuple[str, str]]]] = {
         "Gaussian mixture, fitted by EM",
         [
             (
-                "A weighted sum of K Gaussians:",
-                r"p(x) = \sum_{k=1}^{K} \pi_k\, \mathcal{N}(x;\, \mu_k, \Sigma_k)",
+                "A weighted sum of K Gaussians: a latent variable model whose z (which component) is discrete, "
+                "so the marginal over z is a sum of K terms and EM maximises the likelihood exactly:",
+                r"p(x) = \sum_{k=1}^{K} p(z = k)\, p(x \mid z = k) = \sum_{k=1}^{K} \pi_k\, \mathcal{N}(x;\, \mu_k, \Sigma_k)",
             ),
             (
                 "E step: how much each component explains each point,",
@@ -50,8 +51,20 @@ NOTES: dict[str, tuple[str, list[tuple[str, str]]]] = {
         "Variational autoencoder",
         [
             (
+                "A latent variable model: the density of x is the marginal of the decoder P(x|z) over the prior "
+                "P(z). With a continuous z and a neural decoder this integral (over all of z-space, for every x) "
+                "has no closed form, and neither has the posterior P(z|x) whose normaliser it is: both are "
+                "intractable, which is why the VAE trains a bound with an encoder Q(z|x) in the posterior's place.",
+                r"P(x) = \int P(x \mid z)\, P(z)\, dz, \qquad P(z \mid x) = \frac{P(x \mid z)\, P(z)}{P(x)}",
+            ),
+            (
                 "The evidence lower bound (ELBO), maximised over encoder Q and decoder P:",
                 r"\log P(x) \ge \mathbb{E}_{Q(z|x)}[\log P(x|z)] - \mathrm{KL}\big(Q(z|x)\,\|\,P(z)\big)",
+            ),
+            (
+                "The gap between log P(x) and the ELBO is the KL from the encoder to the true posterior (the "
+                "Lecture page's VAE step draws it over training: the importance-weighted log P(x) minus the ELBO):",
+                r"\log P(x) - \mathrm{ELBO}(x) = \mathrm{KL}\big(Q(z|x)\,\|\,P(z|x)\big) \ge 0",
             ),
             (
                 "The reparameterization trick makes the sample differentiable:",
@@ -100,10 +113,18 @@ NOTES: dict[str, tuple[str, list[tuple[str, str]]]] = {
         "Autoregressive model",
         [
             (
-                "The chain rule, one coordinate at a time (PixelRNN/PixelCNN in 2D):",
-                r"p(x) = p(x_1)\, p(x_2 \mid x_1)",
+                "The chain rule, one coordinate at a time, exact for any dimension d and any order:",
+                r"p(x) = \prod_{i=1}^{d} p(x_i \mid x_1, \dots, x_{i-1}) = \prod_{i=1}^{d} p(x_i \mid x_{<i}),"
+                r"\qquad d = 2:\ p(x) = p(x_1)\, p(x_2 \mid x_1)",
             ),
-            ("Exact likelihood, stable training; sampling is sequential: x1 first, then x2 given x1.", ""),
+            (
+                "PixelRNN computes each conditional with a recurrent network: sequential in training and in "
+                "sampling. PixelCNN (and MADE, used here) masks the network so one pass gives every conditional: "
+                "training is parallel. Sampling stays sequential in both: d passes, one coordinate at a time "
+                "(at d = 2 only two, so it is cheap here).",
+                "",
+            ),
+            ("Exact likelihood, stable training by maximum likelihood.", ""),
         ],
     ),
     "ddpm": (
@@ -133,6 +154,30 @@ NOTES: dict[str, tuple[str, list[tuple[str, str]]]] = {
             (
                 "Langevin dynamics follows the score uphill with noise; annealing runs it from large sigma to small:",
                 r"x \leftarrow x + \frac{\alpha}{2}\, s_\theta(x, \sigma) + \sqrt{\alpha}\, z,\quad z \sim \mathcal{N}(0, I)",
+            ),
+        ],
+    ),
+    "inverse": (
+        "Forward and inverse problems",
+        [
+            (
+                "Forward problem: from x compute the measurement y (one answer, usually easy). Inverse problem: "
+                "from y recover x; many x explain the same y (ill-posed), and a generative model's prior p(x) "
+                "chooses among them by Bayes' rule:",
+                r"y = A(x) + \varepsilon \quad\longrightarrow\quad p(x \mid y) \propto p(y \mid x)\, p(x)",
+            ),
+        ],
+    ),
+    "challenges": (
+        "The three challenges of generative modelling",
+        [
+            (
+                "Representation: which family of densities p_θ (a mixture, a flow, a latent variable model, an "
+                "autoregressive product) can hold the data. Learning: fitting θ, by maximum likelihood where the "
+                "likelihood can be computed, otherwise by a bound (VAE) or a game (GAN). Inference: answering "
+                "questions with the model: how likely an x is, which z made x, the missing part of x, the x "
+                "behind a measurement y.",
+                r"\theta^* = \arg\max_\theta \frac{1}{n} \sum_{i=1}^{n} \log p_\theta(x_i)",
             ),
         ],
     ),

@@ -226,10 +226,19 @@ class Step:
     bench_steps: int = 500  # training steps per run in bench/lecture.py
     extra: tuple[tuple[str, str], ...] = ()  # more (text, LaTeX) for the step
     line: dict = field(default_factory=dict)  # a reference line on the watched curve: hline, hline_label
+    topics: tuple[str, ...] = ()  # lab.lectures.NOTES shown with the step, before those of its families
 
     @property
     def title(self) -> str:
         return self.scenario.title
+
+    @property
+    def note_keys(self) -> list[str]:
+        """The lecture's notes (lab/lectures.py) for this step: its topics, then its runs' families."""
+        from lab.lectures import NOTES
+
+        keys = [*self.topics, *(r.model for r in self.scenario.runs)]
+        return [k for k in dict.fromkeys(keys) if k in NOTES]
 
     @property
     def labels(self) -> list[str]:
@@ -325,6 +334,7 @@ STEPS: tuple[Step, ...] = (
             ),
         ),
         page="pages/flows.py",
+        topics=("challenges",),
         bench_steps=600,
     ),
     Step(
@@ -359,6 +369,7 @@ STEPS: tuple[Step, ...] = (
             (Compare(M(0, "nll_second"), "<", M(1, "nll_first"), 1.0, -0.3),),
         ),
         page="pages/inverse.py",
+        topics=("inverse",),
         bench_steps=300,
     ),
     Step(
@@ -395,6 +406,7 @@ STEPS: tuple[Step, ...] = (
             (Compare(M(1, "kl_to_truth", "last"), "<", M(0, "kl_to_truth", "last"), 1.0, -0.3),),
         ),
         page="pages/datasets.py",
+        topics=("gmm", "vae"),
         bench_steps=40,
     ),
     Step(

@@ -52,6 +52,8 @@ for text, latex in step.extra:
     st.latex(latex)
 if step.notes:
     st.markdown(step.notes)
+if step.note_keys:
+    ui.lecture_notes(*step.note_keys)
 if step.page:
     try:
         st.page_link(step.page, label="The deeper view on its own page", icon=":material/arrow_forward:")
