@@ -191,57 +191,6 @@ if preset is not None and preset.watch:
 scoreboard()
 
 
-def recorder() -> None:
-    """Record the panels while they train (the pictures are kept as they arrive: training pays nothing) and
-    export a run, or the whole page, as a GIF, an MP4 or an HTML player."""
-    from lab import record as R
-
-    st.markdown("**Record the panels**")
-    on = st.toggle(
-        "record while training",
-        key="compare.record",
-        help="keeps every panel's pictures (at most 5 a "
-        "second, thinned to stay under 600 frames) for an animation",
-    )
-    runner.record(ids, on)
-    recordings = {labels[i]: r for i in ids if (r := runner.recording(i)) is not None}
-    recs = {k: r.frames for k, r in recordings.items()}
-    if not on and not recs:
-        return
-    st.caption(", ".join(f"{k}: {len(v)} frames" for k, v in recs.items()) or "no frames yet: press Train")
-    c = st.columns([2, 1, 1.4])
-    what = c[0].selectbox("what", ["the whole page", *recs], key="compare.record.what")
-    kinds = ["GIF", "MP4"] + ([] if what == "the whole page" else ["HTML"])
-    kind = c[1].selectbox("format", kinds, key="compare.record.kind")
-
-    def data() -> bytes:  # at the click: every frame recorded by then
-        recs = {k: r.frames for k, r in recordings.items()}
-        try:
-            if kind == "HTML":
-                return R.to_html(recs[what], bounds, what).encode()
-            ims = (
-                R.page_images(recs, bounds)
-                if what == "the whole page"
-                else R.images(recs[what], bounds, what)
-            )
-            return R.to_gif(ims) if kind == "GIF" else R.to_mp4(ims)
-        except ValueError:
-            return b""
-
-    ext = {"GIF": "gif", "MP4": "mp4", "HTML": "html"}[kind]
-    with c[2]:
-        st.download_button(
-            f"download ({kind})",
-            data=data,
-            file_name=f"{what.replace(' ', '-')}.{ext}",
-            mime={"GIF": "image/gif", "MP4": "video/mp4", "HTML": "text/html"}[kind],
-            key="compare.record.dl",
-            icon=":material/movie:",
-            on_click="ignore",
-            disabled=not recs,
-        )
-
-
 def scenario_link() -> str:
     """This page's address with its settings (the link a lecturer shares), read while the page runs."""
     from urllib.parse import urlencode
@@ -324,7 +273,7 @@ with st.expander("Export and import", expanded=False):
             )
         with c[2]:
             ui.weights_download(runner, rid, name, key=f"compare.dl.w.{rid}")
-    recorder()
+    ui.recorder(runner, ids, labels, bounds, "compare")
     up = st.file_uploader(
         "Restore a model from weights (.safetensors; weights only, nothing is unpickled)",
         type=["safetensors"],

@@ -345,10 +345,6 @@ def dataset_picker(
             st.caption(f"{len(got.points):,} points and {len(got.incomplete):,} with a missing coordinate")
             keep = st.radio("rows with an empty cell", ["use", "drop"], horizontal=True, key=f"{prefix}.rows")
             return got if keep == "use" else got.without_incomplete()
-        if len(got.incomplete):  # rows with an empty cell: gmm and ar learn from them, the others refuse them
-            st.caption(f"{len(got.points):,} points and {len(got.incomplete):,} with a missing coordinate")
-            keep = st.radio("rows with an empty cell", ["use", "drop"], horizontal=True, key=f"{prefix}.rows")
-            return got if keep == "use" else got.without_incomplete()
         st.caption(f"{len(got.points):,} points from {up.name}")
         return got
     values = {}
@@ -798,6 +794,55 @@ def metric_row(snap: Snapshot | None, keys: list[tuple[str, str, str]]) -> None:
     for col, (label, k, fmt) in zip(cols, keys):
         v = m.get(k)
         col.metric(label, "—" if v is None else format(v, fmt))
+
+
+def recorder(runner: LiveSession, ids: list[str], labels: dict[str, str], bounds, prefix: str) -> None:
+    """Record these runs' panels while they train (the page process keeps the pictures as they arrive:
+    training pays nothing) and export one run, or all of them as one page, as a GIF, an MP4 or an HTML player."""
+    from lab import record as R
+
+    st.markdown("**Record the panels**")
+    on = st.toggle(
+        "record while training",
+        key=f"{prefix}.record",
+        help="keeps every panel's pictures (at most 5 a second, thinned to stay under 600 frames) for an animation",
+    )
+    runner.record(ids, on)
+    recordings = {labels[i]: r for i in ids if (r := runner.recording(i)) is not None}
+    recs = {k: r.frames for k, r in recordings.items()}
+    if not on and not recs:
+        return
+    st.caption(", ".join(f"{k}: {len(v)} frames" for k, v in recs.items()) or "no frames yet: press Train")
+    c = st.columns([2, 1, 1.4])
+    whole = "the whole page" if len(ids) > 1 else None
+    what = c[0].selectbox("what", [*([whole] if whole else []), *recs], key=f"{prefix}.record.what")
+    if what is None:
+        return
+    kinds = ["GIF", "MP4"] + ([] if what == whole else ["HTML"])
+    kind = c[1].selectbox("format", kinds, key=f"{prefix}.record.kind")
+
+    def data() -> bytes:  # at the click: every frame recorded by then
+        recs = {k: r.frames for k, r in recordings.items()}
+        try:
+            if kind == "HTML":
+                return R.to_html(recs[what], bounds, what).encode()
+            ims = R.page_images(recs, bounds) if what == whole else R.images(recs[what], bounds, what)
+            return R.to_gif(ims) if kind == "GIF" else R.to_mp4(ims)
+        except ValueError:
+            return b""
+
+    ext = {"GIF": "gif", "MP4": "mp4", "HTML": "html"}[kind]
+    with c[2]:
+        st.download_button(
+            f"download ({kind})",
+            data=data,
+            file_name=f"{what.replace(' ', '-')}.{ext}",
+            mime={"GIF": "image/gif", "MP4": "video/mp4", "HTML": "text/html"}[kind],
+            key=f"{prefix}.record.dl",
+            icon=":material/movie:",
+            on_click="ignore",
+            disabled=not recs,
+        )
 
 
 def lecture_notes(*keys: str) -> None:
