@@ -737,10 +737,9 @@ def parse_points_csv(
 def _check_values(lineno: int, vals: list[float]) -> None:
     """Finite numbers within +-MAX_ABS; the text nan is not a missing value (an empty cell is)."""
     if not all(math.isfinite(v) for v in vals):
-        raise DataError(
-            f"Row {lineno} has a missing or infinite value (NaN or inf): "
-            "a missing coordinate is written as an empty cell."
-        )
+        # the text nan is an error, not a missing value (that is an empty cell): a nan in a file is more
+        # often a failed computation upstream than a coordinate nobody measured
+        raise DataError(f"Row {lineno} has a missing or infinite value (NaN or inf).")
     if max(abs(v) for v in vals) > MAX_ABS:
         raise DataError(f"Row {lineno} has a coordinate beyond +-{MAX_ABS:g}; rescale the points.")
 

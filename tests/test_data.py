@@ -95,7 +95,7 @@ GOOD = _rows(12)
     [
         (
             "x,y\n1,2\n3,nan\n",
-            "Row 3 has a missing or infinite value (NaN or inf): a missing coordinate is written as an empty cell.",
+            "Row 3 has a missing or infinite value (NaN or inf).",
         ),
         ("1,2\n3,inf\n", "Row 2 has a missing or infinite value"),
         ("1,2\n3,-inf\n", "Row 2 has a missing or infinite value"),

@@ -41,7 +41,7 @@ def test_empty_cells_are_missing_coordinates():
         (
             ROWS + "nan,3\n",
             {},
-            "Row 13 has a missing or infinite value (NaN or inf): a missing coordinate is",
+            "Row 13 has a missing or infinite value (NaN or inf).",
         ),
         (ROWS + "3,NaN\n", {"missing": "drop"}, "Row 13 has a missing or infinite value"),
         (ROWS + ",inf\n", {}, "Row 13 has a missing or infinite value"),
