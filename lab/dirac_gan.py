@@ -137,3 +137,19 @@ def scenarios(
         tr = trajectory(1.0, 1.0, lr, steps, loss=loss, **kw)
         out.append(DiracTrajectory(tr.theta, tr.psi, tr.theta_ema, name))
     return out
+
+
+LESSON = (
+    "**Oscillations: the Dirac-GAN** (Mescheder et al. 2018). The data is one point at 0, the generator one point "
+    "θ, the discriminator a line D(x) = ψx. The only equilibrium is θ = ψ = 0, and there the gradient field is a "
+    "pure rotation: the continuous game keeps θ² + ψ² constant and circles forever. Simultaneous gradient steps "
+    "spiral *out*; alternating steps (D, then G) keep circling; the R1 penalty γ/2 ψ² on D's slope at the data "
+    "pulls ψ to 0 and the pair spirals *in*. An EMA of θ (dashed) averages the circle and sits near 0 while θ "
+    "itself keeps swinging."
+)
+LESSON_2D = (
+    "**The same on 2D data.** Below, the page's GAN twice, on the same data, seed and budget: without damping (R1 "
+    "off, samples from the raw G) and with it (R1 on D, samples from the EMA of G's weights). Press Train and "
+    "watch the clouds and the JSD: without damping the samples keep sliding around the modes and the JSD jitters; "
+    "with it they settle. (Damping makes the game converge locally; it does not by itself find modes G never reached.)"
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -503,3 +504,25 @@ class GAN(GenerativeModel):
             ),
             "jsd_floor": self.jsd_floor(),
         }
+
+
+# what bench/gan_lessons.py measured (the dcgan lesson); the GAN page shows it under its training view
+DCGAN_LESSON = (
+    "DCGAN (Radford et al. 2016) recommends batch norm in both players (not on D's input or G's output) and "
+    "LeakyReLU in D, for image GANs with convolutions. Here both are options (batch_norm, activation = "
+    "leaky_relu; one activation for both players). Measured on the 8 Gaussians, 3 seeds x 1000 steps with "
+    "the other defaults (R1 and EMA on), mean ± standard error (worst seed), bench/gan_lessons.py:\n\n"
+    "MEASURED\n\n"
+    "VERDICT"
+)
+
+
+def damping_pair(config: GANConfig) -> dict[str, GANConfig]:
+    """The same GAN without and with the damping of its oscillations (the GAN page's side by side): R1 off
+    and the raw G, against R1 and the EMA generator (the config's own values, else the defaults')."""
+    d = GANConfig()
+    gamma, ema = config.r1_gamma or d.r1_gamma, config.ema or d.ema
+    return {
+        "without damping (R1 off, raw G)": dataclasses.replace(config, r1_gamma=0.0, ema=0.0),
+        f"with damping (R1 γ = {gamma:g}, EMA {ema:g})": dataclasses.replace(config, r1_gamma=gamma, ema=ema),
+    }

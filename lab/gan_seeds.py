@@ -189,3 +189,8 @@ class SeedsJob:
         """mean, se, min, max, n of the members' numbers so far (lab.sweep's summary), for the page."""
         keep = ("modes", "high_quality", "energy_distance", "energy_distance_floor", "steps", "train_seconds")
         return [s for s in self.job.summary() if s["metric"] in keep]
+
+
+def session_alive(runner):
+    """A predicate: the browser session of this LiveSession is still open (the pool frees a closed one's runs)."""
+    return lambda: runner.id in runner.pool.sessions

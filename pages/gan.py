@@ -1,4 +1,4 @@
-"""GAN: the adversarial game live: D and the optimal D*, where G is pushed, its manifold, mode coverage, seeds."""
+"""GAN: the adversarial game live: D and the optimal D*, JSD, where G is pushed, oscillations and damping, seeds."""
 
 import dataclasses
 
@@ -7,21 +7,23 @@ import streamlit as st
 
 st.title("Generative adversarial network")  # before the heavy imports: the page paints while torch loads
 
-from lab.gan import GAN  # noqa: E402
+from lab import dirac_gan as dg  # noqa: E402
+from lab import gan_seeds as gs  # noqa: E402
+from lab.gan import DCGAN_LESSON, GAN, damping_pair  # noqa: E402
 from lab.spec import RunSpec  # noqa: E402
 from lab.viz import density_figure  # noqa: E402
 from lab.viz import gan as gv  # noqa: E402
+from lab.viz.common import curves  # noqa: E402
 from pages import ui  # noqa: E402
 
 MAIN = ["loss", "d_steps", "pack", "r1_gamma"]
-MAX_SEEDS = 8
+VIEWS = {"training": "Training", "oscillations": "Oscillations and damping", "seeds": "Seeds (sweep)"}
 
 st.caption(
-    "min_G max_D E log D(x) + E log(1 − D(G(z))). For a fixed G the best D is D* = p_data / (p_data + p_g); "
-    "at the optimum p_g = p_data, D* = ½ everywhere and V = −log 4. Try minimax vs non-saturating, WGAN(-GP), "
-    "and PacGAN packing (pack = 1 is plain D) on the 8 or 25 Gaussians, under several seeds. "
-    "By default D pays an R1 penalty for slopes on the real data (r1_gamma = 0: none), and samples come "
-    "from an EMA of G's weights (ema = 0: the raw G)."
+    "min_G max_D E log D(x) + E log(1 − D(G(z))). For a fixed G the best D is D* = p_data / (p_data + p_g), and "
+    "V(D*, G) = −log 4 + 2 JSD(p_data, p_g): −log 4 exactly when p_g = p_data. Try minimax vs non-saturating, "
+    "WGAN(-GP) and PacGAN packing on the 8 or 25 Gaussians. By default D pays an R1 penalty for slopes on the real "
+    "data (r1_gamma = 0: none), and samples come from an EMA of G's weights (ema = 0: the raw G)."
 )
 ui.url_notes()
 ui.lecture_notes("gan")
@@ -37,26 +39,28 @@ with st.sidebar:
     cfg = dataclasses.replace(rest, **{k: getattr(main, k) for k in MAIN})
     budget = ui.budget_widget("gan", 60.0)
     seed = ui.seed_widget("gan")
-    ui.linked("gan.n_seeds", 1, lo=1, hi=MAX_SEEDS)
-    n_seeds = int(
-        st.number_input("seeds (the same setup under seed, seed+1, ...)", 1, MAX_SEEDS, 1, key="gan.n_seeds")
-    )
 
 if ds is None:
     st.info("Choose a dataset, or upload a CSV with two numeric columns.")
     st.stop()
-
-ids = [
-    ui.ensure_run(
-        runner, f"gan/seed{k}", RunSpec("gan", ds, cfg, seed=seed + k, max_seconds=budget), many=n_seeds > 2
-    )
-    for k in range(n_seeds)
-]
-for k in range(n_seeds, MAX_SEEDS):
-    runner.remove(f"gan/seed{k}")
-ui.controls(runner, ids, "gan")
+ui.linked("gan.view", "training", choices=list(VIEWS))
+view_name = st.radio("view", list(VIEWS), format_func=VIEWS.get, horizontal=True, key="gan.view")
 truth = ui.truth_grid(ds)
 data = ds.sample(1000, seed)
+pairs = damping_pair(cfg)
+runs = {
+    "training": {"gan/seed0": cfg},
+    "oscillations": dict(zip(["gan/undamped", "gan/damped"], pairs.values())),
+}
+mine = runs.get(view_name, {})
+for other in [i for v, r in runs.items() if v != view_name for i in r]:
+    if (s := runner.snapshot(other)) and s.status == "running":
+        runner.pause([other])  # one view trains at a time
+ids = [
+    ui.ensure_run(runner, i, RunSpec("gan", ds, c, seed=seed, max_seconds=budget)) for i, c in mine.items()
+]
+if ids:
+    ui.controls(runner, ids, "gan")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -70,20 +74,14 @@ def truth_on(name: str, params: tuple, bounds: tuple, size: int) -> np.ndarray:
 
 
 @ui.live(runner)
-def view():
+def training():
     snap = runner.snapshot(ids[0]) if ids and ids[0] else None
     if not ui.drawn(snap):
         return
     ui.status(snap)
     v, s = snap.views, snap.samples
-    ui.metric_row(
-        snap,
-        [
-            ("modes captured", "modes", ".0f"),
-            ("high quality", "high_quality", ".1%"),
-            ("energy distance", "energy_distance", ".4f"),
-        ],
-    )
+    keys = [("modes captured", "modes", ".0f"), ("high quality", "high_quality", ".1%")]
+    ui.metric_row(snap, keys + [("energy distance", "energy_distance", ".4f")])
     t, vt = snap.time, snap.views_time  # figures are rebuilt when what they show changes
     c = st.columns(3)
     ui.chart(
@@ -96,9 +94,8 @@ def view():
         if ds.has_density and "x" in v:
             lp = truth_on(ds.name, tuple(sorted(ds.params().items())), tuple(v["bounds"]), len(v["x"]))
             xx, yy = np.meshgrid(v["x"], v["y"])
-            dstar = gv.optimal_discriminator(
-                lp, gv.kde_log_prob(np.stack([xx.ravel(), yy.ravel()], 1), s[:300]).reshape(lp.shape)
-            )
+            lq = gv.kde_log_prob(np.stack([xx.ravel(), yy.ravel()], 1), s[:300]).reshape(lp.shape)
+            dstar = gv.optimal_discriminator(lp, lq)
         return gv.optimal_figure(dstar, v.get("x"), v.get("y"), s, v.get("bounds"))
 
     ui.chart("gan.dstar", t, optimal, c[2])
@@ -107,37 +104,120 @@ def view():
     ui.chart("gan.manifold", vt, lambda: gv.manifold_figure(v, data), c[1])
     ui.chart("gan.modes", t, lambda: gv.mode_histogram(s, ds.modes, ds.mode_std), c[2])
     c = st.columns(2)
+    ui.chart("gan.value", vt, lambda: gv.value_jsd_figure(snap.losses, cfg.loss, v.get("jsd")), c[0])
+    ui.chart("gan.jsd", vt, lambda: gv.jsd_figure({"JSD": v.get("jsd")}, v.get("jsd_floor")), c[1])
+    c = st.columns(3)
     ui.chart("gan.coverage", vt, lambda: gv.coverage_figure(snap.metrics), c[0])
-    ui.chart("gan.value", vt, lambda: gv.value_figure(snap.losses, v.get("loss", cfg.loss)), c[1])
+    ui.chart("gan.losses", vt, lambda: gv.loss_figure(snap.losses), c[1])
+    norms = {"G": snap.losses["g_grad_norm"]} if "g_grad_norm" in snap.losses else {}
+    ui.chart("gan.gnorm", vt, lambda: gv.grad_norm_figure(norms), c[2])
+
+
+@ui.live(runner)
+def damping():
+    snaps = {label: runner.snapshot(i) for label, i in zip(pairs, ids)}
     c = st.columns(2)
-    ui.chart("gan.losses", vt, lambda: gv.loss_figure(snap.losses), c[0])
-    snaps = {
-        f"seed {seed + k}": s
-        for k, i in enumerate(ids)
-        if i and (s := runner.snapshot(i)) and s.samples is not None
-    }
-    norms = {name: sn.losses["g_grad_norm"] for name, sn in snaps.items() if "g_grad_norm" in sn.losses}
-    ui.chart(
-        "gan.gnorm", tuple(sn.views_time for sn in snaps.values()), lambda: gv.grad_norm_figure(norms), c[1]
+    for col, (label, sn) in zip(c, snaps.items()):
+        with col:
+            if ui.drawn(sn):
+                ui.status(sn)
+                title = f"{label}, step {sn.step:,}"
+                ui.chart(
+                    f"gan.osc.{label[:8]}",
+                    sn.time,
+                    lambda: density_figure(truth, sn.samples, title, ds.bounds()),
+                )
+    ok = {label: sn for label, sn in snaps.items() if sn and sn.samples is not None}
+    jsd = {label: sn.views.get("jsd") for label, sn in ok.items()}
+    floor = next((sn.views.get("jsd_floor") for sn in ok.values() if "jsd_floor" in sn.views), None)
+    version = tuple(sn.views_time for sn in ok.values())
+    c = st.columns(2)
+    ui.chart("gan.osc.jsd", version, lambda: gv.jsd_figure(jsd, floor), c[0])
+    ed = {label: sn.metrics["energy_distance"] for label, sn in ok.items() if "energy_distance" in sn.metrics}
+    ui.chart("gan.osc.ed", version, lambda: curves(ed, "Energy distance to the data over training"), c[1])
+
+
+job: gs.SeedsJob | None = st.session_state.get("gan.seeds_job")
+
+
+@st.fragment(run_every=1.0 if job is not None and not job.done else None)
+def seeds_progress():
+    if job is None:
+        st.info(
+            "Pick how many seeds and press Run. The members train on the server's trainers, taking turns "
+            "with live runs; the page stays usable and fills in seed by seed."
+        )
+        return
+    s, sw = job.summary(), job.sweep
+    st.caption(
+        f"{s.total} seeds ({sw.seeds[0]}–{sw.seeds[-1]}) × {sw.max_steps:,} steps on {sw.data_name}; "
+        f"settings: {', '.join(f'{k}={v[0]}' for k, v in sw.grid.items()) or 'the defaults'}."
     )
-    if len(snaps) > 1:
-        rows = [
-            {
-                "run": name,
-                "step": sn.step,
-                "modes": sn.latest_metrics.get("modes"),
-                "high quality": sn.latest_metrics.get("high_quality"),
-                "status": sn.status,
-            }
-            for name, sn in snaps.items()
-        ]
-        st.dataframe(rows, hide_index=True, key="gan.seeds")
-        if ds.modes is not None:
-            full = [r for r in rows if r["modes"] == len(ds.modes)]
-            st.caption(
-                f"{len(full)} of {len(rows)} seeds cover all {len(ds.modes)} modes (metrics every ~2 s while training)."
-            )
+    if not job.done:
+        left = f", about {s.left:.0f} s left" if s.left else ""
+        st.progress(s.progress, text=f"{s.done}/{s.total} seeds done in {s.elapsed:.0f} s{left}")
+    elif st.session_state.pop("gan.seeds_was_running", False):
+        st.rerun()  # one full rerun so the buttons catch up
+    st.session_state["gan.seeds_was_running"] = not job.done
+    if job.error:
+        st.error(f"The sweep stopped: {job.error}")
+    c = st.columns([1, 3])
+    if s.rate is not None:
+        se = f" ± {100 * s.se:.0f} %" if s.se is not None else ""
+        c[0].metric(
+            "collapse rate",
+            f"{100 * s.rate:.0f} %{se}",
+            help="share of seeds that missed a mode ± its standard error",
+        )
+        c[0].caption(
+            f"{s.collapsed} of {s.evaluated} seeds missed at least one mode; {s.diverged} diverged, {s.failed} failed."
+        )
+    else:
+        c[0].caption(
+            "The collapse rate needs a dataset with modes (8 or 25 Gaussians); the table has the rest."
+        )
+    c[1].dataframe(job.table(), hide_index=True, key="gan.seeds_table")
+    fig = ui.cached_figure(
+        "gan.seeds_clouds", s.done, lambda: gv.seed_clouds_figure(job.results(), ds.bounds(), data)
+    )
+    st.plotly_chart(fig, key="gan.seeds_clouds")
 
 
-view()
+def seeds():
+    c = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+    ui.linked("gan.seeds_n", 16, lo=gs.MIN_SEEDS, hi=gs.MAX_SEEDS)
+    n = c[0].slider("seeds (from the sidebar's seed on)", gs.MIN_SEEDS, gs.MAX_SEEDS, key="gan.seeds_n")
+    ui.linked("gan.seeds_steps", 1500, lo=100, hi=10_000)
+    steps = c[1].number_input("training steps per seed", 100, 10_000, step=500, key="gan.seeds_steps")
+    if c[2].button("Run", type="primary", key="gan.seeds_run", width="stretch"):
+        if job is not None:
+            job.cancel()
+        sweep = gs.seeds_sweep(ds, cfg, list(range(seed, seed + n)), int(steps))
+        st.session_state["gan.seeds_job"] = gs.SeedsJob(
+            sweep, runner.pool, owner=gs.session_alive(runner)
+        ).start()
+        st.rerun()
+    if c[3].button("Stop", key="gan.seeds_stop", width="stretch", disabled=job is None or job.done):
+        job.cancel()
+    seeds_progress()
+
+
+if view_name == "training":
+    training()
+    with st.expander("DCGAN guidelines: batch norm and LeakyReLU, measured here", expanded=ui.lecture_mode()):
+        st.markdown(DCGAN_LESSON)
+elif view_name == "oscillations":
+    st.markdown(dg.LESSON)
+    c = st.columns(4)
+    lr = c[0].select_slider("step size", [0.02, 0.05, 0.1, 0.2, 0.5], 0.1, key="gan.dirac_lr")
+    steps = c[1].select_slider("steps", [100, 250, 500, 1000, 2000], 500, key="gan.dirac_steps")
+    loss = c[2].selectbox("loss", dg.LOSSES, key="gan.dirac_loss")
+    gamma = c[3].select_slider("R1 γ", [0.1, 0.3, 0.5, 1.0], 0.5, key="gan.dirac_gamma")
+    trs = dg.scenarios(lr=lr, steps=steps, loss=loss, gamma=gamma)
+    st.plotly_chart(gv.dirac_figure(trs), key="gan.dirac")
+    st.plotly_chart(gv.dirac_distance_figure(trs), key="gan.dirac_distance")
+    st.markdown(dg.LESSON_2D)
+    damping()
+else:
+    seeds()
 ui.sync_url()

@@ -178,16 +178,35 @@ def test_figures_build(ring):
     assert sum(hist.data[0].y) == 100
 
 
-def test_page_runs():
+def test_page_runs_every_view():
     import os
+    import time
 
     from streamlit.testing.v1 import AppTest
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    at = AppTest.from_file(os.path.join(root, "pages", "gan.py"), default_timeout=60).run()
+    at = AppTest.from_file(os.path.join(root, "pages", "gan.py"), default_timeout=90).run()
     assert not at.exception, at.exception
-    at.number_input(key="gan.n_seeds").set_value(2).run()
+    assert any("DCGAN guidelines" in e.label for e in at.expander)
+    at.radio(key="gan.view").set_value("oscillations").run()
     assert not at.exception, at.exception
+    assert any("Dirac-GAN" in m.value for m in at.markdown)
+    runner = at.session_state["runner"]
+    assert {"gan/undamped", "gan/damped"} <= set(runner.ids)
+    at.radio(key="gan.view").set_value("seeds").run()
+    assert not at.exception, at.exception
+    at.number_input(key="gan.seeds_steps").set_value(100).run()
+    at.button(key="gan.seeds_run").click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["gan.seeds_job"]
+    assert len(job.sweep.members) == 16 and job.sweep.max_steps == 100
+    assert any("16 seeds" in c.value for c in at.caption)
+    at.button(key="gan.seeds_stop").click().run()
+    t0 = time.time()
+    while not job.done and time.time() - t0 < 30:
+        time.sleep(0.2)
+    assert job.done
+    runner.close()
 
 
 def test_ema_generator_follows_the_formula(ring):

@@ -285,16 +285,15 @@ def grad_norm_figure(series: dict, height: int = 260) -> go.Figure:
     return curves(series, "Generator gradient norm", height, log_y=True)
 
 
-def value_jsd_figure(losses: dict, loss: str, height: int = 260) -> go.Figure:
-    """V(D, G) on the batch, V(D*, G) = 2 JSD - log 4 (smoothed, see lab.gan.smoothed_jsd) and the -log 4 of
-    the optimum, over training; for the WGAN losses the critic's estimate with the JS curves beside it."""
+def value_jsd_figure(losses: dict, loss: str, jsd=None, height: int = 260) -> go.Figure:
+    """V(D, G) on the batch, V(D*, G) = 2 JSD - log 4 from `jsd` = (steps, values) (GAN.views' smoothed JSD)
+    and the -log 4 of the optimum, over training; for the WGAN losses the critic's estimate beside them."""
     if not losses or "value" not in losses:
         return empty_figure("Value of the game", "not trained yet", height)
     js = loss in ("minimax", "nonsaturating")
     series = {"V(D, G) on the batch" if js else "E f(x) - E f(G(z)) (EM estimate)": losses["value"]}
-    if "jsd" in losses and len(losses["jsd"][0]):
-        s, j = losses["jsd"]
-        series["V(D*, G) = 2 JSD - log 4"] = (s, 2 * np.asarray(j) - LOG4)
+    if jsd is not None and len(jsd[0]):
+        series["V(D*, G) = 2 JSD - log 4"] = (jsd[0], 2 * np.asarray(jsd[1]) - LOG4)
     return curves(series, "Value of the game", height, hline=-LOG4, hline_label="-log 4: p_g = p_data")
 
 
