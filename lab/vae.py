@@ -73,6 +73,12 @@ class VAEConfig(Config):
         choices=["vamp", "standard"],
     )
     pseudo_inputs: int = option(32, "pseudo-inputs u_k of the VampPrior", min=1, max=1024, log=True)
+    prior_weights: str = option(
+        "uniform",
+        "the VampPrior's mixture weights: uniform 1/K (Tomczak & Welling 2018), or learned (softmax of K "
+        "logits, so the prior can move mass between regions of z without moving its components)",
+        choices=["uniform", "learned"],
+    )
     hidden: int = option(64, "width of encoder and decoder", min=8, max=1024, log=True)
     layers: int = option(3, "hidden layers of encoder and decoder", min=1, max=8)
 
@@ -94,6 +100,14 @@ class VAENet(nn.Module):
         )
         # VampPrior: K learned points in (standardised) data space; P(z) = 1/K sum_k Q(z|u_k)
         self.pseudo = nn.Parameter(torch.zeros(cfg.pseudo_inputs, 2)) if cfg.prior == "vamp" else None
+        learned_w = cfg.prior == "vamp" and cfg.prior_weights == "learned"
+        self.prior_logits = nn.Parameter(torch.zeros(cfg.pseudo_inputs)) if learned_w else None
+
+    def log_weights(self) -> torch.Tensor:
+        """log w_k of the VampPrior's K components [K]: log softmax of the logits, or log 1/K."""
+        if self.prior_logits is not None:
+            return torch.log_softmax(self.prior_logits, 0)
+        return torch.full((len(self.pseudo),), -math.log(len(self.pseudo)), device=self.pseudo.device)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [n, 2] -> mu [n, d], log_sigma [n, d]."""
@@ -172,18 +186,22 @@ class VAE(GenerativeModel):
         return mu, log_sigma.exp()
 
     def prior_sample_latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """z ~ P(z): [n, latent_dim]. N(0, I), or for the VampPrior a uniformly chosen component Q(z|u_k)."""
+        """z ~ P(z): [n, latent_dim]. N(0, I), or for the VampPrior a component Q(z|u_k) chosen with
+        probability w_k (uniformly when the weights are uniform)."""
         eps = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
         if self.net.pseudo is None:
             return eps
         with torch.no_grad():
             mu, log_sigma = self.net.encode(self.net.pseudo)
-        k = torch.randint(0, len(mu), (n,), generator=generator, device=self.device)
+            if self.net.prior_logits is None:
+                k = torch.randint(0, len(mu), (n,), generator=generator, device=self.device)
+            else:
+                k = torch.multinomial(self.net.log_weights().exp(), n, replacement=True, generator=generator)
         return mu[k] + log_sigma[k].exp() * eps
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         """log P(z) for z [..., d] -> [...]: the standard normal, or the VampPrior's mixture
-        log 1/K sum_k N(z; mu(u_k), sigma(u_k)^2)."""
+        log sum_k w_k N(z; mu(u_k), sigma(u_k)^2) with w_k = 1/K or learned."""
         if self.net.pseudo is None:
             return gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
         mu, log_sigma = self.net.encode(
@@ -194,7 +212,7 @@ class VAE(GenerativeModel):
         prec = torch.exp(-2 * log_sigma)  # [K, d]
         quad = (z * z) @ prec.T - 2 * z @ (mu * prec).T + (mu * mu * prec).sum(-1)
         log_n = -0.5 * quad - log_sigma.sum(-1) - 0.5 * z.shape[-1] * LOG_2PI
-        return torch.logsumexp(log_n, -1) - math.log(len(mu))
+        return torch.logsumexp(log_n + self.net.log_weights(), -1)
 
     def prior_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance of P(z) (for the VampPrior: of its mixture), numpy."""
@@ -203,11 +221,10 @@ class VAE(GenerativeModel):
             return np.zeros(d), np.eye(d)
         with torch.no_grad():
             mu, log_sigma = self.net.encode(self.net.pseudo)
+            w = self.net.log_weights().exp().double().cpu().numpy()
         mu, var = mu.double().cpu().numpy(), (2 * log_sigma).exp().double().cpu().numpy()
-        m = mu.mean(0)
-        cov = (
-            np.diag(var.mean(0)) + np.atleast_2d(np.cov(mu.T, bias=True)) if len(mu) > 1 else np.diag(var[0])
-        )
+        m = w @ mu
+        cov = np.diag(w @ var) + (w[:, None] * (mu - m)).T @ (mu - m)
         return m, cov
 
     def beta_now(self) -> float:

@@ -9,6 +9,7 @@ import torch
 
 from lab.base import make_model, model_from_bytes, model_to_bytes
 from lab.data import make_dataset
+from lab.vae import gaussian_log_prob
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +147,31 @@ def test_page_decoder_variance_mode():
     assert all(
         f"**{t}**" in bold for t in ("fixed σ: the MSE loss", "one learned σ per dimension", "learned σ(z)")
     )
+
+
+def test_vampprior_learned_weights(moons):
+    """prior_weights=learned: P(z) = sum_k softmax(logits)_k Q(z|u_k) integrates to 1 on a grid, the logits are
+    trained (they move), the sampler draws components in proportion to their weights (the mixture's moments),
+    and uniform weights give the same log P(z) as log 1/K sum_k."""
+    model = make_model("vae", moons, {"prior_weights": "learned", "pseudo_inputs": 8, "hidden": 32}, seed=0)
+    _train(model, 150)
+    w = model.net.log_weights().exp().detach()
+    assert float(w.max() - w.min()) > 1e-3 and float(w.sum()) == pytest.approx(1.0, abs=1e-6)
+    t = torch.linspace(-8, 8, 401)
+    zg = torch.stack(torch.meshgrid(t, t, indexing="ij"), -1).reshape(-1, 2)
+    with torch.no_grad():
+        lp = model.log_prior(zg).double()
+        mu, log_sigma = model.net.encode(model.net.pseudo)
+        comp = gaussian_log_prob(zg[:, None], mu, log_sigma)  # [m, K]
+    assert float(lp.exp().sum() * float(t[1] - t[0]) ** 2) == pytest.approx(1.0, abs=0.01)
+    assert torch.allclose(lp, torch.logsumexp(comp.double() + w.double().log(), 1), rtol=1e-5, atol=1e-4)
+    z = model.prior_sample_latent(40000, torch.Generator().manual_seed(0))
+    mean, cov = model.prior_moments()
+    assert np.allclose(z.mean(0).numpy(), mean, atol=0.03) and np.allclose(
+        np.cov(z.numpy().T), cov, rtol=0.03, atol=0.03
+    )
+    uni = make_model("vae", moons, {"pseudo_inputs": 8, "hidden": 32}, seed=0)
+    with torch.no_grad():
+        mu, log_sigma = uni.net.encode(uni.net.pseudo)
+        ref = torch.logsumexp(gaussian_log_prob(zg[:500, None], mu, log_sigma), 1) - math.log(8)
+        assert torch.allclose(uni.log_prior(zg[:500]), ref, rtol=1e-5, atol=1e-4)
