@@ -768,9 +768,9 @@ STEPS: tuple[Step, ...] = (
         takeaway=(
             "PixelRNN computes each conditional with a recurrent network, sequential in training and sampling; "
             "PixelCNN (and MADE here) masks the network so that one pass gives every conditional, which "
-            "makes training parallel. Sampling stays sequential, d passes, one per coordinate, against a "
-            "flow's single pass. At d = 2 that is only 2 passes, so here it costs nothing (watch the "
-            "sampling times); the Autoregressive page's dimension ladder shows the cost growing with d."
+            "makes training parallel. Sampling stays sequential, d passes against a flow's one, but at d = 2 "
+            "that is only two passes and costs nothing here (watch the sampling times); the Autoregressive "
+            "page's dimension ladder shows the cost growing with d."
         ),
         formula=r"\text{train: } \log p(x) = \textstyle\sum_i \log p(x_i \mid x_{<i}) \text{ in 1 masked pass;}"
         r"\quad \text{sample: } x_i \sim p(x_i \mid x_{<i}),\ i = 1..d \text{ (} d \text{ passes)}",
