@@ -15,7 +15,9 @@ density is the 2D flow on each pair (block-diagonal, exact for a product), so dr
 dimensions is one pass over n * d/2 pairs, however large d.
 
 Measured per (d, conditioner, seed): seconds per training step (batch 256, median over the steps after 5
-warm-up steps), seconds to draw 1000 points (median of 3), and after --steps steps the test NLL per pair
+warm-up steps), seconds to draw 1000 points (median of 3) and one point (the latency: median of 9; on one
+CPU thread 1000 points cost about their arithmetic, whatever the number of passes, while one point shows
+the d sequential passes against the flow's one), and after --steps steps the test NLL per pair
 minus the true entropy of a pair (KL per pair, on 5000 fresh points). The table shows mean, standard
 error and worst over the seeds; --out writes the JSON the autoregressive page draws.
 """
@@ -92,12 +94,17 @@ def one(d: int, conditioner: str, seed: int, a, device, mean, std, entropy) -> d
             timed(lambda: model.sample(1000, torch.Generator(device=device).manual_seed(s)), device)
             for s in range(3)
         )
+        one_t = statistics.median(
+            timed(lambda: model.sample(1, torch.Generator(device=device).manual_seed(s)), device)
+            for s in range(9)
+        )
     return {
         "d": d,
         "model": conditioner,
         "seed": seed,
         "train_step_s": statistics.median(step_times),
         "sample_1000_s": sample_t,
+        "sample_1_s": one_t,
         "kl_per_pair": nll / (d // 2) - entropy,
     }
 
@@ -120,8 +127,16 @@ def flow_rows(dims, seed: int, a, device) -> list[dict]:
         big = z[torch.randint(0, len(z), (a.batch * d // 2,), generator=g, device=device)]
         step_t = statistics.median(timed(lambda: model.train_step(big), device) for _ in range(5))
         sample_t = statistics.median(timed(lambda: model.sample(1000 * d // 2, s), device) for s in range(3))
+        one_t = statistics.median(timed(lambda: model.sample(d // 2, s), device) for s in range(9))
         rows.append(
-            {"d": d, "model": "flow", "seed": seed, "train_step_s": step_t, "sample_1000_s": sample_t}
+            {
+                "d": d,
+                "model": "flow",
+                "seed": seed,
+                "train_step_s": step_t,
+                "sample_1000_s": sample_t,
+                "sample_1_s": one_t,
+            }
         )
     return rows
 
@@ -173,16 +188,16 @@ def main() -> None:
         f"# AR dimension ladder: {where}, torch {torch.__version__}, load average {load:.1f}, "
         f"{len(seeds)} seeds, {a.steps} steps, batch {a.batch}, hidden {a.hidden}, {time.time() - t0:.0f} s\n"
     )
-    print("| d | model | train step (ms) | sample 1000 (ms) | KL per pair (nats) |")
-    print("|---|---|---|---|---|")
+    print("| d | model | train step (ms) | sample 1000 (ms) | sample 1 (ms) | KL per pair (nats) |")
+    print("|---|---|---|---|---|---|")
+    ms = lambda v: f"{1e3 * v[0]:.2f} ± {1e3 * v[1]:.2f} (worst {1e3 * v[2]:.2f})"  # noqa: E731
     for d in dims:
         for m in ("made", "gru", "flow"):
-            tr, sa, kl = (summary(rows, k, d, m) for k in ("train_step_s", "sample_1000_s", "kl_per_pair"))
-            kl_text = "—" if math.isnan(kl[0]) else f"{kl[0]:.3f} ± {kl[1]:.3f} (worst {kl[2]:.3f})"
-            print(
-                f"| {d} | {m} | {1e3 * tr[0]:.2f} ± {1e3 * tr[1]:.2f} (worst {1e3 * tr[2]:.2f}) | "
-                f"{1e3 * sa[0]:.2f} ± {1e3 * sa[1]:.2f} (worst {1e3 * sa[2]:.2f}) | {kl_text} |"
+            tr, sa, lat, kl = (
+                summary(rows, k, d, m) for k in ("train_step_s", "sample_1000_s", "sample_1_s", "kl_per_pair")
             )
+            kl_text = "—" if math.isnan(kl[0]) else f"{kl[0]:.3f} ± {kl[1]:.3f} (worst {kl[2]:.3f})"
+            print(f"| {d} | {m} | {ms(tr)} | {ms(sa)} | {ms(lat)} | {kl_text} |")
     info = {
         "measured_on": where,
         "torch": torch.__version__,

@@ -290,3 +290,11 @@ def test_datasets_page_shows_incomplete_rows_used_beside_dropped_and_the_volume(
     assert not at.error, [e.value for e in at.error]
     assert len(charts(at)) >= 5  # truth, GMM, used, dropped, volume
     assert any("95 % of the mass of Two moons lies in" in c.value for c in at.caption)
+
+
+def test_cli_ar_learns_from_rows_missing_x2_with_either_conditioner(incomplete_csv, tmp_path):
+    for cond in ("made", "gru"):
+        out = tmp_path / cond
+        argv = ["train", "--model", "ar", "--data-file", incomplete_csv, "--steps", "20", "--out", str(out)]
+        assert main(argv + ["--set", f"conditioner={cond}"]) == 0
+        assert json.loads((out / "config.json").read_text())["config"]["conditioner"] == cond

@@ -138,9 +138,13 @@ LADDER_STYLE = {
 
 def ladder_figure(ladder: dict | None, key: str = "sample_1000_s", height: int = 300) -> go.Figure:
     """Seconds (mean over seeds) against the dimension d, one line per model, log-log: `key` is
-    "sample_1000_s" (drawing 1000 points) or "train_step_s" (one training step). `ladder` is the JSON
+    "sample_1000_s" (drawing 1000 points), "sample_1_s" (one point: the latency) or "train_step_s". `ladder` is the JSON
     bench/ar_ladder.py writes (lab.autoregressive.load_ladder)."""
-    what = "sampling 1000 points" if key == "sample_1000_s" else "one training step (batch 256)"
+    what = {
+        "sample_1000_s": "sampling 1000 points",
+        "sample_1_s": "sampling one point",
+        "train_step_s": "one training step (batch 256)",
+    }[key]
     if not ladder or not ladder.get("rows"):
         return empty_figure(f"Time for {what}", "no measurement: run bench/ar_ladder.py", height)
     fig = go.Figure()
