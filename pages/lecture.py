@@ -4,6 +4,8 @@ import streamlit as st
 
 st.title("The lecture, step by step")  # before the heavy imports: the page paints while torch loads
 
+from streamlit.errors import StreamlitAPIException  # noqa: E402
+
 from lab import tour  # noqa: E402
 from lab.base import ConfigError, get_model_class, make_config  # noqa: E402
 from lab.spec import RunSpec  # noqa: E402
@@ -11,7 +13,7 @@ from lab.viz import curves  # noqa: E402
 from lab.viz.common import density_spec  # noqa: E402
 from pages import ui  # noqa: E402
 
-ui._use_the_router()  # opened alone (a direct link before the router ran, as AppTest's switch_page does): rerun under it
+ui._use_the_router()  # opened alone (as AppTest's switch_page does): rerun under the router
 ui.url_notes()
 runner = ui.get_runner()
 KEYS, KEY = tour.STEP_KEYS, "tour"  # ?tour=gan-minimax
@@ -54,10 +56,16 @@ if step.notes:
     st.markdown(step.notes)
 if step.note_keys:
     ui.lecture_notes(*step.note_keys)
+PAGE_NAMES = {"classifiers": "Classifiers", "datasets": "Datasets", "inverse": "Inverse problems"}
+PAGE_NAMES |= {"vae": "Autoencoder / VAE", "gan": "GAN", "flows": "Flows", "diffusion": "Diffusion"}
+PAGE_NAMES |= {"scoreboard": "Scoreboard", "autoregressive": "Autoregressive"}
 if step.page:
+    stem = step.page.split("/")[-1].removesuffix(".py")
     try:
-        st.page_link(step.page, label="The deeper view on its own page", icon=":material/arrow_forward:")
-    except Exception:  # the page runs alone (no router, as under some tests): no page to link to
+        st.page_link(
+            step.page, label=f"The deeper view: {PAGE_NAMES.get(stem, stem)}", icon=":material/arrow_forward:"
+        )
+    except StreamlitAPIException:  # the page runs alone (no router): there is no page to link to
         pass
 
 ds = ui._cached_dataset(sc.data, tuple(sorted(sc.data_params.items())))

@@ -277,6 +277,7 @@ def test_the_tour_works_in_lecture_mode():
     assert at.toggle(key="lecture").value is True
     assert at.query_params["tour"] == "gan-minimax" and at.query_params["lecture"] == "true"
     assert len(at.get("latex")) >= 2  # the step's formula and D*
+    assert [p.proto.page for p in at.get("page_link")] == ["gan"]  # the deeper view, through the router
     _close(at)
 
 
