@@ -11,8 +11,18 @@ import torch
 from torch import nn
 
 from lab.base import Config, GenerativeModel, option
+from lab.guidance import (
+    MAX_CLASSES,
+    ClassConditional,
+    conditional_option,
+    guidance_option,
+    guided_call,
+    p_uncond_option,
+)
 from lab.metrics import energy_distance_unbiased
 from lab.nn import MLP, sinusoidal_embedding
+
+LABEL_DIM = 16  # size of a class label's learned embedding (conditional models)
 
 # ---------------------------------------------------------------------------------------------
 # Pieces shared with lab/score.py: the noise-conditional network, EMA, the true noised score.
@@ -20,20 +30,24 @@ from lab.nn import MLP, sinusoidal_embedding
 
 
 class NoiseConditionalMLP(nn.Module):
-    """f(x, c) = MLP([features(x), sinusoidal_embedding(c)]): x [n, 2], c [n] or one value for all rows
-    (a step or a noise level).
+    """f(x, c[, y]) = MLP([features(x), sinusoidal_embedding(c)[, embedding(y)]]): x [n, 2], c [n] or one value
+    for all rows (a step or a noise level), y [n] class labels when `n_labels` > 0.
 
     features(x) is x itself, or with `x_embedding` > 0 also sinusoidal features of each coordinate
-    (tiny-diffusion's input embedding), which lets a small MLP draw sharp, thin structures.
+    (tiny-diffusion's input embedding), which lets a small MLP draw sharp, thin structures. With n_labels
+    the label table has one more row, the null label (lab.guidance.NULL_LABEL = n_labels) of classifier-free
+    guidance; without, the module is exactly the unconditional one (same parameters, same initialisation).
     """
 
-    def __init__(self, hidden: int, layers: int, time_dim: int, x_embedding: int = 0):
+    def __init__(self, hidden: int, layers: int, time_dim: int, x_embedding: int = 0, n_labels: int = 0):
         super().__init__()
-        self.time_dim, self.x_embedding = time_dim, x_embedding
-        in_dim = 2 + time_dim + 2 * x_embedding
+        self.time_dim, self.x_embedding, self.n_labels = time_dim, x_embedding, n_labels
+        in_dim = 2 + time_dim + 2 * x_embedding + (LABEL_DIM if n_labels else 0)
         self.mlp = MLP(in_dim, 2, hidden, layers, "silu")
+        if n_labels:
+            self.label_embedding = nn.Embedding(n_labels + 1, LABEL_DIM)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if c.dim() == 0:  # one step or noise level for every row (a sampler's step): embed it once
             temb = sinusoidal_embedding(c[None], self.time_dim).expand(len(x), -1)
         else:
@@ -45,6 +59,10 @@ class NoiseConditionalMLP(nn.Module):
                 sinusoidal_embedding(25.0 * x[:, 0], self.x_embedding),
                 sinusoidal_embedding(25.0 * x[:, 1], self.x_embedding),
             ]
+        if self.n_labels:
+            if y is None:  # no label given: the unconditional model
+                y = torch.full((len(x),), self.n_labels, dtype=torch.long, device=x.device)
+            feats.append(self.label_embedding(y))
         return self.mlp(torch.cat(feats, dim=1))
 
 
@@ -198,14 +216,21 @@ class DDPMConfig(Config):
     clip_x0: float = option(
         4.0, "clip the predicted x0 to [-c, c] standardised units while sampling (0: off)", min=0.0, max=100.0
     )
+    conditional: bool = conditional_option()
+    p_uncond: float = p_uncond_option()
+    guidance: float = guidance_option()
 
 
-class DDPM(GenerativeModel):
+class DDPM(ClassConditional, GenerativeModel):
     """Denoising diffusion probabilistic model with an eps-prediction network (Ho et al. 2020).
 
     Forward: q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I). Loss (L_simple):
     E_{t, x_0, eps} |eps - eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t)|^2.
     Steps are 0-indexed here: t = 0..T-1, alpha_bar_t = prod_{s<=t} (1 - beta_s), and "t = -1" is the data.
+
+    conditional: eps_theta(x_t, t, c) learns every class c and, with the label dropped to null with
+    probability p_uncond, the unconditional model too; sampling with guidance weight w uses
+    (1 + w) eps_theta(x_t, t, c) - w eps_theta(x_t, t, null) (classifier-free guidance, Ho & Salimans 2022).
     """
 
     key = "ddpm"
@@ -220,7 +245,11 @@ class DDPM(GenerativeModel):
         self.betas = make_betas(cfg.schedule, cfg.T).to(self.device)  # float64 [T]
         self.alphas = 1.0 - self.betas
         self.alphas_cumprod = torch.cumprod(self.alphas, 0)
-        self.net = make_ema_pair(NoiseConditionalMLP(cfg.hidden, cfg.layers, cfg.time_dim, cfg.x_embedding))
+        n_labels = MAX_CLASSES if cfg.conditional else 0
+        self.net = make_ema_pair(
+            NoiseConditionalMLP(cfg.hidden, cfg.layers, cfg.time_dim, cfg.x_embedding, n_labels)
+        )
+        self._build_labels()
         self.optimizers = [torch.optim.Adam(self.net["model"].parameters(), lr=cfg.lr)]
         self.step_count = 0
         self._true_cache: dict = {}
@@ -238,9 +267,17 @@ class DDPM(GenerativeModel):
         ab = self.alpha_bar(t).float()[:, None]
         return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
 
-    def eps_theta(self, x: torch.Tensor, t: torch.Tensor | int, ema: bool = True) -> torch.Tensor:
+    def eps_theta(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor | int,
+        ema: bool = True,
+        labels: torch.Tensor | None = None,
+        guidance: float = 0.0,
+    ) -> torch.Tensor:
         """The model's noise prediction eps_theta(x_t, t) [n, 2] for steps t [n] or one step t (an int) for
-        every row; the EMA weights when ema is True.
+        every row; the EMA weights when ema is True. A conditional model: for class `labels` [n] (None: the
+        null label, the unconditional model), guided with weight `guidance` (lab.guidance.guide).
 
         prediction "eps": the network output itself. prediction "v" (Salimans & Ho 2022): the network
         predicts v = sqrt(ab) eps - sqrt(1 - ab) x_0, and eps = sqrt(1 - ab) x_t + sqrt(ab) v. Near t = T
@@ -248,11 +285,11 @@ class DDPM(GenerativeModel):
         1 / sqrt(ab); with v it is sqrt(ab) x_t - sqrt(1 - ab) v, as accurate as the network.
         """
         net = self.net["ema"] if ema and self.config.ema_decay > 0 else self.net["model"]
+        c = torch.tensor(float(t), device=self.device) if isinstance(t, int) else t.float()
+        # guiding the v output guides eps alike: eps is affine in it with weights (1 + w) - w = 1 on x_t
+        out = net(x, c) if labels is None else guided_call(net, x, c, labels, guidance)
         if isinstance(t, int):
-            out = net(x, torch.tensor(float(t), device=self.device))
             ab = float(self.alphas_cumprod[t]) if t >= 0 else 1.0
-        else:
-            out = net(x, t.float())
         if self.config.prediction == "eps":
             return out
         if not isinstance(t, int):
@@ -263,15 +300,18 @@ class DDPM(GenerativeModel):
     def train_step(self, batch):
         cfg = self.config
         n = len(batch)
+        y = None
+        if cfg.conditional:  # labelled points, a share p_uncond of them with the null label
+            batch, y = self.labelled_batch(n)
         t = torch.randint(0, cfg.T, (n,), generator=self.gen, device=self.device)
         eps = torch.randn(n, 2, generator=self.gen, device=self.device)
         x_t = self.q_sample(batch, t, eps)
         if cfg.prediction == "eps":  # L_simple = |eps - eps_theta|^2
-            loss = ((self.eps_theta(x_t, t, ema=False) - eps) ** 2).sum(1).mean()
+            loss = ((self.eps_theta(x_t, t, ema=False, labels=y) - eps) ** 2).sum(1).mean()
         else:  # |v - v_theta|^2 = |eps - eps_theta|^2 / ab: the same minimiser, weighted towards high t
             ab = self.alpha_bar(t).float()[:, None]
             v = ab.sqrt() * eps - (1 - ab).sqrt() * batch
-            loss = ((self.net["model"](x_t, t.float()) - v) ** 2).sum(1).mean()
+            loss = ((self.net["model"](x_t, t.float(), y) - v) ** 2).sum(1).mean()
         warmup_ema_step(self, loss)
         return {"loss": float(loss.detach())}
 
@@ -312,6 +352,8 @@ class DDPM(GenerativeModel):
         record: bool = False,
         known: tuple[int, float] | None = None,
         x_T: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        guidance: float | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Run the reverse process in z from x_T ~ N(0, I); returns (x_0 [n, 2], path [x_T, ..., x_0] if record).
 
@@ -326,10 +368,13 @@ class DDPM(GenerativeModel):
         known = (dim, value_z): the replacement method (RePaint, Lugmayr et al. 2022) for inpainting:
         after every step the known coordinate is overwritten by a forward-noised observation
         sqrt(ab'_{i-1}) value + sqrt(1 - ab'_{i-1}) eps, and by the value itself at the end.
+        labels [n] (conditional models): each particle's class, eps guided with weight `guidance`
+        (the config's when None).
         """
         cfg = self.config
         sampler = sampler or cfg.sampler
         eta = cfg.eta if eta is None else eta
+        w = cfg.guidance if guidance is None else guidance
         if sampler not in ("ddpm", "ddim"):
             raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
         tau = self.timesteps(cfg.sample_steps if steps is None else steps).tolist()
@@ -344,7 +389,7 @@ class DDPM(GenerativeModel):
             t, t_prev = tau[i], (tau[i - 1] if i > 0 else -1)
             ab = float(self.alphas_cumprod[t])
             ab_prev = float(self.alphas_cumprod[t_prev]) if t_prev >= 0 else 1.0
-            eps = self.eps_theta(x, t)
+            eps = self.eps_theta(x, t) if labels is None else self.eps_theta(x, t, labels=labels, guidance=w)
             x0, eps = self._predict_x0(x, t, eps, ab)
             last = t_prev < 0
             if sampler == "ddpm":
@@ -371,7 +416,10 @@ class DDPM(GenerativeModel):
         return x, path
 
     def _sample_z(self, n, generator):
-        return self.reverse(n, generator)[0]
+        return self.reverse(n, generator, labels=self.draw_labels(n, generator))[0]
+
+    def _sample_labels(self, labels: torch.Tensor, w: float, generator) -> torch.Tensor:
+        return self.reverse(len(labels), generator, labels=labels, guidance=w)[0]
 
     def sample_with(
         self, n: int, sampler: str, steps: int, eta: float | None = None, generator=None
@@ -381,7 +429,9 @@ class DDPM(GenerativeModel):
             generator = torch.Generator(device=self.device).manual_seed(
                 self.seed if generator is None else generator
             )
-        return self.scaler.to_x(self.reverse(int(n), generator, sampler, steps, eta)[0].float().cpu())
+        labels = self.draw_labels(int(n), generator)
+        z = self.reverse(int(n), generator, sampler, steps, eta, labels=labels)[0]
+        return self.scaler.to_x(z.float().cpu())
 
     def inpaint(
         self, dim: int, value: float, n: int, generator=None, steps: int | None = None
@@ -405,7 +455,8 @@ class DDPM(GenerativeModel):
         steps = (
             min(self.config.T, 250) if steps is None else steps
         )  # 250 of 1000: ~4x faster, as good on the toys
-        z, _ = self.reverse(int(n), generator, "ddpm", steps, known=(dim, v))
+        labels = self.draw_labels(int(n), generator)
+        z, _ = self.reverse(int(n), generator, "ddpm", steps, known=(dim, v), labels=labels)
         x = self.scaler.to_x(z.float().cpu())
         x[:, dim] = float(value)
         return x
@@ -435,7 +486,13 @@ class DDPM(GenerativeModel):
             self,
             f"paths{n_particles}",
             lambda: np.stack(
-                [self.to_x(p) for p in self.reverse(n_particles, g, steps=n_steps, record=True)[1]], 1
+                [
+                    self.to_x(p)
+                    for p in self.reverse(
+                        n_particles, g, steps=n_steps, record=True, labels=self.draw_labels(n_particles, g)
+                    )[1]
+                ],
+                1,
             ),
         )
         return {
@@ -460,6 +517,7 @@ class DDPM(GenerativeModel):
             },
             "score_field": throttled(self, f"field{grid}", lambda: self._score_field(grid)),
             "schedule": {"alpha_bar": ab, "beta": self.betas.cpu().numpy()},
+            "guidance": self.guidance_views(),
         }
 
     def _score_field(self, size: int) -> dict:

@@ -18,6 +18,15 @@ from lab.diffusion import (
     throttled,
     warmup_ema_step,
 )
+from lab.guidance import (
+    MAX_CLASSES,
+    ClassConditional,
+    conditional_option,
+    drop_labels,
+    guidance_option,
+    guided_call,
+    p_uncond_option,
+)
 from lab.metrics import energy_distance
 
 SOLVERS = ("euler", "midpoint", "rk4")
@@ -138,9 +147,12 @@ class FMConfig(Config):
     x_embedding: int = option(32, "sinusoidal features per coordinate of x (0: raw x only)", min=0, max=128)
     ema_decay: float = option(0.999, "EMA of the weights used for sampling (0: no EMA)", min=0.0, max=0.9999)
     warmup: int = option(100, "steps of linear learning-rate warm-up", min=0, max=10_000)
+    conditional: bool = conditional_option()
+    p_uncond: float = p_uncond_option()
+    guidance: float = guidance_option()
 
 
-class FlowMatching(GenerativeModel):
+class FlowMatching(ClassConditional, GenerativeModel):
     """Conditional flow matching on the straight path between noise and data.
 
     Path (Lipman et al. 2023 with sigma_min = 0; Liu et al. 2023's rectified flow):
@@ -159,6 +171,10 @@ class FlowMatching(GenerativeModel):
     Reflow (Liu et al. 2023, Algorithm 1): after every `reflow_every` steps, for `reflow` rounds,
     draw pairs (x0, x1 = ODE(x0)) from the model itself and keep training on those pairs only: the
     new coupling has paths that do not cross, so the next flow is straighter and needs fewer steps.
+
+    Conditional (classifier-free guidance, Ho & Salimans 2022, on the velocity): v_theta(x_t, t, c) with the
+    label dropped to null with probability p_uncond; sampling follows (1 + w) v(x, t, c) - w v(x, t, null).
+    Its density, by the same ODE, is the mixture sum_c P(c) p_w(x | c) of the guided flows.
     """
 
     key = "fm"
@@ -170,25 +186,48 @@ class FlowMatching(GenerativeModel):
 
     def _build(self):
         cfg = self.config
-        self.net = make_ema_pair(NoiseConditionalMLP(cfg.hidden, cfg.layers, cfg.time_dim, cfg.x_embedding))
+        n_labels = MAX_CLASSES if cfg.conditional else 0
+        self.net = make_ema_pair(
+            NoiseConditionalMLP(cfg.hidden, cfg.layers, cfg.time_dim, cfg.x_embedding, n_labels)
+        )
+        self._build_labels()
         self.optimizers = [torch.optim.Adam(self.net["model"].parameters(), lr=cfg.lr)]
         self.step_count = 0
         self.reflow_round = 0  # 0: trained on data; r: on the pairs of the r-th reflow
-        self.pairs: tuple[torch.Tensor, torch.Tensor] | None = None  # (x0, x1) of the current reflow round
+        # (x0, x1, labels or None) of the current reflow round
+        self.pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
 
     # -- the velocity field ------------------------------------------------------------------------
-    def velocity(self, x: torch.Tensor, t: torch.Tensor | float, ema: bool = True) -> torch.Tensor:
-        """v_theta(x, t) [n, 2] in z; t [n] or one float for every row. t is embedded as TIME_SCALE t."""
+    def velocity(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor | float,
+        ema: bool = True,
+        labels: torch.Tensor | None = None,
+        guidance: float | None = None,
+    ) -> torch.Tensor:
+        """v_theta(x, t) [n, 2] in z; t [n] or one float for every row. t is embedded as TIME_SCALE t.
+        A conditional model: for class `labels` [n] (None: the null label, the unconditional flow), guided
+        with weight `guidance` (the config's when None; lab.guidance.guide)."""
         net = self.net["ema"] if ema and self.config.ema_decay > 0 else self.net["model"]
         t = torch.as_tensor(t, dtype=x.dtype, device=self.device)
-        return net(x, TIME_SCALE * t)
+        if labels is None:
+            return net(x, TIME_SCALE * t)
+        w = self.config.guidance if guidance is None else guidance
+        return guided_call(net, x, TIME_SCALE * t, labels, w)
 
-    def velocity_and_divergence(self, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def velocity_and_divergence(
+        self, x: torch.Tensor, t: float, labels: torch.Tensor | None = None, guidance: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(v_theta(x, t) [n, 2], div v_theta(x, t) [n]): the trace of the 2 x 2 Jacobian by two vector-Jacobian
         products. Rows do not interact, so the gradient of the sum over rows is each row's own derivative."""
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
-            v = self.velocity(x, t)
+            v = (
+                self.velocity(x, t)
+                if labels is None
+                else self.velocity(x, t, labels=labels, guidance=guidance)
+            )
             d0 = torch.autograd.grad(v[:, 0].sum(), x, retain_graph=True)[0][:, 0]
             d1 = torch.autograd.grad(v[:, 1].sum(), x)[0][:, 1]
         return v.detach(), (d0 + d1).detach()
@@ -199,11 +238,16 @@ class FlowMatching(GenerativeModel):
         if cfg.reflow > self.reflow_round and self.step_count >= (self.reflow_round + 1) * cfg.reflow_every:
             self._start_reflow_round()
         n = len(batch)
+        y = None
         if self.pairs is not None:  # reflow: the model's own coupling replaces the data batch
             idx = torch.randint(0, len(self.pairs[0]), (n,), generator=self.gen, device=self.device)
             x0, x1 = self.pairs[0][idx], self.pairs[1][idx]
+            if self.pairs[2] is not None:
+                y = drop_labels(self.pairs[2][idx], cfg.p_uncond, self.gen)
         else:
             x1 = batch
+            if cfg.conditional:  # labelled points, a share p_uncond of them with the null label
+                x1, y = self.labelled_batch(n)
             x0 = torch.randn(n, 2, generator=self.gen, device=self.device)
             if cfg.coupling == "ot":
                 x0 = ot_coupling(x0, x1)
@@ -212,7 +256,8 @@ class FlowMatching(GenerativeModel):
         if cfg.sigma > 0:
             x_t = x_t + cfg.sigma * torch.randn(n, 2, generator=self.gen, device=self.device)
         u_t = x1 - x0  # the conditional velocity of the straight path
-        loss = (self.velocity(x_t, t, ema=False) - u_t).pow(2).sum(1).mean()
+        net = self.net["model"]  # labels y (None when unconditional) go to the network as they are
+        loss = (net(x_t, TIME_SCALE * t, y) - u_t).pow(2).sum(1).mean()
         warmup_ema_step(self, loss)
         return {"loss": float(loss.detach())}
 
@@ -230,24 +275,44 @@ class FlowMatching(GenerativeModel):
         """Replace the coupling by the model's own: x0 ~ N(0, I), x1 = ODE(x0) with a fine RK4."""
         g = torch.Generator(device=self.device).manual_seed(self.seed + 7919 * (self.reflow_round + 1))
         x0 = torch.randn(self.config.reflow_pairs, 2, generator=g, device=self.device)
-        x1 = self.integrate(x0, "rk4", max(self.config.steps, 25))
-        self.pairs = (x0, x1)
+        labels = self.draw_labels(len(x0), g)  # a conditional flow's pairs keep their class (unguided)
+        x1 = self.integrate(x0, "rk4", max(self.config.steps, 25), labels=labels, guidance=0.0)
+        self.pairs = (x0, x1, labels)
         self.reflow_round += 1
 
     # -- sampling and density ------------------------------------------------------------------------
     @torch.no_grad()
     def integrate(
-        self, x0: torch.Tensor, method: str | None = None, steps: int | None = None, record: bool = False
+        self,
+        x0: torch.Tensor,
+        method: str | None = None,
+        steps: int | None = None,
+        record: bool = False,
+        labels: torch.Tensor | None = None,
+        guidance: float | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Noise x0 [n, 2] at t = 0 -> x1 at t = 1 by the solver (the config's when None); with record also
-        the path [x0, ..., x1]."""
+        the path [x0, ..., x1]. labels [n]: each particle's class (conditional models), guided by `guidance`."""
         method = method or self.config.sampler
         steps = steps or self.config.steps
-        x1, path = odeint(lambda t, x: self.velocity(x, t), x0, 0.0, 1.0, steps, method, record)
+
+        def f(t: float, x: torch.Tensor) -> torch.Tensor:
+            return (
+                self.velocity(x, t)
+                if labels is None
+                else self.velocity(x, t, labels=labels, guidance=guidance)
+            )
+
+        x1, path = odeint(f, x0, 0.0, 1.0, steps, method, record)
         return (x1, path) if record else x1
 
     def _sample_z(self, n, generator):
-        return self.integrate(torch.randn(n, 2, generator=generator, device=self.device))
+        labels = self.draw_labels(n, generator)
+        return self.integrate(torch.randn(n, 2, generator=generator, device=self.device), labels=labels)
+
+    def _sample_labels(self, labels: torch.Tensor, w: float, generator) -> torch.Tensor:
+        x0 = torch.randn(len(labels), 2, generator=generator, device=self.device)
+        return self.integrate(x0, labels=labels, guidance=w)
 
     def sample_with(self, n: int, sampler: str, steps: int, generator=None) -> torch.Tensor:
         """n samples [n, 2] in data coordinates from a chosen solver and number of steps."""
@@ -255,21 +320,36 @@ class FlowMatching(GenerativeModel):
             generator = torch.Generator(device=self.device).manual_seed(
                 self.seed if generator is None else generator
             )
+        labels = self.draw_labels(int(n), generator)
         x0 = torch.randn(int(n), 2, generator=generator, device=self.device)
-        return self.scaler.to_x(self.integrate(x0, sampler, steps).float().cpu())
+        return self.scaler.to_x(self.integrate(x0, sampler, steps, labels=labels).float().cpu())
 
     def log_prob_z(
-        self, z: torch.Tensor, method: str | None = None, steps: int | None = None
+        self,
+        z: torch.Tensor,
+        method: str | None = None,
+        steps: int | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """log p_1(z) [n] in standardised coordinates by the backward ODE of (x_t, int_t^1 div v ds).
 
         The augmented state (x, a) with dx/dt = v(x, t), da/dt = div v(x, t), a(1) = 0 runs from t = 1 to t = 0;
-        then a(0) = -int_0^1 div v dt and log p_1(z) = log N(x(0); 0, I) + a(0)."""
+        then a(0) = -int_0^1 div v dt and log p_1(z) = log N(x(0); 0, I) + a(0).
+        A conditional model: with `labels` the guided flow's log p_w(z | c); without, what sample() draws,
+        the mixture log sum_c P(c) p_w(z | c) (one backward ODE per class)."""
         method = method or self.config.sampler
         steps = steps or self.config.density_steps
+        if self.config.conditional and labels is None and self.n_classes:
+            prior = self.net.class_counts / self.net.class_counts.sum()
+            per_class = [
+                prior[c].log() + self.log_prob_z(z, method, steps, torch.full_like(z[:, 0], c).long())
+                for c in range(self.n_classes)
+                if prior[c] > 0
+            ]
+            return torch.logsumexp(torch.stack(per_class), 0)
 
         def f(t: float, s: torch.Tensor) -> torch.Tensor:
-            v, div = self.velocity_and_divergence(s[:, :2], t)
+            v, div = self.velocity_and_divergence(s[:, :2], t, labels=labels)
             return torch.cat([v, div[:, None]], 1)
 
         state = torch.cat([z, torch.zeros(len(z), 1, device=z.device, dtype=z.dtype)], 1)
@@ -305,10 +385,11 @@ class FlowMatching(GenerativeModel):
         """The velocity field at several t, particle paths from noise to data, and their straightness (in x)."""
         g = torch.Generator(device=self.device).manual_seed(self.seed + 4242)
         x0 = torch.randn(n_particles, 2, generator=g, device=self.device)
+        labels = self.draw_labels(n_particles, g)
         steps = min(self.config.steps, 50)
 
         def paths() -> dict:
-            _, path = self.integrate(x0, steps=steps, record=True)
+            _, path = self.integrate(x0, steps=steps, record=True, labels=labels)
             return {
                 "paths": np.stack([self.to_x(p) for p in path], 1),  # [particles, steps + 1, 2]
                 "time": np.linspace(0.0, 1.0, len(path)),
@@ -322,6 +403,7 @@ class FlowMatching(GenerativeModel):
             # ~200 network calls: at most every 30 s, so it costs a few % of a live run's time
             "steps_quality": throttled(self, "steps_quality", self.steps_quality, every=30.0),
             "reflow_round": int(self.reflow_round),
+            "guidance": self.guidance_views(),
         }
 
     @torch.no_grad()
@@ -330,13 +412,16 @@ class FlowMatching(GenerativeModel):
         steps, from the same noise, with the floor of two halves of the training points beside it."""
         g = torch.Generator(device=self.device).manual_seed(self.seed + 99)
         x0 = torch.randn(n, 2, generator=g, device=self.device)
+        labels = self.draw_labels(n, g)
         ref = self.to_x(self.train_z[:n])
         out: dict = {
             "steps": list(steps),
             "floor": energy_distance(ref[: n // 2], self.to_x(self.train_z[n : n + n // 2])),
         }
         for method in SOLVERS:
-            out[method] = [energy_distance(self.to_x(self.integrate(x0, method, k)), ref) for k in steps]
+            out[method] = [
+                energy_distance(self.to_x(self.integrate(x0, method, k, labels=labels)), ref) for k in steps
+            ]
         return out
 
     @torch.no_grad()

@@ -136,10 +136,16 @@ class Run:
     def __init__(self, spec: RunSpec):
         self.spec = spec
         ds = spec.dataset
-        if isinstance(ds, PointsDataset):
-            pts = ds.sample(len(ds.points), spec.seed)  # a seeded shuffle of the user's points
+        n = len(ds.points) if isinstance(ds, PointsDataset) else spec.n_train
+        labels = None
+        if getattr(
+            spec.config, "conditional", False
+        ):  # class-conditional fm / ddpm: the same points, labelled
+            from lab.guidance import sample_labelled
+
+            pts, labels, _ = sample_labelled(ds, n, spec.seed)
         else:
-            pts = ds.sample(spec.n_train, spec.seed)
+            pts = ds.sample(n, spec.seed)  # for a PointsDataset, a seeded shuffle of the user's points
         # held-out split: early stopping (explicit densities) and honest test numbers on user points
         n_val = int(len(pts) * spec.val_fraction) if spec.val_fraction > 0 and len(pts) >= 20 else 0
         self.val_x = pts[:n_val]
@@ -154,6 +160,8 @@ class Run:
             seed=spec.seed,
             device=spec.device,
         )
+        if labels is not None:
+            self.model.set_labels(labels[n_val:])
         cls = get_model_class(spec.key)
         self.has_val = n_val > 0 and cls.has_log_prob and cls.early_stopping
         self.batch_gen = torch.Generator(device=self.model.device).manual_seed(spec.seed + 1)
