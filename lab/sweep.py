@@ -675,6 +675,7 @@ class SweepJob:
         self._thread = threading.Thread(target=self._loop, name=f"lab-{name}", daemon=True)
 
     def start(self) -> SweepJob:
+        self.started = time.monotonic()
         self._thread.start()
         return self
 
@@ -692,7 +693,7 @@ class SweepJob:
         sw, i = self.items[k]
         with self._lock:
             self._flying.discard(k)
-            self._rows[(self.sweeps.index(sw), i)] = row
+            self._rows[(next(s for s, x in enumerate(self.sweeps) if x is sw), i)] = row
             self.done_count += 1
             self.failed += row["status"] == "failed"
 
