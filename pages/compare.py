@@ -267,7 +267,9 @@ with st.expander("Export and import", expanded=False):
             ui.samples_download(snap.samples, name, key=f"compare.dl.s.{rid}")
         with c[1]:
             ui.figure_download(
-                density_figure(snap.density, snap.samples, labels[rid], bounds),
+                lambda snap=snap, label=labels[rid]: density_figure(
+                    snap.density, snap.samples, label, bounds
+                ),
                 name,
                 key=f"compare.dl.f.{rid}",
             )

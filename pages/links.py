@@ -6,7 +6,7 @@ import re
 
 import streamlit as st
 
-URL_KEYS = "_url_keys"  # session_state: widget key -> its default (sync_url writes what differs)
+URL_KEYS = "_url_keys"  # session_state: page -> {widget key -> its default} (sync_url writes what differs)
 URL_NOTES = "_url_notes"  # session_state: sentences about link values that were ignored
 LECTURE = "lecture"
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -20,8 +20,14 @@ def parse_bool(raw: str) -> bool:
 
 
 def register(key: str, default) -> None:
-    """Have `ui.sync_url` write this widget's value into the link when it differs from the default."""
-    st.session_state.setdefault(URL_KEYS, {})[key] = default
+    """Have `ui.sync_url` write this widget's value into this page's link when it differs from the default
+    (per page: a setting changed on Compare does not follow the user into the GAN page's link)."""
+    st.session_state.setdefault(URL_KEYS, {}).setdefault(page_id(), {})[key] = default
+
+
+def registered() -> dict:
+    """This page's registered keys and their defaults."""
+    return st.session_state.get(URL_KEYS, {}).get(page_id(), {})
 
 
 MAX_VALUE = 1000  # characters: a longer link value is ignored (the app writes none that long)

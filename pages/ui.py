@@ -69,7 +69,7 @@ def _use_the_router() -> None:
 
 
 _use_the_router()
-_URL_KEYS, _URL_NOTES = links.URL_KEYS, links.URL_NOTES
+_URL_NOTES = links.URL_NOTES
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ def sync_url() -> None:
     big drawing, a long text) is left out, with one note. Notes stay until dismissed or the page changes."""
     from urllib.parse import urlencode
 
-    keys: dict[str, Any] = st.session_state.get(_URL_KEYS, {})
+    keys: dict[str, Any] = links.registered()
     want = {}
     for k, default in keys.items():
         v = st.session_state.get(k, default)
@@ -524,11 +524,12 @@ def lecture_toggle() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def figure_download(fig, name: str, key: str) -> None:
-    """Interactive HTML of a figure, self-contained (works offline in a lecture hall)."""
+def figure_download(build: Callable[[], Any], name: str, key: str) -> None:
+    """Interactive HTML of a figure, self-contained (works offline in a lecture hall). The figure is built
+    at the click: a plotly Figure for each of nine runs on every rerun made Pause wait for them."""
     st.download_button(
         "figure (HTML)",
-        data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+        data=lambda: build().to_html(include_plotlyjs=True, full_html=True),
         file_name=f"{name}.html",
         mime="text/html",
         key=key,

@@ -105,3 +105,16 @@ def test_an_over_long_link_is_not_written(monkeypatch):
     at.run()
     assert _notes(at).count("datasets.cells is too long") == 1  # said once
     _close(at)
+
+
+def test_a_pages_settings_stay_in_that_pages_link():
+    """A seed changed on Compare is in Compare's link, and not in the link of the next page the user opens."""
+    at = AppTest.from_file(os.path.join(ROOT, "streamlit_app.py"), default_timeout=180)
+    at.query_params["compare.families"] = "gmm"
+    at.run()
+    at.number_input(key="compare.seed").set_value(7).run()
+    assert at.query_params.get("compare.seed") == "7"
+    at.switch_page("pages/datasets.py").run()
+    assert not at.exception
+    assert not [k for k in at.query_params if k.startswith("compare.")], dict(at.query_params)
+    _close(at)
