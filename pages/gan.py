@@ -17,6 +17,12 @@ from lab.viz.common import curves  # noqa: E402
 from pages import ui  # noqa: E402
 
 MAIN = ["loss", "d_steps", "pack", "r1_gamma"]
+DIRAC = [  # the Dirac-GAN's widgets: name, label, choices, default
+    ("lr", "step size", [0.02, 0.05, 0.1, 0.2, 0.5], 0.1),
+    ("steps", "steps", [100, 250, 500, 1000, 2000], 500),
+    ("loss", "loss", list(dg.LOSSES), "minimax"),
+    ("gamma", "R1 γ", [0.1, 0.3, 0.5, 1.0], 0.5),
+]
 VIEWS = {"training": "Training", "oscillations": "Oscillations and damping", "seeds": "Seeds (sweep)"}
 
 st.caption(
@@ -117,13 +123,13 @@ def training():
 def damping():
     snaps = {label: runner.snapshot(i) for label, i in zip(pairs, ids)}
     c = st.columns(2)
-    for col, (label, sn) in zip(c, snaps.items()):
+    for k, (col, (label, sn)) in enumerate(zip(c, snaps.items())):
         with col:
             if ui.drawn(sn):
                 ui.status(sn)
                 title = f"{label}, step {sn.step:,}"
                 ui.chart(
-                    f"gan.osc.{label[:8]}",
+                    f"gan.osc.{k}",
                     sn.time,
                     lambda: density_figure(truth, sn.samples, title, ds.bounds()),
                 )
@@ -178,7 +184,7 @@ def seeds_progress():
         )
     c[1].dataframe(job.table(), hide_index=True, key="gan.seeds_table")
     fig = ui.cached_figure(
-        "gan.seeds_clouds", s.done, lambda: gv.seed_clouds_figure(job.results(), ds.bounds(), data)
+        "gan.seeds_clouds", (id(job), s.done), lambda: gv.seed_clouds_figure(job.results(), ds.bounds(), data)
     )
     st.plotly_chart(fig, key="gan.seeds_clouds")
 
@@ -186,9 +192,9 @@ def seeds_progress():
 def seeds():
     c = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
     ui.linked("gan.seeds_n", 16, lo=gs.MIN_SEEDS, hi=gs.MAX_SEEDS)
-    n = c[0].slider("seeds (from the sidebar's seed on)", gs.MIN_SEEDS, gs.MAX_SEEDS, key="gan.seeds_n")
+    n = c[0].slider("seeds (from the sidebar's seed on)", gs.MIN_SEEDS, gs.MAX_SEEDS, 16, key="gan.seeds_n")
     ui.linked("gan.seeds_steps", 1500, lo=100, hi=10_000)
-    steps = c[1].number_input("training steps per seed", 100, 10_000, step=500, key="gan.seeds_steps")
+    steps = c[1].number_input("training steps per seed", 100, 10_000, 1500, 500, key="gan.seeds_steps")
     if c[2].button("Run", type="primary", key="gan.seeds_run", width="stretch"):
         if job is not None:
             job.cancel()
@@ -208,12 +214,11 @@ if view_name == "training":
         st.markdown(DCGAN_LESSON)
 elif view_name == "oscillations":
     st.markdown(dg.LESSON)
-    c = st.columns(4)
-    lr = c[0].select_slider("step size", [0.02, 0.05, 0.1, 0.2, 0.5], 0.1, key="gan.dirac_lr")
-    steps = c[1].select_slider("steps", [100, 250, 500, 1000, 2000], 500, key="gan.dirac_steps")
-    loss = c[2].selectbox("loss", dg.LOSSES, key="gan.dirac_loss")
-    gamma = c[3].select_slider("R1 γ", [0.1, 0.3, 0.5, 1.0], 0.5, key="gan.dirac_gamma")
-    trs = dg.scenarios(lr=lr, steps=steps, loss=loss, gamma=gamma)
+    c, dirac = st.columns(4), {}
+    for col, (name, label, choices, default) in zip(c, DIRAC):
+        ui.linked(f"gan.dirac_{name}", default, choices=choices)
+        dirac[name] = col.select_slider(label, choices, default, key=f"gan.dirac_{name}")
+    trs = dg.scenarios(**dirac)
     st.plotly_chart(gv.dirac_figure(trs), key="gan.dirac")
     st.plotly_chart(gv.dirac_distance_figure(trs), key="gan.dirac_distance")
     st.markdown(dg.LESSON_2D)

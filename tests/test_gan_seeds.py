@@ -81,3 +81,20 @@ def test_a_seeds_job_runs_on_the_pool_with_samples_and_cancels():
         assert all(r.row["status"] == "failed" and "closed" in r.error for r in gone.results())
     finally:
         pool.close()
+
+
+def test_the_small_multiples_mark_the_collapsed_seeds():
+    from lab.viz import gan as gv
+
+    ring = make_dataset("8gaussians")
+    res = [
+        MemberResult(0, {"modes": 8, "n_modes": 8, "error": ""}, ring.sample(50, 0)),
+        MemberResult(1, {"modes": 5, "n_modes": 8, "error": ""}, ring.sample(50, 1)),
+        MemberResult(2, {"modes": None, "n_modes": None, "error": "the trainer stopped"}, None),
+    ]
+    fig = gv.seed_clouds_figure(res, ring.bounds(), ring.sample(100, 2), cols=2)
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["seed 0: 8/8", "seed 1: 5/8 ✗", "seed 2: failed"]
+    colours = [t.marker.color for t in fig.data if len(t.x) == 50]
+    assert colours[0] != colours[1]  # a collapsed seed's cloud is drawn in another colour
+    assert gv.seed_clouds_figure([]).layout.title.text == "Seeds"
