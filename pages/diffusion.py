@@ -11,8 +11,9 @@ from lab.live.session import JobError  # noqa: E402
 from lab.metrics import energy_distance_floor  # noqa: E402
 from lab.score import ScoreModel  # noqa: E402
 from lab.spec import RunSpec  # noqa: E402
-from lab.viz import curves, density_figure  # noqa: E402
+from lab.viz import density_figure  # noqa: E402
 from lab.viz import diffusion as dv  # noqa: E402
+from pages import family_page as fp  # noqa: E402
 from pages import ui  # noqa: E402
 
 MODELS = {"ddpm": DDPM, "score": ScoreModel}
@@ -50,16 +51,19 @@ with st.sidebar:
         format_func=lambda k: "DDPM / DDIM" if k == "ddpm" else "Score (NCSN)",
     )
     cls = MODELS[key]
-    main = ui.config_form(cls.Config, f"diffusion.{key}", only=MAIN[key])
+    groups = [MAIN[key]] + ([fp.GUIDANCE] if key == "ddpm" else [])  # the score model has no labels
+    forms = [ui.config_form(cls.Config, f"diffusion.{key}", only=g) for g in groups]
     with st.expander("network and optimiser"):
-        rest = ui.config_form(cls.Config, f"diffusion.{key}", skip=tuple(MAIN[key] + SAMPLING))
-    cfg = dataclasses.replace(rest, **{k: getattr(main, k) for k in MAIN[key]})
+        rest = ui.config_form(
+            cls.Config, f"diffusion.{key}", skip=tuple(SAMPLING + [f for g in groups for f in g])
+        )
+    cfg = dataclasses.replace(rest, **{k: getattr(f, k) for g, f in zip(groups, forms) for k in g})
+    if getattr(cfg, "conditional", False):
+        ds = fp.labelled_upload("diffusion") or ds
     budget = ui.budget_widget("diffusion", 60.0)
     seed = ui.seed_widget("diffusion")
 
-if ds is None:
-    st.info("Choose a dataset, or upload a CSV with two numeric columns.")
-    st.stop()
+fp.need_data(ds)
 
 rid = ui.ensure_run(runner, f"diffusion/{key}", RunSpec(key, ds, cfg, seed=seed, max_seconds=budget))
 ui.controls(runner, [rid], "diffusion")
@@ -113,13 +117,8 @@ def view():
     )
     ui.chart("diffusion.score_true", (vt, level), lambda: dv.score_field_figure(v, level, "true", data), c[1])
     ui.chart("diffusion.score_error", (vt, level), lambda: dv.score_error_figure(v, level, data), c[2])
-    ui.chart(
-        "diffusion.loss",
-        vt,
-        lambda: curves(
-            {"loss": snap.losses["loss"]} if "loss" in snap.losses else {}, "Training loss", log_y=True
-        ),
-    )
+    fp.loss_curve("diffusion", snap, "loss", "Training loss", log_y=True)
+    fp.guidance("diffusion", snap, cfg, ds, data)
 
 
 view()

@@ -247,6 +247,17 @@ def test_views_hold_guided_class_samples_and_the_sweep(trained):
     g = model.views()["guidance"]
     assert g["samples"].shape == (2 * 200, 2) and np.array_equal(np.unique(g["labels"]), [0, 1])
     assert len(g["sweep"]["w"]) == 5 and np.asarray(g["sweep"]["precision"]).shape == (2, 5)
+    from lab.viz import paths as pv
+
+    v = {"guidance": g}
+    fig = pv.guided_samples_figure(v, ["a", "b"])
+    assert [t.name for t in fig.data] == ["a", "b"] and "w = 0" in fig.layout.title.text
+    assert len(pv.guidance_sweep_figure(v).data) == 3 * 2  # precision, recall, energy per class
+    for empty in ({}, {"guidance": {}}):  # an unconditional model: a sentence, never an exception
+        assert (
+            pv.guided_samples_figure(empty).layout.title.text
+            and pv.guidance_sweep_figure(empty).layout.title.text
+        )
 
 
 # -- learning and measuring ---------------------------------------------------------------------------
@@ -283,3 +294,30 @@ def test_guidance_sweep_shape(trained):
     assert np.asarray(out["energy"]).shape == (2, 2) and out["n_modes"] == [4, 4]
     assert all(0 <= m <= 4 for row in out["modes"] for m in row)
     assert MAX_CLASSES == 8
+
+
+# -- the pages -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "page, prefix, rid",
+    [("pages/flow_matching.py", "fm", "fm/fm"), ("pages/diffusion.py", "diffusion.ddpm", "diffusion/ddpm")],
+)
+def test_a_family_page_draws_the_classes_under_guidance(page, prefix, rid):
+    """?<prefix>.conditional=true&<prefix>.guidance=2: the run is conditional, its samples are drawn by class."""
+    from tests.conftest import built
+    from tests.test_pages import _app, _chart_titles, wait_for
+
+    at = _app(page)
+    at.query_params[f"{prefix}.conditional"] = "true"
+    at.query_params[f"{prefix}.guidance"] = "2"
+    at.run()
+    runner = at.session_state["runner"]
+    assert wait_for(lambda: built(runner, rid))
+    runner.step([rid], 3)
+    assert wait_for(lambda: runner.snapshot(rid).step == 3 and "guidance" in runner.snapshot(rid).views)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    titles = _chart_titles(at)
+    assert any(t.startswith("Samples by class, guidance w = 2") for t in titles), titles
+    assert any(t.startswith("Guidance weight w") for t in titles), titles

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.viz.common import DATA_COLOR, PALETTE, SAMPLE_COLOR, _layout, empty_figure
+from lab.viz.paths import data_underlay, field_figure, paths_figure
 
 
 def forward_figure(views: dict, index: int, bounds=None, height: int = 360) -> go.Figure:
@@ -49,75 +50,8 @@ def trajectories_figure(
     if not tr:
         return empty_figure("Reverse trajectories", "no views yet", height)
     paths, time = np.asarray(tr["paths"]), np.asarray(tr["time"])  # [p, s, 2], [s]
-    fig = go.Figure()
-    if data is not None and len(data):
-        d = np.asarray(data)[:1000]
-        fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR)))
-    sep = np.full((len(paths), 1, 2), np.nan)
-    lines = np.concatenate([paths, sep], 1).reshape(-1, 2)  # NaN rows break the line between particles
-    fig.add_trace(
-        go.Scatter(
-            x=lines[:, 0],
-            y=lines[:, 1],
-            mode="lines",
-            line=dict(color="rgba(120,120,120,0.35)", width=1),
-            hoverinfo="skip",
-        )
-    )
-    pts = paths.reshape(-1, 2)
-    fig.add_trace(
-        go.Scatter(
-            x=pts[:, 0],
-            y=pts[:, 1],
-            mode="markers",
-            marker=dict(
-                size=4,
-                color=np.tile(time, len(paths)),
-                colorscale="Viridis",
-                cmin=0,
-                cmax=1,
-                showscale=True,
-                colorbar=dict(title="t / T", thickness=10),
-            ),
-            hovertemplate="t/T %{marker.color:.2f}<extra></extra>",
-        )
-    )
-    return _layout(
-        fig, f"Reverse trajectories: {len(paths)} particles, {len(time) - 1} steps", bounds, height
-    )
-
-
-def _arrows(fig: go.Figure, gx, gy, field: np.ndarray, color: str) -> None:
-    """Arrows of a vector field [ny, nx, 2]: length grows with sqrt(|s| / max |s|), at most 0.9 cells."""
-    xx, yy = np.meshgrid(gx, gy)
-    v = np.asarray(field, dtype=float).reshape(-1, 2)
-    mag = np.linalg.norm(v, axis=1)
-    cell = min(gx[1] - gx[0], gy[1] - gy[0]) if len(gx) > 1 else 1.0
-    length = 0.9 * cell * np.sqrt(mag / (mag.max() + 1e-12))
-    u = v / (mag[:, None] + 1e-12) * length[:, None]
-    x0, y0 = xx.ravel(), yy.ravel()
-    seg = np.stack(
-        [x0, x0 + u[:, 0], np.full_like(x0, np.nan), y0, y0 + u[:, 1], np.full_like(y0, np.nan)], 1
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=seg[:, :3].ravel(),
-            y=seg[:, 3:].ravel(),
-            mode="lines",
-            line=dict(color=color, width=1.2),
-            hoverinfo="skip",
-        )
-    )
-    angle = 90 - np.degrees(np.arctan2(u[:, 1], u[:, 0]))  # plotly: 0 points up, clockwise
-    fig.add_trace(
-        go.Scatter(
-            x=x0 + u[:, 0],
-            y=y0 + u[:, 1],
-            mode="markers",
-            hoverinfo="skip",
-            marker=dict(symbol="arrow", size=6, angle=angle, color=color),
-        )
-    )
+    title = f"Reverse trajectories: {len(paths)} particles, {len(time) - 1} steps"
+    return paths_figure(paths, time, "t / T", title, bounds, data, height)
 
 
 def score_field_figure(
@@ -128,20 +62,11 @@ def score_field_figure(
     if not sf:
         return empty_figure("Score field", "no views yet", height)
     level = int(np.clip(level, 0, len(sf["labels"]) - 1))
-    fig = go.Figure()
-    if data is not None and len(data):
-        d = np.asarray(data)[:1000]
-        fig.add_trace(go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color=DATA_COLOR)))
-    _arrows(
-        fig,
-        np.asarray(sf["x"]),
-        np.asarray(sf["y"]),
-        sf[which][level],
-        PALETTE[0] if which == "model" else PALETTE[2],
-    )
     name = "Learned score" if which == "model" else "True score (noised data)"
-    bounds = (sf["x"][0], sf["x"][-1], sf["y"][0], sf["y"][-1])
-    return _layout(fig, f"{name}, {sf['labels'][level]}", bounds, height)
+    color = PALETTE[0] if which == "model" else PALETTE[2]
+    return field_figure(
+        sf["x"], sf["y"], sf[which][level], color, f"{name}, {sf['labels'][level]}", data, height
+    )
 
 
 def score_error_figure(
@@ -165,11 +90,7 @@ def score_error_figure(
             hovertemplate="σ|Δs| %{z:.3f}<extra></extra>",
         )
     )
-    if data is not None and len(data):
-        d = np.asarray(data)[:1000]
-        fig.add_trace(
-            go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=dict(size=2, color="rgba(0,0,0,0.3)"))
-        )
+    data_underlay(fig, data, "rgba(0,0,0,0.3)")
     bounds = (sf["x"][0], sf["x"][-1], sf["y"][0], sf["y"][-1])
     return _layout(
         fig, f"Score error σ|s_θ − s_true|, {sf['labels'][level]} (mean {err.mean():.3f})", bounds, height
