@@ -1020,6 +1020,12 @@ def _hdr_share(
     convolutions as histograms, for the mass and the volume alike; the region is then the top bins of S
     down to where the mass reaches `mass`, the last bin taken in part (in proportion, exact for ties).
     Bins beyond `span` nats below M never reach the region (checked) and are truncated."""
+    # the region of k copies reaches about k (M - E[L]) + 2 sqrt(k) sd(L) below the top: make room for it
+    mu = np.average(log_p, weights=w_mass)
+    sd = np.sqrt(np.average((log_p - mu) ** 2, weights=w_mass))
+    k_max = max(int(d) // 2 for d in dims)
+    span = max(span, 1.5 * (k_max * (log_p.max() - mu) + 4 * np.sqrt(k_max) * sd) + 10)
+    bin_width = max(bin_width, span / 20_000)  # at most 20,000 bins: the convolutions stay quick
     nb = int(np.ceil(span / bin_width))
     b = np.minimum(((log_p.max() - log_p) / bin_width).astype(np.int64), nb - 1)
     h_mass = np.bincount(b, weights=w_mass, minlength=nb)[:nb]
