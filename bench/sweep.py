@@ -4,6 +4,7 @@
     nice -n 10 python bench/sweep.py --seeds 2 --seconds 1 # a short Scoreboard-like sweep
     python bench/sweep.py --only batched --members 64 --steps 300
     python bench/sweep.py --only overhead                   # CPU seconds per member outside its budget
+    python bench/sweep.py --only training --members 32      # training alone: solo vs batched, CPU seconds
     python bench/sweep.py --gpu                             # on a CUDA machine: the GPU targets
 
 Scoreboard table: exactly what the page runs (lab.scoreboard.ScoreboardJob: one sweep per dataset, one
@@ -155,6 +156,41 @@ def batched(a) -> None:
     print()
 
 
+def training(a) -> None:
+    """Training alone, in one thread, in CPU seconds (thread time: other work does not distort it): the same
+    members solo (Run.advance, one after another) and as one batched model (lab.batched, rng=member)."""
+    import torch
+
+    from lab.batched import make_group
+    from lab.data import make_dataset
+    from lab.run import RUNNING, Run
+    from lab.spec import RunSpec
+
+    torch.set_num_threads(1)
+    ds = make_dataset("8gaussians")
+    print(f"## Training alone, one thread: {a.members} seeds x {a.train_steps} steps (builds excluded)\n")
+    print("| model | solo: member-steps / CPU s | batched: member-steps / CPU s | batched / solo |")
+    print("|---|---|---|---|")
+    for key in ("gan", "ddpm"):
+        specs = [
+            RunSpec(key, ds, seed=s, n_train=a.n_train, max_steps=a.train_steps, views=False)
+            for s in range(a.members)
+        ]
+        runs = [Run(s) for s in specs]
+        c0 = time.thread_time()
+        for r in runs:
+            r.status = RUNNING
+            r.advance(a.train_steps)
+        solo = a.members * a.train_steps / (time.thread_time() - c0)
+        group = make_group([Run(s) for s in specs])
+        c0 = time.thread_time()
+        for _ in range(a.train_steps):
+            group.train_step()
+        together = a.members * a.train_steps / (time.thread_time() - c0)
+        print(f"| {key} | {solo:.0f} | {together:.0f} | {together / solo:.2f} |", flush=True)
+    print()
+
+
 def gpu(a) -> None:
     import torch
 
@@ -200,7 +236,8 @@ def gpu(a) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["scoreboard", "overhead", "batched"], default=None)
+    p.add_argument("--only", choices=["scoreboard", "overhead", "batched", "training"], default=None)
+    p.add_argument("--train-steps", type=int, default=50, help="steps of the training-alone table")
     p.add_argument("--models", default="", help="Scoreboard families (default: the page's)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--seconds", type=float, default=3.0)
@@ -221,6 +258,8 @@ def main(argv=None) -> None:
         scoreboard(a)
     if a.only == "overhead":
         overhead(a)
+    if a.only in (None, "training"):
+        training(a)
     if a.only in (None, "batched"):
         batched(a)
 
