@@ -138,9 +138,9 @@ class Run:
         ds = spec.dataset
         n = len(ds.points) if isinstance(ds, PointsDataset) else spec.n_train
         labels = None
-        if getattr(
-            spec.config, "conditional", False
-        ):  # class-conditional fm / ddpm: the same points, labelled
+        # class-conditional fm / ddpm: the same points, labelled (`is True`: the autoregressive family's
+        # `conditional` is its 1D conditional's kind, "mog" or "softmax", which is truthy)
+        if getattr(spec.config, "conditional", False) is True:
             from lab.guidance import sample_labelled
 
             pts, labels, _ = sample_labelled(ds, n, spec.seed)
