@@ -8,8 +8,10 @@ Every 2D run is a sweep member (lab.sweep.train_member: lab.run.fit to --steps, 
 on 1000 fresh true points at seed + 1000), with the default config but the fields the lesson flips:
 - dcgan: batch_norm in {off, on} x activation in {relu, leaky_relu} (DCGAN: BatchNorm in G and D, LeakyReLU
   in D; here one activation for both players, and R1 + EMA stay on as in the defaults);
-- damping: r1_gamma = 0 and ema = 0 (none) against the defaults (R1 0.1, EMA 0.99); the JSD column is
-  lab.gan's smoothed JSD(p_data, p_g) of the final generator, with its floor (data against data).
+- damping: r1_gamma = 0 and ema = 0 (none) against the defaults (R1 0.1, EMA 0.99); the JSD columns are
+  lab.gan's smoothed JSD(p_data, p_g) every 50 steps over the second half of training: its mean, and its
+  standard deviation over those checks (the oscillation: how much p_g still moves), with the floor (data
+  against data).
 A mode is covered when a high-quality sample (within 3 std) is nearest to it; "all modes" counts the seeds
 that cover every mode. --steps is a step budget, so the numbers do not depend on the machine's load.
 """
@@ -29,16 +31,25 @@ from lab import dirac_gan as dg  # noqa: E402
 from lab.sweep import make_sweep, stats  # noqa: E402
 
 
-def member(sweep, m, jsd: bool) -> dict:
-    """Train and evaluate one member in this process (what a trainer worker does for a sweep)."""
+def member(sweep, m, jsd: bool, every: int = 50) -> dict:
+    """Train and evaluate one member in this process (what a trainer worker does for a sweep). With `jsd`,
+    the smoothed JSD every `every` steps over the second half of training: its mean and its standard
+    deviation across those checks (how much the generator still moves: the oscillation), and the floor."""
     from lab.live.jobs import evaluate
-    from lab.run import fit
+    from lab.run import RUNNING, Run
 
-    run = fit(sweep.spec(m))
+    run = Run(sweep.spec(m))
+    run.status = RUNNING
+    late = []
+    while not run.finished:
+        run.advance(every)
+        if jsd and run.step >= sweep.max_steps // 2:
+            late.append(run.model.jsd())
     row = evaluate(run, **sweep.eval_kwargs(m))
     out = {"seed": m.seed, **dict(m.settings), **(row.get("metrics") or {}), "diverged": row["diverged"]}
-    if jsd:
-        out["jsd"], out["jsd_floor"] = run.model.jsd(), run.model.jsd_floor()
+    if jsd and late:
+        out["jsd"], out["jsd_jitter"] = float(np.mean(late)), float(np.std(late))
+        out["jsd_floor"] = run.model.jsd_floor()
     return out
 
 
@@ -129,7 +140,14 @@ def main(argv=None) -> None:
         rows = run_lesson("Damping", [["r1_gamma=0", "ema=0"], ["r1_gamma=0.1", "ema=0.99"]], args, jsd=True)
         print(
             table(
-                rows, ["r1_gamma", "ema"], COLS + [("JSD", "jsd", "low"), ("JSD floor", "jsd_floor", "low")]
+                rows,
+                ["r1_gamma", "ema"],
+                COLS
+                + [
+                    ("JSD (late mean)", "jsd", "low"),
+                    ("JSD jitter (late std)", "jsd_jitter", "low"),
+                    ("JSD floor", "jsd_floor", "low"),
+                ],
             )
         )
 
