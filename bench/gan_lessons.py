@@ -90,7 +90,15 @@ def run_lesson(name: str, settings: list[list[str]], args, jsd: bool = False) ->
         sweep = make_sweep(
             "gan", args.seeds, sets, data=args.data, steps=args.steps, n_train=20_000, n_eval=1000
         )
-        rows += [member(sweep, m, jsd) for m in sweep.members]
+        for m in sweep.members:
+            rows.append(member(sweep, m, jsd))
+            r = rows[-1]
+            print(
+                f"  seed {m.seed} {dict(m.settings)}: modes {r.get('modes')}, hq {r.get('high_quality', 0):.3f}, "
+                f"ED {r.get('energy_distance', float('nan')):.4f}, JSD {r.get('jsd', float('nan')):.4f} "
+                f"({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
     print(
         f"\n## {name}: {args.data}, seeds {args.seeds}, {args.steps} steps ({time.perf_counter() - t0:.0f} s)\n"
     )
