@@ -96,7 +96,7 @@ def moons_table(a) -> None:
         kl, ratio, ed, fl, steps = [], [], [], [], []
         for seed in a.seed_list:
             model, k = train_cpu(
-                make_model("fm", ds.sample(20_000, seed), {"coupling": coupling}, seed=seed),
+                make_model("fm", ds.sample(20_000, seed), {**a.settings, "coupling": coupling}, seed=seed),
                 a.seconds,
                 lambda mdl, g: mdl.train_z[torch.randint(0, len(mdl.train_z), (256,), generator=g)],
             )
@@ -305,8 +305,12 @@ def main(argv=None) -> None:
     p.add_argument("--reflow-every", type=int, default=3000)
     p.add_argument("--n-eval", type=int, default=2500)
     p.add_argument("--draws", type=int, default=4)
+    p.add_argument(
+        "--set", action="append", default=[], help="moons table: an fm setting field=value (repeatable)"
+    )
     a = p.parse_args(argv)
     a.seed_list = [int(s) for s in a.seeds.split(",")]
+    a.settings = dict(item.split("=", 1) for item in a.set)  # validated by make_model's config
     torch.set_num_threads(1)
     print(
         f"# flow matching bench: {os.cpu_count()} cores, 1 torch thread, {time.strftime('%Y-%m-%d %H:%M')}, "

@@ -261,7 +261,12 @@ def cmd_train(args) -> int:
             raise UsageError("--data-set applies to built-in datasets, not to --data-file.")
         policy = "drop" if args.missing == "drop" else "use" if cls.learns_from_incomplete else "error"
         why = f"{args.model} cannot learn from incomplete points ({FAMILIES_WITH_MISSING} can): add --missing drop"
-        ds = load_points_csv(args.data_file, missing=policy, cannot=why)
+        if getattr(config, "conditional", False):  # a class-conditional fm / ddpm reads x, y, label rows
+            from lab.guidance import load_labelled_points
+
+            ds = load_labelled_points(args.data_file)
+        else:
+            ds = load_points_csv(args.data_file, missing=policy, cannot=why)
         data_desc = {"file": os.path.abspath(args.data_file), "rows": len(ds.points)}
         if len(ds.incomplete):
             data_desc["incomplete_rows"] = len(ds.incomplete)

@@ -200,6 +200,19 @@ def test_headless_conditional_train(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "needs labelled data" in bad.stderr and "Traceback" not in bad.stderr
+    f = tmp_path / "labelled.csv"  # --data-file with a label column: x, y, label rows
+    f.write_text(
+        "x,y,label\n" + "".join(f"{i % 7},{i % 5 + 0.5 * (i % 2)},{'ab'[i % 2]}\n" for i in range(60))
+    )
+    base = cmd[:5] + ["ddpm", "--data-file", str(f), "--steps", "5", "--samples", "20"]
+    ok = subprocess.run(
+        base + ["--set", "conditional=true", "--out", str(tmp_path / "c")], capture_output=True
+    )
+    assert ok.returncode == 0 and load_model(str(tmp_path / "c" / "model.safetensors")).n_classes == 2
+    plain = subprocess.run(base + ["--out", str(tmp_path / "d")], capture_output=True, text=True)
+    assert (
+        plain.returncode == 2 and "needs exactly 2" in plain.stderr
+    )  # unconditional: two columns, as before
 
 
 # -- the model contract for the conditional variants --------------------------------------------------------
