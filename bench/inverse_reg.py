@@ -1,6 +1,6 @@
 """Inverse problems, regularised: latent inversion's prior weight λ against the answers' spread, error and manifold.
 
-    python bench/inverse_reg.py --data moons --c 0.5 --models vae,gan,ae --seconds 8 --seeds 0-2
+    python bench/inverse_reg.py --data moons --c 0.5 --models vae,gan,ae --steps 1500 --seeds 0-2
 
 Trains each latent family (GAN, VAE, AE) per seed for a wall-clock budget, then answers the inverse
 problem "x1 = c, what is x2?" by latent inversion at each λ (`--set` other InverseConfig fields), and
@@ -48,6 +48,9 @@ def main(argv=None) -> None:
     p.add_argument("--dim", type=int, default=0)
     p.add_argument("--models", default="vae,gan,ae")
     p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument(
+        "--steps", type=int, default=0, help="a budget in steps instead of --seconds (a busy machine)"
+    )
     p.add_argument("--seeds", default="0-2")
     p.add_argument("--lambdas", default="0,0.1,1,10")
     p.add_argument("--n", type=int, default=500)
@@ -63,7 +66,8 @@ def main(argv=None) -> None:
     lams = [float(v) for v in a.lambdas.split(",")]
     print(
         f"# Latent inversion on {a.data}, observe x{a.dim + 1} = {a.c:g} ({len(I.solutions(truth))} true "
-        f"solutions); {a.seconds:g} s of training per run, seeds {a.seeds}, {a.n} answers; "
+        f"solutions); {f'{a.steps} steps' if a.steps else f'{a.seconds:g} s'} of training per run, seeds "
+        f"{a.seeds}, {a.n} answers; "
         f"{time.strftime('%Y-%m-%d %H:%M')}\n"
     )
     print(f"true conditional's spread (std of x{2 - a.dim}): {I.conditional_spread(truth):.3f}\n")
@@ -74,7 +78,8 @@ def main(argv=None) -> None:
     for key in a.models.split(","):
         rows: dict[float, list[dict]] = {lam: [] for lam in lams}
         for seed in seeds_of(a.seeds):
-            model = fit(RunSpec(key, ds, seed=seed, max_seconds=a.seconds)).model
+            budget = {"max_steps": a.steps} if a.steps else {"max_seconds": a.seconds}
+            model = fit(RunSpec(key, ds, seed=seed, **budget)).model
             for lam in lams:
                 solver = I.InverseConfig(**{**base.to_dict(), "prior_weight": lam})
                 ans = I.solve(model, a.dim, a.c, truth, "latent", n=a.n, seed=seed, solver=solver)

@@ -153,6 +153,13 @@ def view():
         with col:
             if k in VARIANCES:
                 st.markdown(f"**{VARIANCES[k]}**")
+                st.caption(
+                    f"σ = {vae_cfg.decoder_std:g} (standardised units)"
+                    if k == "fixed"
+                    else f"σ starts at {vae_cfg.decoder_std:g} and is learned"
+                    if k == "global"
+                    else "σ(z) output by the decoder"
+                )
             ui.status(snap)
             ui.metric_row(
                 snap, [("blur gap (nats)", "blur_gap", ".2f"), ("energy distance", "energy_distance", ".4f")]
