@@ -79,7 +79,6 @@ def truth_on(name: str, params: tuple, bounds: tuple, size: int) -> np.ndarray:
     )
 
 
-@ui.live(runner)
 def training():
     snap = runner.snapshot(ids[0]) if ids and ids[0] else None
     if not ui.drawn(snap):
@@ -119,7 +118,6 @@ def training():
     ui.chart("gan.gnorm", vt, lambda: gv.grad_norm_figure(norms), c[2])
 
 
-@ui.live(runner)
 def damping():
     snaps = {label: runner.snapshot(i) for label, i in zip(pairs, ids)}
     c = st.columns(2)
@@ -209,7 +207,7 @@ def seeds():
 
 
 if view_name == "training":
-    training()
+    ui.live(runner)(training)()  # wrapped here: the live view that runs takes the controls' state line
     with st.expander("DCGAN guidelines: batch norm and LeakyReLU, measured here", expanded=ui.lecture_mode()):
         st.markdown(DCGAN_LESSON)
 elif view_name == "oscillations":
@@ -222,7 +220,7 @@ elif view_name == "oscillations":
     st.plotly_chart(gv.dirac_figure(trs), key="gan.dirac")
     st.plotly_chart(gv.dirac_distance_figure(trs), key="gan.dirac_distance")
     st.markdown(dg.LESSON_2D)
-    damping()
+    ui.live(runner)(damping)()
 else:
     seeds()
 ui.sync_url()
