@@ -261,7 +261,8 @@ def cmd_train(args) -> int:
             raise UsageError("--data-set applies to built-in datasets, not to --data-file.")
         policy = "drop" if args.missing == "drop" else "use" if cls.learns_from_incomplete else "error"
         why = f"{args.model} cannot learn from incomplete points ({FAMILIES_WITH_MISSING} can): add --missing drop"
-        if getattr(config, "conditional", False):  # a class-conditional fm / ddpm reads x, y, label rows
+        # a class-conditional fm / ddpm reads x, y, label rows (`is True`: ar's conditional is "mog" or "softmax")
+        if getattr(config, "conditional", False) is True:
             from lab.guidance import load_labelled_points
 
             ds = load_labelled_points(args.data_file)
