@@ -150,6 +150,9 @@ LESSON = (
 LESSON_2D = (
     "**The same on 2D data.** Below, the page's GAN twice, on the same data, seed and budget: without damping (R1 "
     "off, samples from the raw G) and with it (R1 on D, samples from the EMA of G's weights). Press Train and "
-    "watch the clouds and the JSD: without damping the samples keep sliding around the modes and the JSD jitters; "
-    "with it they settle. (Damping makes the game converge locally; it does not by itself find modes G never reached.)"
+    "compare the clouds and the JSD. Measured on the 8 Gaussians, 3 seeds × 1000 steps (bench/gan_lessons.py; "
+    "JSD every 50 steps over the second half): without damping the JSD stays at 0.24 ± 0.02 and 20 % ± 10 % of "
+    "the samples are high quality; with damping 0.049 ± 0.007 and 73 % ± 2 % (energy distance 0.185 → 0.0056). "
+    "Both keep all 8 modes, and the JSD's spread over the second half is about the same (0.030 vs 0.028): "
+    "damping brings the generator much nearer the data, but at this budget it still moves."
 )

@@ -516,10 +516,19 @@ class GAN(GenerativeModel):
 DCGAN_LESSON = (
     "DCGAN (Radford et al. 2016) recommends batch norm in both players (not on D's input or G's output) and "
     "LeakyReLU in D, for image GANs with convolutions. Here both are options (batch_norm, activation = "
-    "leaky_relu; one activation for both players). Measured on the 8 Gaussians, 3 seeds x 1000 steps with "
+    "leaky_relu; one activation for both players). Measured on the 8 Gaussians, 3 seeds × 1000 steps with "
     "the other defaults (R1 and EMA on), mean ± standard error (worst seed), bench/gan_lessons.py:\n\n"
-    "MEASURED\n\n"
-    "VERDICT"
+    "| batch norm | activation | modes | high quality | energy distance | seeds with all 8 |\n"
+    "|---|---|---|---|---|---|\n"
+    "| off | relu (default) | 8 ± 0 (8) | 0.73 ± 0.02 (0.71) | 0.0056 ± 0.0019 (0.0092) | 3/3 |\n"
+    "| off | leaky_relu | 8 ± 0 (8) | 0.28 ± 0.03 (0.22) | 0.016 ± 0.003 (0.020) | 3/3 |\n"
+    "| on | relu | 8 ± 0 (8) | 0.36 ± 0.08 (0.24) | 0.016 ± 0.004 (0.022) | 3/3 |\n"
+    "| on | leaky_relu | 7.3 ± 0.3 (7) | 0.18 ± 0.05 (0.12) | 0.017 ± 0.004 (0.025) | 1/3 |\n\n"
+    "On these 2D toys the guidelines do not help: each one alone keeps every mode but halves the share of "
+    "high-quality samples and triples the energy distance, and both together lose a mode in 2 of 3 seeds. "
+    "They were written for deep convolutional players on images, where batch norm steadies the early "
+    "gradients; a 3-layer MLP on 2D points with R1 and an EMA generator does not need that help (a likely "
+    "reason, not measured here: batch norm ties every sample to its batch's statistics)."
 )
 
 
