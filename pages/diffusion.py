@@ -58,7 +58,7 @@ with st.sidebar:
             cls.Config, f"diffusion.{key}", skip=tuple(SAMPLING + [f for g in groups for f in g])
         )
     cfg = dataclasses.replace(rest, **{k: getattr(f, k) for g, f in zip(groups, forms) for k in g})
-    if getattr(cfg, "conditional", False):
+    if getattr(cfg, "conditional", False) is True:
         ds = fp.labelled_upload("diffusion") or ds
     budget = ui.budget_widget("diffusion", 60.0)
     seed = ui.seed_widget("diffusion")

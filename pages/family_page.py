@@ -42,7 +42,7 @@ def sidebar(
         with st.expander("network and optimiser"):
             rest = ui.config_form(cls.Config, prefix, skip=tuple(grouped) + tuple(skip(forms[0])))
         cfg = dataclasses.replace(rest, **{f: getattr(form, f) for g, form in zip(groups, forms) for f in g})
-        if getattr(cfg, "conditional", False):
+        if getattr(cfg, "conditional", False) is True:  # (ar's conditional is a word: "mog" or "softmax")
             ds = labelled_upload(prefix) or ds
         seconds = ui.budget_widget(prefix, budget)
         seed = ui.seed_widget(prefix)
@@ -115,7 +115,7 @@ def loss_curve(prefix: str, snap, name: str, title: str, where=None, log_y: bool
 
 def guidance(prefix: str, snap, cfg, ds: Dataset, data) -> None:
     """A conditional model's samples coloured by class at the current w, and what w does to each class."""
-    if not getattr(cfg, "conditional", False):
+    if getattr(cfg, "conditional", False) is not True:
         return
     st.subheader(f"Classifier-free guidance, w = {cfg.guidance:g}")
     classes = class_names(ds)

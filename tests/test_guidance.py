@@ -155,6 +155,14 @@ def test_a_run_hands_the_labels_of_its_training_points_to_the_model():
     assert run.step == 3 and not run.finished
 
 
+def test_a_family_whose_conditional_is_a_word_trains_on_unlabelled_data():
+    """The autoregressive family's `conditional` is its 1D conditional's kind ("mog"): no labels are asked for."""
+    run = Run(RunSpec("ar", make_dataset("checkerboard"), None, seed=0, n_train=300))
+    assert run.model.config.conditional == "mog" and not hasattr(run.model, "train_y")
+    run.advance(2)
+    assert run.step == 2
+
+
 def test_labelled_points_shuffle_with_their_labels():
     pts = labelled_points(np.arange(40.0).reshape(20, 2), np.arange(20) % 3, ["a", "b", "c"])
     x, y, classes = sample_labelled(pts, 20, 7)
