@@ -129,6 +129,7 @@ def view():
 
 
 view()
+ui.record_expander(runner, {rid: "autoregressive"}, ds.bounds(), "autoregressive")
 
 st.subheader("PixelRNN vs PixelCNN: the cost of sequential sampling as d grows")
 ladder = load_ladder()

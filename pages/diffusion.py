@@ -122,6 +122,7 @@ def view():
 
 
 view()
+ui.record_expander(runner, {rid: key}, ds.bounds(), "diffusion")
 
 if key == "ddpm" and rid:
     st.subheader("Quality against the number of sampling steps")

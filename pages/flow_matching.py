@@ -62,4 +62,5 @@ def view():
 
 
 view()
+ui.record_expander(runner, {rid: "flow matching"}, ds.bounds(), "fm")
 ui.sync_url()

@@ -59,4 +59,5 @@ def view():
 
 
 view()
+ui.record_expander(runner, {rid: "flow"}, ds.bounds(), "flows")
 ui.sync_url()

@@ -221,6 +221,8 @@ elif view_name == "oscillations":
     st.plotly_chart(gv.dirac_distance_figure(trs), key="gan.dirac_distance")
     st.markdown(dg.LESSON_2D)
     ui.live(runner)(damping)()
-else:
+if ids:
+    ui.record_expander(runner, {i: i.split("/")[1] for i in ids}, ds.bounds(), "gan")
+if view_name == "seeds":
     seeds()
 ui.sync_url()

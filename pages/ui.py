@@ -846,6 +846,13 @@ def recorder(runner: LiveSession, ids: list[str], labels: dict[str, str], bounds
         )
 
 
+def record_expander(runner: LiveSession, labels: dict[str, str], bounds, prefix: str) -> None:
+    """A family page's recorder (its runs' density panels as an animation), folded away until wanted."""
+    ids = [i for i in labels if i]
+    with st.expander("Record as an animation (GIF, MP4, HTML player)"):
+        recorder(runner, ids, labels, bounds, prefix)
+
+
 def lecture_notes(*keys: str) -> None:
     """The lecture's formulas for these families (open by default in lecture mode)."""
     from lab.lectures import NOTES
