@@ -184,8 +184,12 @@ function drawFigure(div, canvas, fig) {
 // keeps an older one from replacing a newer one. Draws are chained, one Plotly call at a time.
 function show(div, canvas, fig) {
   if (typeof fig.v === "number") {
-    if (typeof div.__labV === "number" && fig.v < div.__labV) return;
+    if (typeof div.__labV === "number" && fig.v < div.__labV) return;  // an older picture
+    // the picture already shown, at the same size: a page rerun repeats what the feed brought
+    const key = fig.v + "|" + (fig.layout && fig.layout.height);
+    if (div.__labKey === key) return;
     div.__labV = fig.v;
+    div.__labKey = key;
   }
   div.__labChain = (div.__labChain || Promise.resolve()).then(() => drawFigure(div, canvas, fig));
 }

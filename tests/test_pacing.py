@@ -203,3 +203,25 @@ def test_costly_views_that_come_with_the_grid_slow_the_grid_down():
     assert not p.next_live([LiveRun("a", 1)]).density  # (20 + 60) ms within half of 8 %: every 2 s at most
     clock.advance(0.6)
     assert p.next_live([LiveRun("a", 1)]).density
+
+
+def test_cheap_panels_move_more_often_than_costly_ones_for_the_same_budget():
+    """Many panels share one budget: an AE's 1 ms picture comes at its interval while a diffusion chain's
+    80 ms one saves up for its own, instead of both waiting at the pace the costly one sets."""
+    clock = FakeClock()
+    p = PicturePacer(clock, overhead_many=0.3, interval_many=0.15)
+    cost = {"cheap": 0.001, "costly": 0.08}
+    drawn = {"cheap": 0, "costly": 0}
+    step = 0
+    for _ in range(2000):  # 20 s of 10 ms training slices
+        clock.advance(0.01)
+        step += 1
+        p.earn(0.01, n_running=3)
+        order = p.next_live([LiveRun(k, step=step, many=True, peers=2) for k in cost])
+        if order is not None:
+            draw(p, order, step, total=cost[order.run_id])
+            drawn[order.run_id] += 1
+    assert drawn["costly"] >= 10  # not starved: it takes what the cheap one leaves
+    assert 0.95 * 20 / 0.15 <= drawn["cheap"] <= 20 / 0.15 + 1, drawn  # at its interval, not the costly pace
+    spent = sum(cost[k] * n for k, n in drawn.items())
+    assert spent <= 0.3 * 20 + p.credit_cap  # within the budget

@@ -73,7 +73,7 @@ class PicturePacer:
         self,
         clock: Clock,
         overhead: float = 0.08,
-        overhead_many: float = 0.5,
+        overhead_many: float = 0.3,
         interval: float = 0.1,
         interval_many: float = 0.15,
         metrics_interval: float = 4.0,
@@ -95,6 +95,7 @@ class PicturePacer:
         self.grid, self.n_samples = grid, n_samples
         self.credit_cap = credit_cap  # after a quiet spell pictures resume at their pace, not in a burst
         self.credit = 0.0
+        self.min_cost = 0.002  # seconds: below this a picture's cost does not raise its rate further
         self.records: dict[str, PictureRecord] = {}
 
     def record(self, run_id: str) -> PictureRecord:
@@ -109,25 +110,43 @@ class PicturePacer:
         self.credit = min(self.credit + seconds * rate, self.credit_cap)
 
     def next_live(self, running: list[LiveRun]) -> PictureOrder | None:
-        """The stalest running run that moved since its last picture, if credit and its interval allow."""
+        """Of the running runs that moved since their last picture and are past their interval, the stalest
+        for its cost, if there is credit."""
         if self.credit <= 0:
             return None
         now = self.clock()
-        moved = [r for r in running if self.record(r.run_id).drawn_step != r.step]
-        if not moved:
+        due = [
+            r
+            for r in running
+            if self.record(r.run_id).drawn_step != r.step
+            and now - self.record(r.run_id).last_picture >= self._interval(r)
+            and self.credit >= self._price(r.run_id)
+        ]
+        if not due:
             return None
-        r = min(moved, key=lambda r: self.record(r.run_id).last_picture)
+        # the stalest run in proportion to the square root of what its picture costs: a cheap panel (an AE's
+        # 1 ms) moves several times a second while a diffusion chain's (30-50 ms) moves about once, instead of
+        # every panel waiting at the pace the costliest ones set
+        r = max(due, key=lambda r: self._staleness(r.run_id, now))
         rec = self.record(r.run_id)
-        interval = self.interval_many if r.many else self.interval
-        if r.speed:  # slow motion is for watching every step
-            interval = min(interval, 0.5 / r.speed)
-        if now - rec.last_picture < interval:
-            return None
         # a run's first pictures come without metrics (10-50x a picture's cost), so every panel moves soon after
         # Train; with many runs each is measured less often and the scoreboard still moves every few seconds
         every = self.metrics_interval * max(1.0, r.peers / 2)
         metrics = rec.pictures_since_metrics >= 1 and now - rec.last_metrics >= every
         return self._order(r.run_id, rec, now, metrics=metrics, live=True, many=r.many)
+
+    def _interval(self, r: LiveRun) -> float:
+        interval = self.interval_many if r.many else self.interval
+        return min(interval, 0.5 / r.speed) if r.speed else interval  # slow motion is for watching every step
+
+    def _price(self, run_id: str) -> float:
+        """Credit a run's picture waits for: its last cost (a costly picture saves up while cheap ones go
+        on, rather than every picture waiting for the credit the costly one spent), at most 90 % of the cap."""
+        return min(self.record(run_id).picture_cost or 0.0, 0.9 * self.credit_cap)
+
+    def _staleness(self, run_id: str, now: float) -> float:
+        rec = self.record(run_id)
+        return (now - rec.last_picture) / math.sqrt(max(rec.picture_cost or 0.0, self.min_cost))
 
     def still(self, run_id: str, many: bool = False) -> PictureOrder:
         """A paused, stepped or finished run's picture: full size, fresh, with metrics."""
