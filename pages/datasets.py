@@ -116,6 +116,7 @@ def missing_view():
 
 if missing:
     missing_view()
+ui.record_expander(runner, {i: i.split("/")[1] for i in [rid, *missing] if i}, ds.bounds(), "datasets")
 
 st.subheader("Real data occupy a negligible volume")
 if ds.has_density:

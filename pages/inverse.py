@@ -19,6 +19,7 @@ st.caption(
     "scored against the dataset's true conditional."
 )
 ui.url_notes()
+ui.lecture_notes("inverse", "challenges")
 runner = ui.get_runner()
 FAMILIES = {}
 for k in REGISTRY:

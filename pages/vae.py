@@ -179,6 +179,7 @@ def view():
 
 
 view()
+ui.record_expander(runner, {i: i.split("/")[1] for i in ids if i}, bounds, "vae")
 with st.expander("Why a bound: the marginal, the ELBO gap, and the three challenges"):
     st.markdown(
         "**Representation.** A latent-variable model defines the data density as the marginal "

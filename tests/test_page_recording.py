@@ -14,6 +14,8 @@ PAGES = {  # page -> (recording prefix, the run the page trains)
     "pages/autoregressive.py": ("autoregressive", "autoregressive/ar"),
     "pages/diffusion.py": ("diffusion", "diffusion/ddpm"),
     "pages/gan.py": ("gan", "gan/seed0"),
+    "pages/vae.py": ("vae", "vae/vae"),
+    "pages/datasets.py": ("datasets", "datasets/gmm"),
 }
 
 
