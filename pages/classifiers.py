@@ -212,4 +212,5 @@ if st.button("Measure accuracy vs labels per class", key="classifiers.curve"):
     ui.live_chart(
         cv.label_curve_figure(curve, "test accuracy vs labelled points per class"), key="classifiers.curvefig"
     )
+ui.record_expander(runner, {i: i.split("/")[1] for i in ids if i}, bounds, "classifiers")
 ui.sync_url()

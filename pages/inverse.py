@@ -213,4 +213,5 @@ def view():
 
 
 view()
+ui.record_expander(runner, {i: i.split("/")[1] for i in ids if i}, ds.bounds(), "inverse")
 ui.sync_url()

@@ -144,4 +144,5 @@ with left:
     panels()
 with right:
     watched()
+ui.record_expander(runner, labels, bounds, "lecture")
 ui.sync_url()
