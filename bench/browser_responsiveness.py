@@ -16,14 +16,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+from tests.e2e.conftest import CHROMIUM_ARGS as ARGS  # noqa: E402  (Chromium as the e2e tests start it)
+
 # a family's own page and the start of its main panel's title (which carries the step)
 FAMILY_PANELS = [
     ("flows", "Learned density, step"),

@@ -26,14 +26,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+from tests.e2e.conftest import CHROMIUM_ARGS as ARGS  # noqa: E402  (Chromium as the e2e tests start it)
+from tests.e2e.conftest import cpu_seconds  # noqa: E402
+
 NINE = ["gmm", "kde", "ae", "vae", "gan", "flow", "ar", "ddpm", "score"]
 NEURAL = ["ae", "vae", "gan", "flow", "ar", "ddpm", "score"]
 TITLES = "els => els.map(e => e.textContent)"
@@ -104,18 +99,6 @@ def rss_mb(pids: list[int]) -> float:
         except (OSError, StopIteration):
             pass
     return total / 1024
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def steps_on(pg) -> dict[str, int]:

@@ -6,7 +6,7 @@ import os
 import re
 import time
 
-from tests.e2e.conftest import ROOT, kill_group, start_server
+from tests.e2e.conftest import ROOT, cpu_seconds, kill_group, start_server
 from tests.e2e.test_app import panel_steps, wait_until
 from tests.e2e.test_lifecycle import workers_of
 
@@ -16,18 +16,6 @@ DATA = ["moons", "8gaussians", "rings"]
 
 def feed_files(server_pid: int) -> list[str]:
     return glob.glob(os.path.join(ROOT, "static", "live", f"{server_pid}-*", "*.json"))
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def test_ten_sessions_train_apart_and_closed_ones_stop(browser):
