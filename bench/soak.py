@@ -74,13 +74,21 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for m, s, w, n in rows[:: max(1, len(rows) // 12)] + rows[-1:]:
         print(f"| {m:.1f} | {s:.0f} | {w:.0f} | {s + w:.0f} | {n:,} |")
-    ref = next((r for r in rows if r[0] >= a.warm_up), rows[0] if rows else None)
-    if ref is not None:
-        last = rows[-1]
-        growth = (last[1] + last[2]) / (ref[1] + ref[2]) - 1
+    after = [r for r in rows if r[0] >= a.warm_up] or rows
+    if after:
+        totals = [s + w for _, s, w, _ in after]
+        ref, last = totals[0], totals[-1]
+        growth = last / ref - 1
+        spread = (max(totals) - min(totals)) / ref
+        # A least-squares slope over the samples after warm-up: a leak shows as a steady rise, a peak does not.
+        ts = [r[0] for r in after]
+        mt, mv = sum(ts) / len(ts), sum(totals) / len(totals)
+        den = sum((t - mt) ** 2 for t in ts) or 1.0
+        slope = sum((t - mt) * (v - mv) for t, v in zip(ts, totals)) / den
         print(
-            f"\nresident memory after {last[0]:.0f} min vs after {ref[0]:.0f} min: {100 * growth:+.1f} % "
-            f"(target within 10 %): {'met' if abs(growth) <= 0.10 else 'MISSED'}"
+            f"\nresident memory after {after[-1][0]:.0f} min vs after {after[0][0]:.0f} min: {100 * growth:+.1f} %; "
+            f"highest vs lowest after warm-up: {100 * spread:.1f} % of the first; trend {slope * 60:+.0f} MB/hour "
+            f"(target within 10 %): {'met' if max(abs(growth), spread) <= 0.10 else 'MISSED'}"
         )
 
 

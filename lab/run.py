@@ -74,7 +74,10 @@ class BlowUpWatch:
     whose network died: loss back at 0.95, samples 1e13 away). From step `warmup` on, every so often the
     run draws `n_samples` points and measures how far from the data's centre their 90th percentile
     lies, in the data's own standard deviations (the data: about 2); beyond `max_sample_radius` at two
-    checks in a row the samples say nothing about the data.
+    checks in a row the samples say nothing about the data. Beyond `huge_sample_radius` one check is
+    enough: a score model at lr = 1 sends its samples 1e7-1e22 away at its first check, then its network
+    dies and they come back to ~22, where an untrained model's Langevin chain also puts them (healthy
+    untrained models of every family stay below ~25).
     """
 
     def __init__(
@@ -83,10 +86,12 @@ class BlowUpWatch:
         factor: float = 1e4,
         patience: int = 20,
         max_sample_radius: float = 100.0,
+        huge_sample_radius: float = 1e4,
         n_samples: int = 256,
     ):
         self.warmup, self.factor, self.patience = warmup, factor, patience
         self.max_sample_radius, self.n_samples = max_sample_radius, n_samples
+        self.huge_sample_radius = huge_sample_radius
         self.scale: dict[str, float] = {}  # the smallest |value| of each loss so far
         self.over: dict[str, int] = {}  # steps in a row above the threshold, per loss
         self.next_sample_time = 0.0  # training seconds at which samples are next checked
@@ -115,7 +120,7 @@ class BlowUpWatch:
         )  # (inf - inf would be nan)
         # two checks in a row, so one bad moment a run recovers from is forgiven
         self.far_checks = self.far_checks + 1 if radius > self.max_sample_radius else 0
-        if self.far_checks < 2:
+        if self.far_checks < 2 and radius <= self.huge_sample_radius:
             return None
         if not math.isfinite(radius):
             return f"diverged at step {step}: more than a tenth of the samples are not finite numbers"

@@ -52,9 +52,15 @@ class _FarModel:
 def test_samples_far_from_the_data_at_two_checks_in_a_row_are_divergence():
     watch = BlowUpWatch()
     assert watch.samples(10, _FarModel(3.0), 2.0) is None
-    assert watch.samples(20, _FarModel(1e5), 2.0) is None  # one bad check is forgiven
-    why = watch.samples(30, _FarModel(1e5), 2.0)
-    assert why is not None and why.startswith("diverged at step 30: a tenth of the samples lie 1.41e+05"), why
+    assert watch.samples(20, _FarModel(500.0), 2.0) is None  # one bad check is forgiven
+    why = watch.samples(30, _FarModel(500.0), 2.0)
+    assert why is not None and why.startswith("diverged at step 30: a tenth of the samples lie 707"), why
+    watch = BlowUpWatch()
+    assert watch.samples(10, _FarModel(500.0), 2.0) is None
+    assert watch.samples(20, _FarModel(3.0), 2.0) is None  # back near the data: the count starts again
+    assert watch.samples(30, _FarModel(500.0), 2.0) is None
+    why = BlowUpWatch().samples(10, _FarModel(1e5), 2.0)  # no model is ever that far but a blown-up one
+    assert why is not None and why.startswith("diverged at step 10: a tenth of the samples lie 1.41e+05"), why
     watch = BlowUpWatch()
     watch.samples(10, _FarModel(float("nan")), 2.0)
     assert "not finite" in watch.samples(20, _FarModel(float("nan")), 2.0)
@@ -67,6 +73,13 @@ def test_a_vae_at_learning_rate_one_is_stopped_with_a_sentence():
         r"diverged at step \d+: (loss|recon|neg_elbo|kl) rose from|diverged at step \d+: .*samples",
         run.message,
     ), run.message
+
+
+def test_a_score_model_at_learning_rate_one_is_stopped_although_its_loss_comes_back():
+    # its loss returns to ~0.95 once the network has died, so only the samples tell
+    run = fit(RunSpec("score", make_dataset("moons"), {"lr": 1.0}, seed=0, n_train=2000, max_steps=300))
+    assert run.status == "diverged", (run.step, run.message)
+    assert re.match(r"diverged at step \d+: a tenth of the samples lie [0-9.e+]+ standard dev", run.message)
 
 
 @pytest.mark.parametrize("key", [k for k in model_keys() if k != "toy"])
