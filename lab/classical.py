@@ -227,6 +227,21 @@ class GMM(GenerativeModel):
         gm.lower_bound_ = bound
         return bound
 
+    @threadpool_limits.wrap(limits=1)
+    def refit(self, x: np.ndarray, max_steps: int = 200) -> None:
+        """Add held-out points x [m, 2] (data coordinates, NaN for a missing coordinate) to the data and
+        run EM on all of them from the current fit to convergence, with the number of components BIC chose:
+        the selection is done, and every point sharpens the parameters (scikit-learn's refit=True)."""
+        extra = self.to_z(x)
+        if not len(extra):
+            return
+        self.train_z = torch.cat([self.train_z, extra])
+        self._x64_cache, self.converged, self._last_bound = None, False, -math.inf
+        for _ in range(max_steps):
+            self.train_step(None)
+            if self.converged:
+                return
+
     def _x64(self) -> np.ndarray:
         if getattr(self, "_x64_cache", None) is None:
             self._x64_cache = self.train_z.cpu().numpy().astype(np.float64)
@@ -436,6 +451,22 @@ class KDE(GenerativeModel):
         if len(self.scores_of(self.shapes[0])) == len(self.grid):
             self.converged = True
         return {"cv_log_lik": self.scores_of(self.shapes[0])[h], "bandwidth": self.h}
+
+    def refit(self, x: np.ndarray) -> None:
+        """Add held-out points x [m, 2] (data coordinates) as kernels, up to max_points in all, with the
+        kernel shape cross-validation chose and its bandwidth shrunk by (n / n_new)^(1/6), the rate at
+        which the best bandwidth falls with the number of points in 2D (scikit-learn's refit=True). On
+        200 points, 20 more kernels move the held-out NLL by 0.02-0.05 nats (bench/small_data.py)."""
+        extra = self.to_z(x).cpu()
+        extra = extra[~torch.isnan(extra).any(1)][: max(0, self.config.max_points - len(self.centres))]
+        if not len(extra):
+            return
+        n = len(self.centres)
+        self.centres = torch.cat([self.centres, extra])
+        self.train_z = torch.cat([self.train_z, extra.to(self.train_z.device)])
+        self._copies = None
+        if self.config.bandwidth == 0:
+            self.h *= (n / len(self.centres)) ** (1 / 6)
 
     def scores_of(self, axis: torch.Tensor) -> dict[float, float]:
         """Cross-validated log-likelihood per bandwidth of the kernel shape `axis`."""

@@ -292,6 +292,8 @@ class Run:
                     message
                     or f"restored the weights of step {self.best_step} (best validation NLL {self.best_val:.3f})"
                 )
+        if status == DONE and self.spec.refit and len(self.val_x) and hasattr(self.model, "refit"):
+            self.model.refit(self.val_x)
         self.status = status
         if not message and status == DONE:
             if self.model.converged:

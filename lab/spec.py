@@ -24,5 +24,8 @@ class RunSpec:
     max_wall_seconds: float | None = None  # seconds of wall time while running ("finish in N s" for a room)
     early_stopping: bool = True
     val_fraction: float = 0.1
+    # after selection on the split, families with refit() (gmm, kde) fit once more with the held-out points
+    # added; the run's test points are then inside the fit, so its held-out metrics are no longer held out
+    refit: bool = False
     device: str = "cpu"
     views: bool = True  # snapshots carry the family's own pictures (the Compare page needs none)
