@@ -2,11 +2,21 @@
 
     python bench/fit_table.py --models gmm,kde --datasets moons,8gaussians --seconds 15 --seeds 0-4
 
+    python bench/fit_table.py --models vae --datasets moons --train-file moons20k.csv --seeds 0-4
+
+`--clock thread` budgets each run by its own CPU time (time.thread_time, torch on one thread), which a
+loaded machine slows less than wall time (though still: shared caches and cores make a step's CPU time
+grow too); `--clock wall` (the default) is the Run's own
+`max_seconds`, wall time of its steps, as `python -m lab train --seconds` spends it. `--steps N` trains
+a fixed number of steps instead (what a quiet budget buys, measured apart). `--train-file` trains
+on a CSV of points (as `python -m lab train --data-file` does: 10 % held out) and measures against the
+true density of `--datasets` (one name): a sample of that density that is not the lab's own.
+
 Prints one markdown row per (model, dataset, seed): steps, training seconds, test NLL, KL to truth,
-energy distance (and its floor), blur gap, modes / high-quality fraction, sampling time; then, with
-more than one seed, a summary per (model, dataset): mean and standard error over the seeds of each
-number, and the worst seed (largest KL to truth, or energy distance / floor for a family without a
-density) with its value.
+energy distance (and its floor; and, over 4 draws, over its expected floor: see mean_energy_distance),
+blur gap, modes / high-quality fraction, sampling time; then, with more than one seed, a summary per
+(model, dataset): mean and standard error over the seeds of each number, and the worst seed (largest
+KL to truth, or energy distance / floor for a family without a density) with its value.
 """
 
 from __future__ import annotations
@@ -19,12 +29,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import numpy as np
 import torch
 
 from lab.base import get_model_class, make_config
-from lab.data import make_dataset
-from lab.metrics import Evaluator
-from lab.run import RunSpec, fit
+from lab.data import load_points_csv, make_dataset
+from lab.metrics import Evaluator, energy_distance
+from lab.run import DONE, RUNNING, Run, RunSpec, fit
 
 COLUMNS = [
     "model",
@@ -32,11 +43,13 @@ COLUMNS = [
     "seed",
     "steps",
     "train_s",
+    "cpu_s",
     "test_nll",
     "entropy",
     "kl_to_truth",
     "energy_distance",
     "energy_distance_floor",
+    "ed_over_mean_floor",
     "blur_gap",
     "modes",
     "high_quality",
@@ -53,24 +66,78 @@ def fmt(v) -> str:
     return str(v)
 
 
+def fit_thread_clock(spec: RunSpec, seconds: float) -> tuple[Run, float]:
+    """Train until the run's own CPU time (this thread's) reaches `seconds`; returns (run, cpu seconds)."""
+    run = Run(spec)
+    run.status = RUNNING
+    t0 = time.thread_time()
+    while not run.finished and time.thread_time() - t0 < seconds:
+        run.advance(10)
+    cpu = time.thread_time() - t0
+    run.finish(DONE)
+    return run, cpu
+
+
+def mean_energy_distance(model, ds, n: int, seed: int, repeats: int = 4) -> tuple[float, float]:
+    """(mean energy distance over `repeats` pairs of a model sample and a fresh true sample, n points each;
+    its expected floor): two samples of one density sit at (1/n + 1/m) E|X - X'| on average (the
+    V-statistic's zero diagonal), which the mean over true pairs estimates. One draw of the floor
+    spreads over a factor of ten (0.00025-0.003 on moons at n = 2500), so a ratio to one draw says more
+    about the draw than about the model; this ratio is ~1 for a perfect model, with ~0.35 spread."""
+    eds, spans = [], []
+    for r in range(repeats):
+        g = torch.Generator().manual_seed(seed + 31 * r + 3)
+        x = model.sample(n, g).double().numpy()
+        y = ds.sample(n, seed + 5000 + r)
+        eds.append(energy_distance(x[np.isfinite(x).all(1)], y))
+        d = torch.cdist(torch.as_tensor(y), torch.as_tensor(y))
+        spans.append(float(d.sum() / (n * (n - 1))))
+    return float(np.mean(eds)), 2.0 / n * float(np.mean(spans))
+
+
 def row(
-    key: str, data: str, seconds: float, seed: int, n_eval: int, sets: dict, data_params: dict, n_train: int
+    key: str,
+    data: str,
+    seconds: float,
+    seed: int,
+    n_eval: int,
+    sets: dict,
+    data_params: dict,
+    n_train: int,
+    clock: str = "wall",
+    train_file: str | None = None,
+    steps: int | None = None,
 ) -> dict:
     ds = make_dataset(data, **data_params)
+    train = load_points_csv(train_file) if train_file else ds
     cfg = make_config(get_model_class(key).Config, sets)
-    run = fit(RunSpec(key, ds, cfg, seed=seed, n_train=n_train, max_seconds=seconds))
+    if steps:
+        t0 = time.thread_time()
+        run = fit(RunSpec(key, train, cfg, seed=seed, n_train=n_train, max_steps=steps))
+        cpu = time.thread_time() - t0
+    elif clock == "thread":
+        run, cpu = fit_thread_clock(RunSpec(key, train, cfg, seed=seed, n_train=n_train), seconds)
+    else:
+        t0 = time.thread_time()
+        run = fit(RunSpec(key, train, cfg, seed=seed, n_train=n_train, max_seconds=seconds))
+        cpu = time.thread_time() - t0
     m = Evaluator(ds, n=n_eval, seed=seed + 1000)(run.model)
+    ed_mean, floor_mean = (
+        mean_energy_distance(run.model, ds, n_eval, seed + 2000) if ds.has_density else (None, None)
+    )
     return {
         "model": key,
         "data": data,
         "seed": seed,
         "steps": run.step,
         "train_s": run.train_seconds,
+        "cpu_s": cpu,
         "test_nll": m.get("test_nll"),
         "entropy": m.get("entropy"),
         "kl_to_truth": m.get("kl_to_truth"),
         "energy_distance": m["energy_distance"],
         "energy_distance_floor": m["energy_distance_floor"],
+        "ed_over_mean_floor": ed_mean / floor_mean if ed_mean is not None else None,
         "blur_gap": m.get("blur_gap"),
         "modes": f"{m['modes']}/{m['n_modes']}" if "modes" in m else None,
         "high_quality": m.get("high_quality"),
@@ -79,7 +146,17 @@ def row(
     }
 
 
-SUMMARY = ["kl_to_truth", "test_nll", "energy_distance", "ed_over_floor", "blur_gap", "high_quality", "steps"]
+SUMMARY = [
+    "kl_to_truth",
+    "test_nll",
+    "energy_distance",
+    "ed_over_floor",
+    "ed_over_mean_floor",
+    "blur_gap",
+    "high_quality",
+    "steps",
+    "cpu_s",
+]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -137,13 +214,21 @@ def main(argv=None) -> None:
         "--data-set", action="append", default=[], help="field=value for every dataset (noise=0.05)"
     )
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument(
+        "--clock", choices=["wall", "thread"], default="wall", help="budget by wall time or own CPU time"
+    )
+    p.add_argument("--steps", type=int, help="a fixed number of steps instead of --seconds")
+    p.add_argument("--train-file", help="train on this CSV's points, measure against --datasets' truth")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     sets = dict(s.split("=", 1) for s in a.set)
     data_params = {k: float(v) for k, v in (s.split("=", 1) for s in a.data_set)}
+    budget = f"{a.steps} steps" if a.steps else f"{a.seconds:g} s"
     print(
-        f"# fit table: {a.seconds:g} s training per row, {os.cpu_count()} cores, torch threads {a.threads}, "
-        f"{time.strftime('%Y-%m-%d %H:%M')}\n"
+        f"# fit table: {budget} training per row, {os.cpu_count()} cores, torch threads {a.threads}, "
+        f"{a.clock} clock, {time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}"
+        + (f", trained on {a.train_file}" if a.train_file else "")
+        + "\n"
     )
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
@@ -152,11 +237,24 @@ def main(argv=None) -> None:
     for data in a.datasets.split(","):
         for key in a.models.split(","):
             for seed in seeds:
-                r = row(key, data, a.seconds, seed, a.n_eval, sets, data_params, a.n_train)
+                r = row(
+                    key,
+                    data,
+                    a.seconds,
+                    seed,
+                    a.n_eval,
+                    sets,
+                    data_params,
+                    a.n_train,
+                    a.clock,
+                    a.train_file,
+                    a.steps,
+                )
                 rows.append(r)
                 print("| " + " | ".join(fmt(r[c]) for c in COLUMNS) + " |", flush=True)
     if len(seeds) > 1:
         summary(rows)
+        print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
