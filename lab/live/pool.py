@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from lab.live.feed import Feed
 from lab.live.messages import Command, Picture, Reply
+from lab.live.trim import release_memory
 from lab.snapshot import BUILDING, FINISHED, RUNNING, STOPPED, Snapshot, placeholder
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -277,6 +278,8 @@ class WorkerPool:
             w.send(Command("remove_session", session=session))
         if s is not None:
             s.runs.clear()
+        if ids:
+            release_memory()
 
     def record(self, run_id: str) -> RunRecord | None:
         return self.records.get(run_id)

@@ -23,6 +23,7 @@ import numpy as np
 
 from lab.live.messages import Command, Picture, Reply
 from lab.live.pacing import LiveRun, PictureCost, PictureOrder, PicturePacer, SpeedLimit
+from lab.live.trim import release_memory
 from lab.snapshot import DONE, PAUSED, READY, RUNNING, STOPPED, Snapshot
 
 # fields a picture may leave as they were: the pool copies them from the run's previous snapshot
@@ -132,6 +133,7 @@ class Worker:
         elif c.op == "remove_session":
             for rid in [i for i, x in self.actors.items() if x.session == c.session]:
                 self.forget(rid)
+            release_memory()
         elif c.op == "job":
             self.job(c)
         elif a is None:
