@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 import time
 
@@ -33,6 +34,8 @@ def main() -> None:
     p.add_argument("--warm-up", type=float, default=5.0, help="minutes before the reference sample")
     a = p.parse_args()
     families = a.families.split(",")
+    # a plain kill (SIGTERM) ends the soak through `finally`, which stops the server's process group
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     proc, url = start_server()
     rows = []
     try:
