@@ -9,7 +9,7 @@ import torch
 
 from lab.base import model_keys
 from lab.data import make_dataset
-from lab.run import BlowUpWatch, RunSpec, fit
+from lab.run import BlowUpWatch, Run, RunSpec, fit
 
 
 def _feed(watch: BlowUpWatch, values) -> str | None:
@@ -80,6 +80,25 @@ def test_a_score_model_at_learning_rate_one_is_stopped_although_its_loss_comes_b
     run = fit(RunSpec("score", make_dataset("moons"), {"lr": 1.0}, seed=0, n_train=2000, max_steps=300))
     assert run.status == "diverged", (run.step, run.message)
     assert re.match(r"diverged at step \d+: a tenth of the samples lie [0-9.e+]+ standard dev", run.message)
+
+
+def test_a_flow_whose_held_out_nll_stays_far_above_a_gaussians_is_stopped():
+    # at lr = 1 its loss settles at 16-41 nats (no explosion to trip the loss rule) and early stopping would
+    # restore the "best" of those weights as if the run were fine
+    run = fit(RunSpec("flow", make_dataset("moons"), {"lr": 1.0}, seed=0, n_train=2000, max_steps=200))
+    assert run.status == "diverged", (run.step, run.message)
+    m = re.fullmatch(
+        r"diverged at step \d+: its held-out NLL \(([0-9.e+]+)\) is ([0-9.e+]+) nats worse than a Gaussian "
+        r"with the data's mean and spread \(([-0-9.e+]+)\)",
+        run.message,
+    )
+    assert m and float(m[2]) > Run.FAR_ABOVE_YARDSTICK, run.message
+    # the yardstick is the held-out NLL of N(mean, diag(std^2)) of the training split, in data units
+    x = run.val_x
+    mean, std = run.train_x.mean(0), run.train_x.std(0)
+    z = (x - mean) / std
+    expect = float((0.5 * (z**2).sum(1)).mean() + np.log(2 * np.pi) + np.log(std).sum())
+    assert abs(run._yardstick - expect) < 1e-6, (run._yardstick, expect)
 
 
 @pytest.mark.parametrize("key", [k for k in model_keys() if k != "toy"])
