@@ -242,6 +242,8 @@ class FlowConfig(Config):
     layers: int = option(4, "flow layers (planar flows need many: try 32)", min=1, max=64)
     hidden: int = option(64, "hidden units of each coupling network", min=4, max=512)
     depth: int = option(2, "hidden layers of each coupling network", min=1, max=6)
+    # 8 bins fit moons faster (KL 0.012-0.019 in 570 steps against 0.024 for 16) but miss 8gaussians' narrow
+    # modes on 300 points by 0.38 nats (16: 0.035): bench/results_fit_flow_ar.md
     bins: int = option(16, "spline bins", min=2, max=64)
     tail_bound: float = option(
         4.5, "spline interval [-B, B] in standardised units; identity outside", min=1.0, max=10.0
@@ -299,9 +301,8 @@ class Flow(GenerativeModel):
         # sample and views use: it removes most of the optimiser's noise from the fitted density
         ema = copy.deepcopy(flow).requires_grad_(False)
         self.net = nn.ModuleDict({"flow": flow, "ema": ema})
-        self.opt = torch.optim.AdamW(
-            flow.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
-        )
+        # fused: one kernel over every parameter (0.2 ms a step on one core, against 0.8 ms for foreach)
+        self.opt = torch.optim.AdamW(flow.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         self.optimizers = [self.opt]
         self.steps = 0
         n = len(self.train_z)
