@@ -73,11 +73,14 @@ class VAEConfig(Config):
         choices=["vamp", "standard"],
     )
     pseudo_inputs: int = option(32, "pseudo-inputs u_k of the VampPrior", min=1, max=1024, log=True)
+    # learned by default: with uniform weights each region's share of the samples is the share of
+    # pseudo-inputs that started there (drawn from the data, they rarely cross between modes; 12 of 32 on the
+    # upper moon gave it 37 % of the samples, energy distance 30x its floor), and only the weights can move it
     prior_weights: str = option(
-        "uniform",
-        "the VampPrior's mixture weights: uniform 1/K (Tomczak & Welling 2018), or learned (softmax of K "
-        "logits, so the prior can move mass between regions of z without moving its components)",
-        choices=["uniform", "learned"],
+        "learned",
+        "the VampPrior's mixture weights: learned (softmax of K logits, so the prior can move mass between "
+        "regions of z without moving its components), or uniform 1/K (Tomczak & Welling 2018)",
+        choices=["learned", "uniform"],
     )
     hidden: int = option(64, "width of encoder and decoder", min=8, max=1024, log=True)
     layers: int = option(3, "hidden layers of encoder and decoder", min=1, max=8)

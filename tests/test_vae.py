@@ -76,7 +76,8 @@ def test_iwae_k1_mean_is_the_elbo(moons):
 def test_vampprior_is_a_normalised_density_that_its_sampler_follows(moons):
     """P(z) = 1/K sum_k Q(z|u_k): exp(log_prior) integrates to 1 on a grid, prior draws have the mixture's
     moments and the mean log-density the grid's -entropy; the pseudo-inputs are trained (they move)."""
-    model = make_model("vae", moons, {"prior": "vamp", "pseudo_inputs": 16, "hidden": 32}, seed=0)
+    cfg = {"prior": "vamp", "prior_weights": "uniform", "pseudo_inputs": 16, "hidden": 32}
+    model = make_model("vae", moons, cfg, seed=0)
     start = model.net.pseudo.detach().clone()
     _train(model, 100)
     assert not torch.allclose(model.net.pseudo, start)

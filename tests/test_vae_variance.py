@@ -170,7 +170,7 @@ def test_vampprior_learned_weights(moons):
     assert np.allclose(z.mean(0).numpy(), mean, atol=0.03) and np.allclose(
         np.cov(z.numpy().T), cov, rtol=0.03, atol=0.03
     )
-    uni = make_model("vae", moons, {"pseudo_inputs": 8, "hidden": 32}, seed=0)
+    uni = make_model("vae", moons, {"prior_weights": "uniform", "pseudo_inputs": 8, "hidden": 32}, seed=0)
     with torch.no_grad():
         mu, log_sigma = uni.net.encode(uni.net.pseudo)
         ref = torch.logsumexp(gaussian_log_prob(zg[:500, None], mu, log_sigma), 1) - math.log(8)
