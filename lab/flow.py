@@ -242,7 +242,7 @@ class FlowConfig(Config):
     layers: int = option(4, "flow layers (planar flows need many: try 32)", min=1, max=64)
     hidden: int = option(64, "hidden units of each coupling network", min=4, max=512)
     depth: int = option(2, "hidden layers of each coupling network", min=1, max=6)
-    # 8 bins fit moons faster (KL 0.012-0.019 in 570 steps against 0.024 for 16) but miss 8gaussians' narrow
+    # 8 bins fit moons faster (KL 0.009-0.019 in 570 steps against 0.024 for 16) but miss 8gaussians' narrow
     # modes on 300 points by 0.38 nats (16: 0.035): bench/results_fit_flow_ar.md
     bins: int = option(16, "spline bins", min=2, max=64)
     tail_bound: float = option(
