@@ -225,3 +225,45 @@ def test_cheap_panels_move_more_often_than_costly_ones_for_the_same_budget():
     assert 0.95 * 20 / 0.15 <= drawn["cheap"] <= 20 / 0.15 + 1, drawn  # at its interval, not the costly pace
     spent = sum(cost[k] * n for k, n in drawn.items())
     assert spent <= 0.3 * 20 + p.credit_cap  # within the budget
+
+
+def test_evaluations_take_at_most_their_share_of_a_crowded_workers_time():
+    """Fifty runs of ten sessions in one worker, each due for metrics every 18 s at 0.3 s an evaluation: by
+    their intervals alone evaluations would take 0.83 s a second; the budget holds them to 10 % of training."""
+    clock = FakeClock()
+    p = PicturePacer(clock, metrics_share=0.1)
+    runs = [f"s{i // 5}/r{i % 5}" for i in range(50)]
+    evals, evaluated, trained, step = 0.0, set(), 0.0, 0
+    for _ in range(6000):  # 60 s of 10 ms slices
+        clock.advance(0.01)
+        step += 1
+        trained += 0.01
+        p.earn(0.01, n_running=50)
+        order = p.next_live([LiveRun(r, step=step, many=True, peers=9) for r in runs])
+        if order is not None:
+            cost = 0.3 if order.metrics else 0.002
+            draw(p, order, step, total=cost)
+            if order.metrics:
+                evals += cost
+                evaluated.add(order.run_id)
+            clock.advance(cost)  # what the worker spends is wall time too
+    assert evals <= 0.1 * trained + 0.3 + 1e-9, evals  # earned, plus the one evaluation it may owe
+    assert evals >= 0.07 * trained  # the budget is used: the scoreboard still moves
+    assert len(evaluated) >= 15  # spread over the runs, not one run measured over and over
+
+
+def test_one_costly_evaluation_is_not_starved_by_cheap_ones():
+    clock = FakeClock()
+    p = PicturePacer(clock, metrics_share=0.1, interval_many=0.0)
+    cost = {"vae": 1.0, "ae": 0.05, "gan": 0.05}
+    measured = dict.fromkeys(cost, 0)
+    for step in range(1, 6001):
+        clock.advance(0.01)
+        p.earn(0.01, n_running=3)
+        order = p.next_live([LiveRun(k, step=step, many=True, peers=3) for k in cost])
+        if order is not None:
+            total = cost[order.run_id] if order.metrics else 0.002
+            draw(p, order, step, total=total)
+            measured[order.run_id] += order.metrics
+            clock.advance(total)
+    assert measured["vae"] >= 3, measured

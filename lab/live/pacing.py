@@ -26,6 +26,7 @@ class PictureRecord:
     last_density: float = -math.inf
     pictures_since_metrics: int = 0
     picture_cost: float | None = None  # seconds of the last picture without metrics
+    metrics_cost: float = 0.0  # seconds of the last picture with metrics
     density_cost: float = 0.0  # seconds of the last density grid
     views_cost: float = 0.0  # seconds of the last views() call
     seconds_per_sample: float | None = None
@@ -82,6 +83,8 @@ class PicturePacer:
         grid: int = 64,
         n_samples: int = 1000,
         credit_cap: float = 0.1,
+        metrics_share: float = 0.1,
+        metrics_cap: float = 1.0,
     ):
         self.clock = clock
         # pictures may cost up to this fraction of training time: 8 % keeps a family page's runner overhead
@@ -95,6 +98,13 @@ class PicturePacer:
         self.grid, self.n_samples = grid, n_samples
         self.credit_cap = credit_cap  # after a quiet spell pictures resume at their pace, not in a burst
         self.credit = 0.0
+        # evaluations (test NLL, KL on a grid, energy distance: 0.05-1 s each) have a budget of their own, in
+        # full: `metrics_share` of training time. Each run's interval alone let a crowd's fifty runs in one
+        # worker spend most of its time measuring (ten sessions: a new session's runs trained 0-50 steps a
+        # minute). The credit may go below zero by one evaluation, so a costly one (a VAE's IWAE grid) is
+        # not starved by cheap ones; it then waits until training has paid it back.
+        self.metrics_share, self.metrics_cap = metrics_share, metrics_cap
+        self.metrics_credit = 0.0
         self.min_cost = 0.002  # seconds: below this a picture's cost does not raise its rate further
         self.records: dict[str, PictureRecord] = {}
 
@@ -108,6 +118,8 @@ class PicturePacer:
         """Training time (or idle time, which pays in full) buys picture time."""
         rate = 1.0 if idle else (self.overhead_many if n_running > 2 else self.overhead)
         self.credit = min(self.credit + seconds * rate, self.credit_cap)
+        share = 1.0 if idle else self.metrics_share
+        self.metrics_credit = min(self.metrics_credit + seconds * share, self.metrics_cap)
 
     def next_live(self, running: list[LiveRun]) -> PictureOrder | None:
         """Of the running runs that moved since their last picture and are past their interval, the stalest
@@ -132,7 +144,9 @@ class PicturePacer:
         # a run's first pictures come without metrics (10-50x a picture's cost), so every panel moves soon after
         # Train; with many runs each is measured less often and the scoreboard still moves every few seconds
         every = self.metrics_interval * max(1.0, r.peers / 2)
-        metrics = rec.pictures_since_metrics >= 1 and now - rec.last_metrics >= every
+        metrics = (
+            rec.pictures_since_metrics >= 1 and now - rec.last_metrics >= every and self.metrics_credit >= 0
+        )
         return self._order(r.run_id, rec, now, metrics=metrics, live=True, many=r.many)
 
     def _interval(self, r: LiveRun) -> float:
@@ -199,6 +213,9 @@ class PicturePacer:
         charged = cost.total
         if order.metrics:
             rec.last_metrics, rec.pictures_since_metrics = now, 0
+            rec.metrics_cost = cost.total
+            if live:
+                self.metrics_credit -= cost.total
             # with many panels metrics are paced by their interval alone: one costly evaluation (a VAE's K = 256
             # bound) must not stall every panel for a second; a single run pays for them like any picture
             if many and rec.picture_cost is not None:
