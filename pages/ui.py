@@ -593,60 +593,44 @@ SPEEDS = [
 def controls(runner: LiveSession, ids: list[str], prefix: str) -> None:
     """Play / pause / step / reset and the speed for these runs, plus the runner's state."""
     ids = [i for i in ids if i]
+    c = st.columns(4)
+    if c[0].button(
+        "Train", icon=":material/play_arrow:", key=f"{prefix}.play", width="stretch", type="primary"
+    ):
+        runner.play(ids)
+    if c[1].button("Pause", icon=":material/pause:", key=f"{prefix}.pause", width="stretch"):
+        runner.pause(ids)
+    if c[2].button(
+        "Step", icon=":material/skip_next:", key=f"{prefix}.step", width="stretch", help="one training step"
+    ):
+        runner.step(ids, 1)
+    if c[3].button(
+        "Reset",
+        icon=":material/replay:",
+        key=f"{prefix}.reset",
+        width="stretch",
+        help="back to step 0 (same seed)",
+    ):
+        runner.reset(ids)
+    # the speed on the state line's row: a fifth column squeezed the buttons' labels where controls share a page's half
+    c = st.columns([1.2, 2.8], vertical_alignment="center")
+    key = f"{prefix}.speed"
+    linked(key, "full", choices=SPEEDS)
+    speed = c[0].selectbox(
+        "speed",
+        SPEEDS,
+        key=key,
+        label_visibility="collapsed",
+        format_func=lambda v: "full speed" if v == "full" else f"{v} step{'s' if v != '1' else ''}/s",
+        help="slow motion: at most this many training steps per second, to watch a lesson unfold",
+    )
+    runner.set_speed(ids, None if speed == "full" else float(speed))
 
-    # A fragment: Pause reruns only these buttons and the state line (the pool says "paused" at once), where
-    # a whole page's rerun took 0.5-1.2 s on a busy Compare page. Train, Step and Reset rerun the page, whose
-    # live views start (or draw the new step) in that run.
-    @st.fragment
-    def buttons():
-        c = st.columns(4)
-        if c[0].button(
-            "Train", icon=":material/play_arrow:", key=f"{prefix}.play", width="stretch", type="primary"
-        ):
-            runner.play(ids)
-            st.rerun()
-        if c[1].button("Pause", icon=":material/pause:", key=f"{prefix}.pause", width="stretch"):
-            runner.pause(ids)
-        if c[2].button(
-            "Step",
-            icon=":material/skip_next:",
-            key=f"{prefix}.step",
-            width="stretch",
-            help="one training step",
-        ):
-            runner.step(ids, 1)
-            st.rerun()
-        if c[3].button(
-            "Reset",
-            icon=":material/replay:",
-            key=f"{prefix}.reset",
-            width="stretch",
-            help="back to step 0 (same seed)",
-        ):
-            runner.reset(ids)
-            st.rerun()
-        # the speed on the state line's row: a fifth column squeezed the buttons' labels where controls share a
-        # page's half
-        c = st.columns([1.2, 2.8], vertical_alignment="center")
-        key = f"{prefix}.speed"
-        linked(key, "full", choices=SPEEDS)
-        speed = c[0].selectbox(
-            "speed",
-            SPEEDS,
-            key=key,
-            label_visibility="collapsed",
-            format_func=lambda v: "full speed" if v == "full" else f"{v} step{'s' if v != '1' else ''}/s",
-            help="slow motion: at most this many training steps per second, to watch a lesson unfold",
-        )
-        runner.set_speed(ids, None if speed == "full" else float(speed))
-
-        # steps and speed move while training: the page's live view redraws this line in its own fragment runs
-        # (`live`), so a page has one fragment refreshing, not two (every fragment run costs the server)
-        slot = c[1].empty()
-        slot.caption(state_line(runner, ids))
-        st.session_state["_state_line"] = (slot, ids)
-
-    buttons()
+    # steps and speed move while training: the page's live view redraws this line in its own fragment runs
+    # (`live`), so a page has one fragment refreshing, not two (every fragment run costs the server)
+    slot = c[1].empty()
+    slot.caption(state_line(runner, ids))
+    st.session_state["_state_line"] = (slot, ids)
 
 
 def state_line(runner: LiveSession, ids: list[str]) -> str:
