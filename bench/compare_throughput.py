@@ -117,6 +117,13 @@ def open_compare(b, url: str, families: list[str], seconds: float):
     return ctx, pg
 
 
+def wait_panels(pg, n: int, timeout_s: float) -> None:
+    """Until the page shows n plotly titles (the truth panel and each run's)."""
+    pg.wait_for_function(
+        f"document.querySelectorAll('.js-plotly-plot .gtitle').length >= {n}", timeout=timeout_s * 1000
+    )
+
+
 def click(pg, name: str) -> None:
     box = pg.get_by_role("button", name=re.compile(name)).bounding_box()
     pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -145,10 +152,7 @@ def main() -> None:
             ctx, pg = open_compare(b, url, NINE, 0)
             pg.locator("h1").first.wait_for(timeout=60_000)
             rows.append(("first paint, /compare (cold server)", f"{time.perf_counter() - t0:.2f} s", "< 2 s"))
-            pg.wait_for_function(
-                f"document.querySelectorAll('.js-plotly-plot .gtitle').length >= {len(NINE) + 1}",
-                timeout=180_000,
-            )
+            wait_panels(pg, len(NINE) + 1, 180)
             rows.append(
                 (
                     "all nine panels drawn (workers started, models built)",
@@ -232,10 +236,7 @@ def main() -> None:
                     )
                 )
                 for ctx, pg in opened:
-                    pg.wait_for_function(
-                        f"document.querySelectorAll('.js-plotly-plot .gtitle').length >= {len(NINE) + 1}",
-                        timeout=300_000,
-                    )
+                    wait_panels(pg, len(NINE) + 1, 300)
                     click(pg, "Train")
                 time.sleep(10)
                 t0 = time.perf_counter()
@@ -244,10 +245,7 @@ def main() -> None:
                 try:  # a page that never paints is a row, not a crash of the bench
                     pg.wait_for_selector(".js-plotly-plot", timeout=120_000)
                     paint = time.perf_counter() - t0
-                    pg.wait_for_function(
-                        f"document.querySelectorAll('.js-plotly-plot .gtitle').length >= {len(NINE) + 1}",
-                        timeout=180_000,
-                    )
+                    wait_panels(pg, len(NINE) + 1, 180)
                     click(pg, "Train")
                 except Exception:
                     pass

@@ -19,10 +19,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.compare_throughput import ARGS, NINE, click, family_of, open_compare, rss_mb  # noqa: E402
+from bench.compare_throughput import ARGS, NINE, click, family_of, open_compare, rss_mb, wait_panels  # noqa: E402
 from tests.e2e.conftest import kill_group, start_server  # noqa: E402
-
-PAINTED = f"document.querySelectorAll('.js-plotly-plot .gtitle').length >= {len(NINE) + 1}"
 
 
 def memory(proc) -> tuple[float, float]:
@@ -33,7 +31,7 @@ def memory(proc) -> tuple[float, float]:
 def one_round(b, url: str, proc, n: int, train: float, rows: list) -> None:
     pages = [open_compare(b, url, NINE, 60) for _ in range(n)]
     for _, pg in pages:
-        pg.wait_for_function(PAINTED, timeout=600_000)
+        wait_panels(pg, len(NINE) + 1, 600)
         click(pg, "Train")
     time.sleep(train)
     rows.append((f"{n} session(s) training", *memory(proc)))

@@ -20,7 +20,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.compare_throughput import ARGS, family_of, open_compare, rss_mb, steps_on  # noqa: E402
+from bench.compare_throughput import ARGS, family_of, open_compare, rss_mb, steps_on, wait_panels  # noqa: E402
 from tests.e2e.conftest import kill_group, start_server  # noqa: E402
 
 
@@ -42,10 +42,7 @@ def main() -> None:
         with sync_playwright() as pw:
             b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             ctx, pg = open_compare(b, url, families, 0)
-            pg.wait_for_function(
-                f"document.querySelectorAll('.js-plotly-plot .gtitle').length >= {len(families) + 1}",
-                timeout=600_000,
-            )
+            wait_panels(pg, len(families) + 1, 600)
             box = pg.get_by_role("button", name=re.compile("Train")).bounding_box()
             pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             t0 = time.perf_counter()
