@@ -244,11 +244,16 @@ class Run:
                 and self.train_seconds >= self.blow_up.next_sample_time
             ):
                 why = self._check_samples()
+            if (
+                why is None
+                and self.has_val
+                and self.spec.early_stopping
+                and self.train_seconds >= self._next_val_time
+            ):
+                why = self._validate()
             if why is not None:
                 self.status, self.message = DIVERGED, why
                 return
-            if self.has_val and self.spec.early_stopping and self.train_seconds >= self._next_val_time:
-                self._validate()
 
     def _check_samples(self) -> str | None:
         """The blow-up watch's look at the samples, at most ~2 % of the training time."""
@@ -276,28 +281,26 @@ class Run:
             return math.nan
         return float(0.5 * (z**2).sum(1).mean()) + math.log(2 * math.pi) - self.model.scaler.log_det
 
-    def _validate(self, final: bool = False) -> None:
-        """Held-out NLL; keep the best weights; stop after `patience` checks without improvement; a model far
-        worse than the yardstick at three checks in a row has blown up (its loss may look tame)."""
+    def _validate(self, final: bool = False) -> str | None:
+        """Held-out NLL; keep the best weights; stop after `patience` checks without improvement. A sentence
+        when the model is far worse than the yardstick at three checks in a row: it has blown up (its loss may
+        look tame)."""
         t0 = time.perf_counter()
         val = float(-self.model.log_prob(self.val_x).double().mean())
         if not math.isfinite(val):
             val = math.inf
+        self.metrics.add(self.step, {"val_nll": val})
         self._far_vals = self._far_vals + 1 if val > self._yardstick + self.FAR_ABOVE_YARDSTICK else 0
         if self._far_vals >= self.FAR_CHECKS and not final:
-            self.metrics.add(self.step, {"val_nll": val})
-            self.status = DIVERGED
-            self.message = (
+            return (
                 f"diverged at step {self.step}: its held-out NLL ({val:.3g}) is {val - self._yardstick:.3g} nats "
                 f"worse than a Gaussian with the data's mean and spread ({self._yardstick:.3g})"
             )
-            return
         if val < self.best_val - 1e-4:
             self.best_val, self.best_step, self._bad_evals = val, self.step, 0
             self._best_weights = copy.deepcopy(self.model.weights())
         else:
             self._bad_evals += 1
-        self.metrics.add(self.step, {"val_nll": val})
         cost = time.perf_counter() - t0
         # check about every 2 % of the budget, at most 5 % of the time on validation
         every = max(0.25, 20 * cost, 0.02 * (self.spec.max_seconds or 15.0))

@@ -26,7 +26,6 @@ class PictureRecord:
     last_density: float = -math.inf
     pictures_since_metrics: int = 0
     picture_cost: float | None = None  # seconds of the last picture without metrics
-    metrics_cost: float = 0.0  # seconds of the last picture with metrics
     density_cost: float = 0.0  # seconds of the last density grid
     views_cost: float = 0.0  # seconds of the last views() call
     seconds_per_sample: float | None = None
@@ -213,7 +212,6 @@ class PicturePacer:
         charged = cost.total
         if order.metrics:
             rec.last_metrics, rec.pictures_since_metrics = now, 0
-            rec.metrics_cost = cost.total
             if live:
                 self.metrics_credit -= cost.total
             # with many panels metrics are paced by their interval alone: one costly evaluation (a VAE's K = 256
