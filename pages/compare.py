@@ -144,7 +144,7 @@ def panels():
                     (snap.time, height),
                     lambda: panel_text(label)(snap),
                     feed=feeds.get(rid),
-                    live=snap.status == "running",
+                    live=runner.moving(rid),  # after Pause it fetches until the paused picture is in
                 )
                 st.progress(min(1.0, snap.progress), text=snap.status)
                 ui.status(snap)

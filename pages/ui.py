@@ -800,8 +800,6 @@ def metric_row(snap: Snapshot | None, keys: list[tuple[str, str, str]]) -> None:
 def recorder(runner: LiveSession, ids: list[str], labels: dict[str, str], bounds, prefix: str) -> None:
     """Record these runs' panels while they train (the page process keeps the pictures as they arrive:
     training pays nothing) and export one run, or all of them as one page, as a GIF, an MP4 or an HTML player."""
-    from lab import record as R
-
     st.markdown("**Record the panels**")
     on = st.toggle(
         "record while training",
@@ -810,9 +808,19 @@ def recorder(runner: LiveSession, ids: list[str], labels: dict[str, str], bounds
     )
     runner.record(ids, on)
     recordings = {labels[i]: r for i in ids if (r := runner.recording(i)) is not None}
-    recs = {k: r.frames for k, r in recordings.items()}
-    if not on and not recs:
+    if not on and not recordings:
         return
+    # frames keep arriving between full reruns (and once more after Pause, with the paused picture): while
+    # recording, the count and the download's state refresh on their own, not only when the page reruns
+    st.fragment(run_every=runner.pool.crowding() if on else None)(_recorder_body)(
+        recordings, ids, bounds, prefix
+    )
+
+
+def _recorder_body(recordings: dict, ids: list[str], bounds, prefix: str) -> None:
+    from lab import record as R
+
+    recs = {k: r.frames for k, r in recordings.items()}
     st.caption(", ".join(f"{k}: {len(v)} frames" for k, v in recs.items()) or "no frames yet: press Train")
     c = st.columns([2, 1, 1.4])
     whole = "the whole page" if len(ids) > 1 else None

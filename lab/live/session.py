@@ -208,6 +208,12 @@ class LiveSession:
         r = self.pool.record(self._gid(run_id))
         return r.snapshot if r else None
 
+    def moving(self, run_id: str) -> bool:
+        """The run's picture will still change by itself: it trains, or a still picture (after Pause, Step or
+        Stop) is on its way. A live panel keeps fetching until then."""
+        r = self.pool.record(self._gid(run_id))
+        return r is not None and (r.waiting or (r.snapshot is not None and r.snapshot.status == RUNNING))
+
     def watch(self, run_id: str, render: Callable[[Snapshot], str]) -> str | None:
         """Publish run_id's pictures as a panel the browser polls (lab.live.feed): `render` turns a snapshot
         into the panel's text in a feed thread (it must not call streamlit). Returns the panel's address
