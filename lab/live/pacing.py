@@ -105,6 +105,11 @@ class PicturePacer:
         self.metrics_share, self.metrics_cap = metrics_share, metrics_cap
         self.metrics_credit = 0.0
         self.min_cost = 0.002  # seconds: below this a picture's cost does not raise its rate further
+        # the stalest run whose picture costs more than the credit holds: half of what training earns is put by
+        # for it (with forty cheap panels always due, the shared credit never grew to a diffusion chain's 40 ms
+        # and the costly panels of a crowded worker froze for a minute)
+        self.saving_for: str | None = None
+        self.saved = 0.0
         self.records: dict[str, PictureRecord] = {}
 
     def record(self, run_id: str) -> PictureRecord:
@@ -116,28 +121,42 @@ class PicturePacer:
     def earn(self, seconds: float, n_running: int, idle: bool = False) -> None:
         """Training time (or idle time, which pays in full) buys picture time."""
         rate = 1.0 if idle else (self.overhead_many if n_running > 2 else self.overhead)
-        self.credit = min(self.credit + seconds * rate, self.credit_cap)
+        earned = seconds * rate
+        if self.saving_for is not None:
+            put_by = min(earned / 2, max(0.0, self._price(self.saving_for) - self.saved))
+            self.saved += put_by
+            earned -= put_by
+        self.credit = min(self.credit + earned, self.credit_cap)
         share = 1.0 if idle else self.metrics_share
         self.metrics_credit = min(self.metrics_credit + seconds * share, self.metrics_cap)
 
     def next_live(self, running: list[LiveRun]) -> PictureOrder | None:
         """Of the running runs that moved since their last picture and are past their interval, the stalest
         for its cost, if there is credit."""
-        if self.credit <= 0:
-            return None
         now = self.clock()
-        due = [
+        moved = [
             r
             for r in running
             if self.record(r.run_id).drawn_step != r.step
             and now - self.record(r.run_id).last_picture >= self._interval(r)
-            and self.credit >= self._price(r.run_id)
         ]
-        if not due:
+        if self.saving_for is not None and self.saving_for not in {r.run_id for r in moved}:
+            self._stop_saving()  # it stopped, was removed, or was drawn as a still meanwhile
+        if not moved or self.credit + self.saved <= 0:
             return None
         # the stalest run in proportion to the square root of what its picture costs: a cheap panel (an AE's
         # 1 ms) moves several times a second while a diffusion chain's (30-50 ms) moves about once, instead of
         # every panel waiting at the pace the costliest ones set
+        stalest = max(moved, key=lambda r: self._staleness(r.run_id, now))
+        if self.saving_for is None and self.credit < self._price(stalest.run_id):
+            self.saving_for, self.saved = stalest.run_id, 0.0
+        due = [
+            r
+            for r in moved
+            if self.credit + (self.saved if r.run_id == self.saving_for else 0.0) >= self._price(r.run_id)
+        ]
+        if not due:
+            return None
         r = max(due, key=lambda r: self._staleness(r.run_id, now))
         rec = self.record(r.run_id)
         # a run's first pictures come without metrics (10-50x a picture's cost), so every panel moves soon after
@@ -147,6 +166,10 @@ class PicturePacer:
             rec.pictures_since_metrics >= 1 and now - rec.last_metrics >= every and self.metrics_credit >= 0
         )
         return self._order(r.run_id, rec, now, metrics=metrics, live=True, many=r.many)
+
+    def _stop_saving(self) -> None:
+        self.credit = min(self.credit + self.saved, self.credit_cap)
+        self.saving_for, self.saved = None, 0.0
 
     def _interval(self, r: LiveRun) -> float:
         interval = self.interval_many if r.many else self.interval
@@ -222,6 +245,9 @@ class PicturePacer:
             rec.pictures_since_metrics += 1
             rec.picture_cost = cost.total
         if live:
+            if order.run_id == self.saving_for:
+                self.credit += self.saved
+                self.saving_for, self.saved = None, 0.0
             self.credit -= charged
 
 
