@@ -257,6 +257,11 @@ class GenerativeModel:
         Exact families return log_prob; a costly bound may use a cheaper, looser estimate."""
         return self.log_prob(x)
 
+    def validation_log_prob(self, x: np.ndarray) -> torch.Tensor:
+        """log p(x) for early stopping's held-out checks, which rank checkpoints of one model: exact families
+        return log_prob; a costly bound may use a cheaper estimate that ranks them the same."""
+        return self.log_prob(x)
+
     def to_z(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Data coordinates -> the model's standardised coordinates, on its device."""
         return self.scaler.to_z(torch.as_tensor(np.asarray(x), dtype=torch.float32)).to(self.device)

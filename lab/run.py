@@ -286,7 +286,7 @@ class Run:
         when the model is far worse than the yardstick at three checks in a row: it has blown up (its loss may
         look tame)."""
         t0 = time.perf_counter()
-        val = float(-self.model.log_prob(self.val_x).double().mean())
+        val = float(-self.model.validation_log_prob(self.val_x).double().mean())
         if not math.isfinite(val):
             val = math.inf
         self.metrics.add(self.step, {"val_nll": val})

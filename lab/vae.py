@@ -323,6 +323,11 @@ class VAE(GenerativeModel):
         """The live heatmap uses K = 16 (about 0.04 nats looser than K = 256 on moons, 16x cheaper)."""
         return self.log_prob_k(x, min(16, self.config.iwae_k))
 
+    def validation_log_prob(self, x) -> torch.Tensor:
+        """Early stopping's checks use K = 32: 1.2 s a check at K = 256 on 2,000 held-out points held a
+        crowded worker's session for ten times that while the others caught up."""
+        return self.log_prob_k(x, min(32, self.config.iwae_k))
+
     def log_prob_k(self, x, k: int) -> torch.Tensor:
         """The IWAE bound with K = k importance samples, in data coordinates [n]."""
         z = self.to_z(x).reshape(-1, 2)

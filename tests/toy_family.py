@@ -35,6 +35,7 @@ class Toy(GenerativeModel):
 
     def _build(self):
         self.net = torch.nn.Linear(1, 2)
+        self.net.weight.requires_grad_(False)  # only the bias (the mean) is learned
         self.optimizers = [torch.optim.SGD(self.net.parameters(), lr=self.config.lr)]
         self.n = 0
 
