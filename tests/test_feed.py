@@ -55,6 +55,31 @@ def test_a_watched_run_is_written_as_its_pictures_come_and_removed_when_unwatche
     assert not os.path.exists(feed.path)
 
 
+def test_a_run_unwatched_while_its_picture_is_drawn_leaves_no_file(tmp_path):
+    """A tab closed while the feed thread draws its panel: the drawing finishes after the file was removed,
+    and must not write it again (a file nobody reads, left until the server stops)."""
+    import threading
+
+    drawing, closed = threading.Event(), threading.Event()
+
+    def slow(s: Snapshot) -> str:
+        drawing.set()
+        closed.wait(5)
+        return render(s)
+
+    feed = Feed(str(tmp_path), {"a": snap("a", 1.0, step=1)}.get)
+    feed.start()
+    try:
+        feed.watch("a", slow)
+        feed.changed("a")
+        assert drawing.wait(5)
+        feed.unwatch("a")
+        closed.set()
+        assert not wait_for(lambda: os.listdir(feed.path) != [], timeout=0.5), os.listdir(feed.path)
+    finally:
+        feed.close()
+
+
 def test_a_panel_that_cannot_be_drawn_keeps_the_feed_going(tmp_path, capsys):
     latest = {"bad": snap("bad", 1.0), "good": snap("good", 1.0, step=3)}
     feed = Feed(str(tmp_path), latest.get)

@@ -124,7 +124,11 @@ class Feed:
             tmp = os.path.join(self.path, f".{p.name}.tmp")
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(text)
-            os.replace(tmp, os.path.join(self.path, p.name + ".json"))  # a reader never sees half a file
+            with self.cond:  # unwatched while it was drawn (its tab closed): no file left behind for nobody
+                if self.panels.get(run_id) is not p:
+                    _unlink(tmp)
+                    return
+                os.replace(tmp, os.path.join(self.path, p.name + ".json"))  # a reader never sees half a file
             p.drawn = snap.time
         except Exception as e:  # a panel that cannot be drawn keeps its last picture; the page still works
             print(f"lab feed: the panel of {run_id} could not be written: {e}", file=sys.stderr)
