@@ -141,7 +141,8 @@ class PicturePacer:
             and now - self.record(r.run_id).last_picture >= self._interval(r)
         ]
         if self.saving_for is not None and self.saving_for not in {r.run_id for r in moved}:
-            self._stop_saving()  # it stopped, was removed, or was drawn as a still meanwhile
+            # it stopped, was removed, or was drawn as a still meanwhile
+            self.credit = min(self.credit + self._take_saved(), self.credit_cap)
         if not moved or self.credit + self.saved <= 0:
             return None
         # the stalest run in proportion to the square root of what its picture costs: a cheap panel (an AE's
@@ -167,9 +168,9 @@ class PicturePacer:
         )
         return self._order(r.run_id, rec, now, metrics=metrics, live=True, many=r.many)
 
-    def _stop_saving(self) -> None:
-        self.credit = min(self.credit + self.saved, self.credit_cap)
-        self.saving_for, self.saved = None, 0.0
+    def _take_saved(self) -> float:
+        saved, self.saving_for, self.saved = self.saved, None, 0.0
+        return saved
 
     def _interval(self, r: LiveRun) -> float:
         interval = self.interval_many if r.many else self.interval
@@ -246,8 +247,7 @@ class PicturePacer:
             rec.picture_cost = cost.total
         if live:
             if order.run_id == self.saving_for:
-                self.credit += self.saved
-                self.saving_for, self.saved = None, 0.0
+                self.credit += self._take_saved()
             self.credit -= charged
 
 
