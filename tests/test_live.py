@@ -95,6 +95,35 @@ def test_sessions_share_a_worker_equally_however_many_runs_each_has():
     assert all(steps(w, f"a/{i}") > 0 for i in range(9))
 
 
+def test_a_newcomers_runs_take_their_first_steps_before_the_crowd_goes_on():
+    crowd = [
+        Command("add", f"c{k}/{i}", f"c{k}", {"spec": spec(seed=i), "start": True, "many": True})
+        for k in range(5)
+        for i in range(9)
+    ]
+    w, conn = worker_with(*crowd)
+    for _ in range(40):
+        w.train_round()
+    assert all(steps(w, f"c{k}/{i}") >= w.warm_steps for k in range(5) for i in range(9))
+    conn.inbox.extend(
+        Command("add", f"new/{i}", "new", {"spec": spec(seed=i), "start": True, "many": True})
+        for i in range(9)
+    )
+    w.poll()
+    while w.builds:
+        w.build_next()
+    for _ in range(12):  # at its fair sixth of the worker, 40 rounds leave them at step 14-16
+        w.train_round()
+    assert all(steps(w, f"new/{i}") >= w.warm_steps for i in range(9)), [
+        steps(w, f"new/{i}") for i in range(9)
+    ]
+    # and then it shares like everyone else: the crowd's sessions all train on
+    before = {k: sum(steps(w, f"c{k}/{i}") for i in range(9)) for k in range(5)}
+    for _ in range(20):
+        w.train_round()
+    assert all(sum(steps(w, f"c{k}/{i}") for i in range(9)) > before[k] for k in range(5))
+
+
 def test_a_family_that_raises_ends_its_run_with_a_sentence_and_the_next_run_trains():
     w, conn = worker_with(
         Command("add", "s/bad", "s", {"spec": spec(config=ToyConfig(raise_at=5)), "start": True}),

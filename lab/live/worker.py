@@ -64,6 +64,7 @@ class Actor:
     sample_seconds_per_1000: float | None = None  # from full-size draws only
     last_history: float = -math.inf  # when losses and metrics were last sent
     used: float = 0.0  # training seconds this run has had (its virtual clock)
+    trained: float = 0.0  # training seconds it really had (for its first turns)
     wall: float = 0.0  # wall seconds it has been running (for a wall-clock budget)
     wall_mark: float | None = None  # when wall time was last counted while running
 
@@ -74,6 +75,9 @@ class Worker:
     round_seconds = 0.1  # pictures and commands are looked at at least this often
     slice_seconds = 0.03  # one turn of one run at most (less with many runs)
     max_debt = 0.25  # seconds a run may be ahead of its session's least served run
+    # a run's first steps go before fair share: a newcomer's panels move within seconds of Train even when ten
+    # sessions share the cores (a VAE's 20 steps cost ~0.2 s; its fair share of a crowd is a fiftieth of a core)
+    warm_steps, warm_seconds = 20, 0.3
     history_interval = 1.0  # losses and metrics travel with a picture at most this often
 
     def __init__(self, conn: Connection, clock: Callable[[], float] = time.monotonic):
@@ -287,8 +291,13 @@ class Worker:
             if not running:
                 break
             self.catch_up(running)
-            session = min({a.session for a in running}, key=lambda k: self.session_time[k])
-            a = min((x for x in running if x.session == session), key=lambda x: x.used)
+            warm = [x for x in running if x.run.step < self.warm_steps and x.trained < self.warm_seconds]
+            if warm:
+                a = min(warm, key=lambda x: x.trained)
+                session = a.session
+            else:
+                session = min({a.session for a in running}, key=lambda k: self.session_time[k])
+                a = min((x for x in running if x.session == session), key=lambda x: x.used)
             t0 = self.clock()
             # a run's panel moves once per turn: with many runs, short slices keep every turn within a round
             slice_seconds = min(self.slice_seconds, self.round_seconds / len(running))
@@ -298,6 +307,7 @@ class Worker:
             # is not frozen for the whole time they take to catch up with one 0.8 s validation
             least = min(x.used for x in running if x.session == session)
             a.used = min(a.used + spent, least + self.max_debt)
+            a.trained += spent
             self.session_time[session] += spent
             if trained:
                 any_trained = True
