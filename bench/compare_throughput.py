@@ -129,6 +129,273 @@ def click(pg, name: str) -> None:
     pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
+class Crowd:
+    """`n` protocol-level sessions (bench/streamlit_client.py: browsers on other machines) on an event loop of
+    their own, while the bench drives Chromium in this thread; or, with `chromium`, n pages of this Chromium."""
+
+    def __init__(self, url: str, n: int, browser=None):
+        self.url, self.n, self.browser = url, n, browser
+        self.sessions: list = []
+        self.pages: list = []
+        self.loop = None
+        if browser is None:
+            import asyncio
+            import threading
+
+            self.loop = asyncio.new_event_loop()
+            threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def _run(self, coro, timeout: float = 600):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def open(self) -> list[float]:
+        """Open every session at once; seconds until each shows its first figure (inf: not within 120 s)."""
+        t0 = time.perf_counter()
+        if self.browser is not None:
+            self.pages = [open_compare(self.browser, self.url, NINE, 60) for _ in range(self.n)]
+            first = []
+            for _, pg in self.pages:
+                try:
+                    pg.wait_for_selector(".js-plotly-plot", timeout=120_000)
+                    first.append(time.perf_counter() - t0)
+                except Exception:
+                    first.append(float("inf"))
+            return first
+        from bench.streamlit_client import Session
+
+        query = f"compare.families={','.join(NINE)}&compare.seconds=60"
+        self.sessions = [Session(self.url, query) for _ in range(self.n)]
+
+        async def go():
+            import asyncio
+
+            await asyncio.gather(*(s.open() for s in self.sessions))
+            t_end = time.perf_counter() + 120
+            while time.perf_counter() < t_end and any(s.first_figure is None for s in self.sessions):
+                await asyncio.sleep(0.05)
+
+        self._run(go())
+        return [s.first_figure if s.first_figure is not None else float("inf") for s in self.sessions]
+
+    def train(self) -> None:
+        """Every session presses Train once all its panels are drawn."""
+        if self.browser is not None:
+            for _, pg in self.pages:
+                wait_panels(pg, len(NINE) + 1, 300)
+                click(pg, "Train")
+            return
+
+        async def go():
+            import asyncio
+
+            t_end = time.perf_counter() + 300
+            while time.perf_counter() < t_end and any(len(s.charts) < len(NINE) + 1 for s in self.sessions):
+                await asyncio.sleep(0.1)
+            for s in self.sessions:
+                await s.press("Train")
+
+        self._run(go())
+
+    def update_rates(self, window: float) -> list[float]:
+        """New pictures per second of each neural panel over the last `window` seconds (protocol sessions)."""
+        now = time.perf_counter()
+        out = []
+        for s in self.sessions:
+            for key, times in list(s.updates.items()):
+                if any(f":{k}" in key for k in NEURAL):
+                    out.append(sum(t > now - window for t in times) / window)
+        return out
+
+    def close(self) -> None:
+        for c, _ in self.pages:
+            c.close()
+        if self.loop is not None:
+
+            async def go():
+                for s in self.sessions:
+                    await s.close()
+
+            self._run(go())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def crowd_rows(a, b, url: str, proc) -> list[tuple[str, str, str]]:
+    rows = []
+    where = "in this Chromium" if a.crowd == "chromium" else "as protocol-level browsers"
+    # a warm server, as after the one-session part: the crowd does not measure the cold start
+    if a.only_crowd:
+        ctx, pg = open_compare(b, url, NINE, 60)
+        wait_panels(pg, len(NINE) + 1, 180)
+        ctx.close()
+        time.sleep(3)
+    crowd = Crowd(url, a.sessions, b if a.crowd == "chromium" else None)
+    bench_cpu0 = cpu_seconds([os.getpid()])
+    first = crowd.open()
+    rows.append(
+        (
+            f"{a.sessions} sessions opened together ({where}): first figure on each page",
+            f"median {statistics.median(first):.1f} s, worst {max(first):.1f} s",
+            "< 5 s",
+        )
+    )
+    crowd.train()
+    time.sleep(10)
+    server, workers = [proc.pid], family_of(proc.pid)[1:]
+    cpu0 = [cpu_seconds(g) for g in (server, workers)]
+    t0 = time.perf_counter()
+    ctx, pg = open_compare(b, url, NINE, 60)
+    reached, paint = None, float("inf")
+    try:  # a page that never paints is a row, not a crash of the bench
+        pg.wait_for_selector(".js-plotly-plot", timeout=120_000)
+        paint = time.perf_counter() - t0
+        wait_panels(pg, len(NINE) + 1, 180)
+        click(pg, "Train")
+    except Exception:
+        pass
+    t_train = time.perf_counter()
+    while paint < float("inf") and time.perf_counter() - t_train < 60:
+        s = steps_on(pg)
+        if all(s.get(k, 0) >= 20 or k in ("gmm", "kde") for k in NINE):
+            reached = time.perf_counter() - t_train
+            break
+        time.sleep(0.25)
+    rows.append((f"session {a.sessions + 1} (Chromium): first figure", f"{paint:.1f} s", "< 3 s"))
+    rows.append(
+        (
+            f"session {a.sessions + 1}: every run past step 20 after Train",
+            f"{reached:.1f} s" if reached is not None else f"not within 60 s ({steps_on(pg)})",
+            "< 10 s",
+        )
+    )
+    time.sleep(max(0.0, 20 - (time.perf_counter() - t0)))
+    wall = time.perf_counter() - t0
+    used = [cpu_seconds(g) - c for g, c in zip((server, workers), cpu0)]
+    rows.append(
+        (
+            f"CPU with {a.sessions + 1} sessions training, in cores: server, workers",
+            ", ".join(f"{u / wall:.2f}" for u in used),
+            "",
+        )
+    )
+    if a.crowd != "chromium":
+        r = crowd.update_rates(10.0)
+        rows.append(
+            (
+                f"the {a.sessions} crowd sessions' neural panels: new pictures per second",
+                f"mean {statistics.mean(r):.2f}, min {min(r):.2f} ({len(r)} panels)" if r else "none",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "CPU of the bench's protocol clients (not the server's), cores",
+                f"{(cpu_seconds([os.getpid()]) - bench_cpu0) / (time.perf_counter() - t0):.2f}",
+                "",
+            )
+        )
+    rows.append(
+        (
+            f"resident memory, server + workers, {a.sessions + 1} sessions",
+            f"{rss_mb(family_of(proc.pid)):.0f} MB",
+            "<= 2048 MB",
+        )
+    )
+    crowd.close()
+    ctx.close()
+    t_close = time.perf_counter()
+    workers = family_of(proc.pid)[1:]
+    idle_after = None
+    last = cpu_seconds(workers)
+    while time.perf_counter() - t_close < 30:
+        time.sleep(0.5)
+        now = cpu_seconds(workers)
+        if now - last < 0.5 * 0.05 * max(len(workers), 1):  # under 5 % of a core each
+            idle_after = time.perf_counter() - t_close
+            break
+        last = now
+    rows.append(
+        (
+            "every session closed -> workers idle",
+            f"{idle_after:.1f} s" if idle_after else "not within 30 s",
+            "< 5 s",
+        )
+    )
+    return rows
+
+
+def one_session_rows(a, b, url: str, proc) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    solo = {k: solo_speed(k, a.solo_seconds) for k in NEURAL}
+    # -- 2. one session, nine families ---------------------------------------------------------------
+    t0 = time.perf_counter()
+    ctx, pg = open_compare(b, url, NINE, 0)
+    pg.locator("h1").first.wait_for(timeout=60_000)
+    rows.append(("first paint, /compare (cold server)", f"{time.perf_counter() - t0:.2f} s", "< 2 s"))
+    wait_panels(pg, len(NINE) + 1, 180)
+    rows.append(
+        (
+            "all nine panels drawn (workers started, models built)",
+            f"{time.perf_counter() - t0:.2f} s",
+            "",
+        )
+    )
+    click(pg, "Train")
+    t_train = time.perf_counter()
+    server, workers = [proc.pid], family_of(proc.pid)[1:]
+    browser = [q for q in descendants(os.getpid()) if q not in server + workers]
+    cpu0 = [cpu_seconds(g) for g in (server, workers, browser)]
+    time.sleep(max(0.0, a.seconds / 2 - a.window / 2))
+    pg.evaluate(COUNTER)
+    time.sleep(a.window)
+    ups = pg.evaluate("() => window.__updates")
+    rates = {k: (len(ups.get(k, [])) - 1) / a.window if ups.get(k) else 0.0 for k in NINE}
+    time.sleep(max(0.0, a.seconds - (time.perf_counter() - t_train)))
+    steps = steps_on(pg)
+    wall = time.perf_counter() - t_train
+    used = [cpu_seconds(g) - c for g, c in zip((server, workers, browser), cpu0)]
+    rows.append(
+        (
+            "CPU while training, in cores: server, workers, browser + bench",
+            ", ".join(f"{u / wall:.2f}" for u in used),
+            "",
+        )
+    )
+    t_click = time.perf_counter()
+    click(pg, "Pause")
+    pg.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · paused")).first.wait_for(timeout=30_000)
+    pause = time.perf_counter() - t_click
+    share = {k: steps.get(k, 0) / (solo[k] * a.seconds) for k in NEURAL}
+    cores = len(os.sched_getaffinity(0))
+    print(f"\n| family | solo steps/s (CLI) | steps on Compare after {a.seconds:g} s | share of solo speed |")
+    print("|---|---|---|---|")
+    for k in NEURAL:
+        print(f"| {k} | {solo[k]:.0f} | {steps.get(k, 0):,} | {100 * share[k]:.1f} % |")
+    for k in ("gmm", "kde"):
+        print(f"| {k} | (classical) | {steps.get(k, 0):,} | |")
+    rows.append(
+        (
+            f"core-equivalents training on Compare (sum of shares, {cores} cores)",
+            f"{sum(share.values()):.2f}",
+            ">= 1.0 on 2 cores",
+        )
+    )
+    moving = [rates[k] for k in NINE if k not in ("gmm", "kde")]  # EM and KDE converge and stop, rightly
+    rows.append(
+        (
+            "panel updates per second, neural families (a still panel counts 0)",
+            f"mean {statistics.mean(moving):.2f}, min {min(moving):.2f}",
+            ">= 4",
+        )
+    )
+    rows.append(("per panel", ", ".join(f"{k} {rates[k]:.1f}" for k in NINE), ""))
+    rows.append(("Pause (mouse click) -> 'paused' shown", f"{pause:.2f} s", "< 0.3 s"))
+    ctx.close()
+    time.sleep(3)
+    return rows
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -139,158 +406,26 @@ def main() -> None:
     p.add_argument(
         "--workers", type=int, default=None, help="LAB_WORKERS for the server (default: one per core)"
     )
+    p.add_argument(
+        "--crowd",
+        choices=["protocol", "chromium"],
+        default="protocol",
+        help="the crowd's sessions: protocol-level browsers (on other machines, as in a lecture) or pages of the "
+        "bench's own Chromium on the server's cores",
+    )
+    p.add_argument("--only-crowd", action="store_true", help="skip the solo speeds and the one-session part")
     p.add_argument("--window", type=float, default=10.0, help="seconds over which panel updates are counted")
     a = p.parse_args()
     rows: list[tuple[str, str, str]] = []
-    solo = {k: solo_speed(k, a.solo_seconds) for k in NEURAL}
     proc, url = serve(a.workers)
     try:
         with sync_playwright() as pw:
             b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            # -- 2. one session, nine families ---------------------------------------------------------------
-            t0 = time.perf_counter()
-            ctx, pg = open_compare(b, url, NINE, 0)
-            pg.locator("h1").first.wait_for(timeout=60_000)
-            rows.append(("first paint, /compare (cold server)", f"{time.perf_counter() - t0:.2f} s", "< 2 s"))
-            wait_panels(pg, len(NINE) + 1, 180)
-            rows.append(
-                (
-                    "all nine panels drawn (workers started, models built)",
-                    f"{time.perf_counter() - t0:.2f} s",
-                    "",
-                )
-            )
-            click(pg, "Train")
-            t_train = time.perf_counter()
-            server, workers = [proc.pid], family_of(proc.pid)[1:]
-            browser = [q for q in descendants(os.getpid()) if q not in server + workers]
-            cpu0 = [cpu_seconds(g) for g in (server, workers, browser)]
-            time.sleep(max(0.0, a.seconds / 2 - a.window / 2))
-            pg.evaluate(COUNTER)
-            time.sleep(a.window)
-            ups = pg.evaluate("() => window.__updates")
-            rates = {k: (len(ups.get(k, [])) - 1) / a.window if ups.get(k) else 0.0 for k in NINE}
-            time.sleep(max(0.0, a.seconds - (time.perf_counter() - t_train)))
-            steps = steps_on(pg)
-            wall = time.perf_counter() - t_train
-            used = [cpu_seconds(g) - c for g, c in zip((server, workers, browser), cpu0)]
-            rows.append(
-                (
-                    "CPU while training, in cores: server, workers, browser + bench",
-                    ", ".join(f"{u / wall:.2f}" for u in used),
-                    "",
-                )
-            )
-            t_click = time.perf_counter()
-            click(pg, "Pause")
-            pg.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · paused")).first.wait_for(timeout=30_000)
-            pause = time.perf_counter() - t_click
-            share = {k: steps.get(k, 0) / (solo[k] * a.seconds) for k in NEURAL}
-            cores = len(os.sched_getaffinity(0))
-            print(
-                f"\n| family | solo steps/s (CLI) | steps on Compare after {a.seconds:g} s | share of solo speed |"
-            )
-            print("|---|---|---|---|")
-            for k in NEURAL:
-                print(f"| {k} | {solo[k]:.0f} | {steps.get(k, 0):,} | {100 * share[k]:.1f} % |")
-            for k in ("gmm", "kde"):
-                print(f"| {k} | (classical) | {steps.get(k, 0):,} | |")
-            rows.append(
-                (
-                    f"core-equivalents training on Compare (sum of shares, {cores} cores)",
-                    f"{sum(share.values()):.2f}",
-                    ">= 1.0 on 2 cores",
-                )
-            )
-            moving = [
-                rates[k] for k in NINE if k not in ("gmm", "kde")
-            ]  # EM and KDE converge and stop, rightly
-            rows.append(
-                (
-                    "panel updates per second, neural families (a still panel counts 0)",
-                    f"mean {statistics.mean(moving):.2f}, min {min(moving):.2f}",
-                    ">= 4",
-                )
-            )
-            rows.append(("per panel", ", ".join(f"{k} {rates[k]:.1f}" for k in NINE), ""))
-            rows.append(("Pause (mouse click) -> 'paused' shown", f"{pause:.2f} s", "< 0.3 s"))
-            ctx.close()
-            time.sleep(3)
+            if not a.only_crowd:
+                rows += one_session_rows(a, b, url, proc)
             # -- 3. many sessions ------------------------------------------------------------------------------
             if a.sessions:
-                opened, t0 = [], time.perf_counter()
-                for _ in range(a.sessions):
-                    opened.append(open_compare(b, url, NINE, 60))
-                first = []
-                for ctx, pg in opened:
-                    try:
-                        pg.wait_for_selector(".js-plotly-plot", timeout=120_000)
-                        first.append(time.perf_counter() - t0)
-                    except Exception:
-                        first.append(float("inf"))
-                rows.append(
-                    (
-                        f"{a.sessions} sessions opened together: first figure on each page",
-                        f"median {statistics.median(first):.1f} s, worst {max(first):.1f} s",
-                        "< 5 s",
-                    )
-                )
-                for ctx, pg in opened:
-                    wait_panels(pg, len(NINE) + 1, 300)
-                    click(pg, "Train")
-                time.sleep(10)
-                t0 = time.perf_counter()
-                ctx, pg = open_compare(b, url, NINE, 60)
-                reached, paint = None, float("inf")
-                try:  # a page that never paints is a row, not a crash of the bench
-                    pg.wait_for_selector(".js-plotly-plot", timeout=120_000)
-                    paint = time.perf_counter() - t0
-                    wait_panels(pg, len(NINE) + 1, 180)
-                    click(pg, "Train")
-                except Exception:
-                    pass
-                t_train = time.perf_counter()
-                while paint < float("inf") and time.perf_counter() - t_train < 60:
-                    s = steps_on(pg)
-                    if all(s.get(k, 0) >= 20 or k in ("gmm", "kde") for k in NINE):
-                        reached = time.perf_counter() - t_train
-                        break
-                    time.sleep(0.25)
-                rows.append((f"session {a.sessions + 1}: first figure", f"{paint:.1f} s", "< 3 s"))
-                rows.append(
-                    (
-                        f"session {a.sessions + 1}: every run past step 20 after Train",
-                        f"{reached:.1f} s" if reached is not None else f"not within 60 s ({steps_on(pg)})",
-                        "< 10 s",
-                    )
-                )
-                rows.append(
-                    (
-                        f"resident memory, server + workers, {a.sessions + 1} sessions",
-                        f"{rss_mb(family_of(proc.pid)):.0f} MB",
-                        "<= 2048 MB",
-                    )
-                )
-                for c, _ in [*opened, (ctx, pg)]:
-                    c.close()
-                t_close = time.perf_counter()
-                workers = family_of(proc.pid)[1:]
-                idle_after = None
-                last = cpu_seconds(workers)
-                while time.perf_counter() - t_close < 30:
-                    time.sleep(0.5)
-                    now = cpu_seconds(workers)
-                    if now - last < 0.5 * 0.05 * max(len(workers), 1):  # under 5 % of a core each
-                        idle_after = time.perf_counter() - t_close
-                        break
-                    last = now
-                rows.append(
-                    (
-                        "every session closed -> workers idle",
-                        f"{idle_after:.1f} s" if idle_after else "not within 30 s",
-                        "< 5 s",
-                    )
-                )
+                rows += crowd_rows(a, b, url, proc)
             b.close()
     finally:
         os.killpg(proc.pid, 15)

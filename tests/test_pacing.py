@@ -27,13 +27,33 @@ def draw(pacer, order, step, total=0.004, density=None, views=None, per=1e-5):
 def test_no_credit_no_picture_and_training_buys_it():
     clock = FakeClock()
     p = PicturePacer(clock, overhead=0.1)
-    runs = [LiveRun("a", step=10)]
+    p.paid(p.still("a"), PictureCost(0.004), 25, live=False)  # past its first steps
+    clock.advance(1.0)
+    runs = [LiveRun("a", step=30)]
     assert p.next_live(runs) is None  # nothing earned yet
     p.earn(0.05, n_running=1)  # 50 ms of training buys 5 ms of pictures
     order = p.next_live(runs)
     assert order is not None and order.run_id == "a"
-    draw(p, order, 10, total=0.004)
+    draw(p, order, 30, total=0.004)
     assert p.credit == pytest.approx(0.001)
+
+
+def test_a_run_past_its_first_steps_is_drawn_first_without_credit_once():
+    clock = FakeClock()
+    p = PicturePacer(clock, interval_many=0.15)
+    crowd = [LiveRun(f"c{i}", step=500, many=True) for i in range(40)]
+    for r in crowd:
+        p.paid(p.still(r.run_id, many=True), PictureCost(0.004), 400, live=False)
+    p.paid(p.still("new", many=True), PictureCost(0.004), 0, live=False)
+    clock.advance(1.0)
+    assert p.next_live([*crowd, LiveRun("new", step=19, many=True)]) is None  # before step 20 it waits too
+    p.earn(0.01, n_running=41)  # credit for one cheap picture, and forty panels are due
+    order = p.next_live([*crowd, LiveRun("new", step=20, many=True)])
+    assert order is not None and order.run_id == "new" and not order.metrics
+    draw(p, order, 20)
+    clock.advance(0.2)
+    p.credit = 0.0  # once it shows its first steps it waits for credit like the others
+    assert p.next_live([*crowd, LiveRun("new", step=40, many=True)]) is None
 
 
 def test_pictures_spend_at_most_the_overhead_of_training():

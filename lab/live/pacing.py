@@ -110,6 +110,11 @@ class PicturePacer:
         # and the costly panels of a crowded worker froze for a minute)
         self.saving_for: str | None = None
         self.saved = 0.0
+        # a run past this many steps whose panel still shows fewer is drawn first, credit or not (once per run):
+        # a newcomer's first steps (the worker trains every run's first 20 first) appear at once, not after forty
+        # crowded panels' turns; before that its pictures wait for credit like any (ninety runs starting
+        # together would otherwise spend the cores drawing)
+        self.first_steps = 20
         self.records: dict[str, PictureRecord] = {}
 
     def record(self, run_id: str) -> PictureRecord:
@@ -143,6 +148,24 @@ class PicturePacer:
         if self.saving_for is not None and self.saving_for not in {r.run_id for r in moved}:
             # it stopped, was removed, or was drawn as a still meanwhile
             self.credit = min(self.credit + self._take_saved(), self.credit_cap)
+        first = [r for r in moved if r.step >= self.first_steps > self.record(r.run_id).drawn_step]
+        if first:
+            r = max(first, key=lambda r: self._staleness(r.run_id, now))
+        else:
+            r = self._due(moved, now)
+            if r is None:
+                return None
+        rec = self.record(r.run_id)
+        # a run's first pictures come without metrics (10-50x a picture's cost), so every panel moves soon after
+        # Train; with many runs each is measured less often and the scoreboard still moves every few seconds
+        every = self.metrics_interval * max(1.0, r.peers / 2)
+        metrics = (
+            rec.pictures_since_metrics >= 1 and now - rec.last_metrics >= every and self.metrics_credit >= 0
+        )
+        return self._order(r.run_id, rec, now, metrics=metrics, live=True, many=r.many)
+
+    def _due(self, moved: list[LiveRun], now: float) -> LiveRun | None:
+        """The stalest moved run whose picture the credit covers (saving up for a costly one meanwhile)."""
         if not moved or self.credit + self.saved <= 0:
             return None
         # the stalest run in proportion to the square root of what its picture costs: a cheap panel (an AE's
@@ -158,15 +181,7 @@ class PicturePacer:
         ]
         if not due:
             return None
-        r = max(due, key=lambda r: self._staleness(r.run_id, now))
-        rec = self.record(r.run_id)
-        # a run's first pictures come without metrics (10-50x a picture's cost), so every panel moves soon after
-        # Train; with many runs each is measured less often and the scoreboard still moves every few seconds
-        every = self.metrics_interval * max(1.0, r.peers / 2)
-        metrics = (
-            rec.pictures_since_metrics >= 1 and now - rec.last_metrics >= every and self.metrics_credit >= 0
-        )
-        return self._order(r.run_id, rec, now, metrics=metrics, live=True, many=r.many)
+        return max(due, key=lambda r: self._staleness(r.run_id, now))
 
     def _take_saved(self) -> float:
         saved, self.saving_for, self.saved = self.saved, None, 0.0

@@ -76,8 +76,9 @@ class Worker:
     slice_seconds = 0.03  # one turn of one run at most (less with many runs)
     max_debt = 0.25  # seconds a run may be ahead of its session's least served run
     # a run's first steps go before fair share: a newcomer's panels move within seconds of Train even when ten
-    # sessions share the cores (a VAE's 20 steps cost ~0.2 s; its fair share of a crowd is a fiftieth of a core)
-    warm_steps, warm_seconds = 20, 0.3
+    # sessions share the cores (a VAE's first 20 cost ~0.4 s with its first validation; its fair share of a
+    # crowd is a fiftieth of a core)
+    warm_steps, warm_seconds = 20, 1.0
     history_interval = 1.0  # losses and metrics travel with a picture at most this often
 
     def __init__(self, conn: Connection, clock: Callable[[], float] = time.monotonic):
@@ -292,8 +293,13 @@ class Worker:
                 break
             self.catch_up(running)
             warm = [x for x in running if x.run.step < self.warm_steps and x.trained < self.warm_seconds]
-            if warm:
-                a = min(warm, key=lambda x: x.trained)
+            if (
+                warm
+            ):  # of the session that has trained least (a newcomer before a crowd that is warming up too)
+                spent: dict[str, float] = {}
+                for x in running:
+                    spent[x.session] = spent.get(x.session, 0.0) + x.trained
+                a = min(warm, key=lambda x: (spent[x.session], x.trained))
                 session = a.session
             else:
                 session = min({a.session for a in running}, key=lambda k: self.session_time[k])
