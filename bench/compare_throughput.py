@@ -198,6 +198,24 @@ class Crowd:
 
         self._run(go())
 
+    def probe(self) -> float | None:
+        """One more protocol-level session: seconds until the server sent its first figure (then it leaves)."""
+        from bench.streamlit_client import Session
+
+        s = Session(self.url, f"compare.families={','.join(NINE)}&compare.seconds=60")
+
+        async def go():
+            import asyncio
+
+            await s.open()
+            t_end = time.perf_counter() + 60
+            while s.first_figure is None and time.perf_counter() < t_end:
+                await asyncio.sleep(0.02)
+            await s.close()
+
+        self._run(go())
+        return s.first_figure
+
     def update_rates(self, window: float) -> list[float]:
         """New pictures per second of each neural panel over the last `window` seconds (protocol sessions)."""
         now = time.perf_counter()
@@ -242,6 +260,15 @@ def crowd_rows(a, b, url: str, proc) -> list[tuple[str, str, str]]:
     )
     crowd.train()
     time.sleep(10)
+    if a.crowd != "chromium":  # the server's part of a newcomer's first figure (its browser elsewhere)
+        first = crowd.probe()
+        rows.append(
+            (
+                f"session {a.sessions + 1} (protocol-level): first figure sent",
+                f"{first:.1f} s" if first is not None else "not within 60 s",
+                "",
+            )
+        )
     server, workers = [proc.pid], family_of(proc.pid)[1:]
     cpu0 = [cpu_seconds(g) for g in (server, workers)]
     t0 = time.perf_counter()

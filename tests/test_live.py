@@ -124,6 +124,26 @@ def test_a_newcomers_runs_take_their_first_steps_before_the_crowd_goes_on():
     assert all(sum(steps(w, f"c{k}/{i}") for i in range(9)) > before[k] for k in range(5))
 
 
+def test_sessions_starting_together_get_their_first_steps_first_come_first_served():
+    w, conn = worker_with(
+        *[
+            Command("add", f"a/{i}", "a", {"spec": spec(seed=i), "start": True, "many": True})
+            for i in range(9)
+        ]
+    )
+    w.train_round()  # a starts first
+    conn.inbox.extend(
+        Command("add", f"b/{i}", "b", {"spec": spec(seed=i), "start": True, "many": True}) for i in range(9)
+    )
+    w.poll()
+    while w.builds:
+        w.build_next()
+    while min(steps(w, f"a/{i}") for i in range(9)) < w.warm_steps:
+        w.train_round()
+    # b waited for a's first steps (it got at most the end of the round in which a finished)
+    assert max(steps(w, f"b/{i}") for i in range(9)) < w.warm_steps // 2
+
+
 def test_a_family_that_raises_ends_its_run_with_a_sentence_and_the_next_run_trains():
     w, conn = worker_with(
         Command("add", "s/bad", "s", {"spec": spec(config=ToyConfig(raise_at=5)), "start": True}),

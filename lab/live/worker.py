@@ -65,6 +65,7 @@ class Actor:
     last_history: float = -math.inf  # when losses and metrics were last sent
     used: float = 0.0  # training seconds this run has had (its virtual clock)
     trained: float = 0.0  # training seconds it really had (for its first turns)
+    since: float | None = None  # when it first trained (its session's first steps are served in that order)
     wall: float = 0.0  # wall seconds it has been running (for a wall-clock budget)
     wall_mark: float | None = None  # when wall time was last counted while running
 
@@ -292,14 +293,14 @@ class Worker:
             if not running:
                 break
             self.catch_up(running)
-            warm = [x for x in running if x.run.step < self.warm_steps and x.trained < self.warm_seconds]
-            if (
-                warm
-            ):  # of the session that has trained least (a newcomer before a crowd that is warming up too)
-                spent: dict[str, float] = {}
-                for x in running:
-                    spent[x.session] = spent.get(x.session, 0.0) + x.trained
-                a = min(warm, key=lambda x: (spent[x.session], x.trained))
+            warm = [x for x in running if self.warming(x)]
+            if warm:
+                # sessions in the order they started (first come, first served: ten sessions pressing Train
+                # together see their first steps one after another, ~1 s each, instead of all after ~10 s)
+                since: dict[str, float] = {}
+                for x in warm:
+                    since[x.session] = min(since.get(x.session, math.inf), x.since)
+                a = min(warm, key=lambda x: (since[x.session], x.trained))
                 session = a.session
             else:
                 session = min({a.session for a in running}, key=lambda k: self.session_time[k])
@@ -326,6 +327,14 @@ class Worker:
             if self.clock() >= t_end:
                 break
         return 0.0 if any_trained or next_due == math.inf else next_due
+
+    def warming(self, a: Actor) -> bool:
+        """In its first steps, which go before fair share. EM and KDE's bandwidth search (no learning rate)
+        take whole-data steps of 30-300 ms: their first step is their warm-up."""
+        if a.since is None:
+            a.since = self.clock()
+        whole_data = "lr" in getattr(a.run.model, "unused_fields", ())
+        return a.run.step < (1 if whole_data else self.warm_steps) and a.trained < self.warm_seconds
 
     def count_wall_time(self) -> None:
         """Wall time while running, for runs with a wall-clock budget: the comparison ends on time however
