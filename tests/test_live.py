@@ -375,3 +375,16 @@ def test_live_views_refresh_less_often_when_many_sessions_watch():
     assert p.crowding() == 5.0
     p.close_session("s0")
     assert p.crowding() == 4.5
+
+
+def test_sessions_closing_together_give_memory_back_once(monkeypatch):
+    import lab.live.worker as worker_module
+
+    calls = []
+    monkeypatch.setattr(worker_module, "release_memory", lambda: calls.append(1))
+    w, conn = worker_with(
+        *[Command("add", f"s{k}/0", f"s{k}", {"spec": spec(), "start": True}) for k in range(5)]
+    )
+    conn.inbox.extend(Command("remove_session", session=f"s{k}") for k in range(5))
+    w.poll()
+    assert not w.actors and len(calls) == 1  # a collection each took seconds when twenty tabs closed

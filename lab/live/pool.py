@@ -251,20 +251,25 @@ class WorkerPool:
         """Free the runs of sessions that are gone (a closed browser tab)."""
         with self.lock:
             sessions = list(self.sessions.items())
+        freed = False
         for sid, s in sessions:
             try:
                 alive = s.alive()
             except Exception:
                 alive = False
             if not alive:
-                self.close_session(sid)
+                freed = self.close_session(sid, release=False) or freed
+        if freed:
+            release_memory()
 
     # -- sessions and runs -----------------------------------------------------------------------
     def open_session(self, session: str, alive: Callable[[], bool]) -> None:
         with self.lock:
             self.sessions.setdefault(session, SessionRecord(alive))
 
-    def close_session(self, session: str) -> None:
+    def close_session(self, session: str, release: bool = True) -> bool:
+        """Free a session's runs (True when it had any). `release`: give the freed memory back now (the reaper
+        does it once for every session it closed: a collection per session held the reader for seconds)."""
         with self.lock:
             s = self.sessions.pop(session, None)
             ids = [i for i, r in self.records.items() if r.session == session]
@@ -278,8 +283,9 @@ class WorkerPool:
             w.send(Command("remove_session", session=session))
         if s is not None:
             s.runs.clear()
-        if ids:
+        if ids and release:
             release_memory()
+        return bool(ids)
 
     def record(self, run_id: str) -> RunRecord | None:
         return self.records.get(run_id)
