@@ -110,10 +110,15 @@ def steps_on(pg) -> dict[str, int]:
     return out
 
 
+def compare_query(families: list[str], seconds: float) -> str:
+    """The Compare page's link query for these families and budget."""
+    return f"compare.families={','.join(families)}&compare.seconds={seconds:g}"
+
+
 def open_compare(b, url: str, families: list[str], seconds: float):
     ctx = b.new_context(viewport={"width": 1400, "height": 1000})
     pg = ctx.new_page()
-    pg.goto(f"{url}/?compare.families={','.join(families)}&compare.seconds={seconds:g}", wait_until="commit")
+    pg.goto(f"{url}/?{compare_query(families, seconds)}", wait_until="commit")
     return ctx, pg
 
 
@@ -163,21 +168,25 @@ class Crowd:
                 except Exception:
                     first.append(float("inf"))
             return first
+        self.sessions = self._opened(self.n, timeout=120)
+        return [s.first_figure if s.first_figure is not None else float("inf") for s in self.sessions]
+
+    def _opened(self, n: int, timeout: float) -> list:
+        """n protocol-level sessions opened at once, once each has its first figure (or after `timeout` s)."""
         from bench.streamlit_client import Session
 
-        query = f"compare.families={','.join(NINE)}&compare.seconds=60"
-        self.sessions = [Session(self.url, query) for _ in range(self.n)]
+        sessions = [Session(self.url, compare_query(NINE, 60)) for _ in range(n)]
 
         async def go():
             import asyncio
 
-            await asyncio.gather(*(s.open() for s in self.sessions))
-            t_end = time.perf_counter() + 120
-            while time.perf_counter() < t_end and any(s.first_figure is None for s in self.sessions):
-                await asyncio.sleep(0.05)
+            await asyncio.gather(*(s.open() for s in sessions))
+            t_end = time.perf_counter() + timeout
+            while time.perf_counter() < t_end and any(s.first_figure is None for s in sessions):
+                await asyncio.sleep(0.02)
 
         self._run(go())
-        return [s.first_figure if s.first_figure is not None else float("inf") for s in self.sessions]
+        return sessions
 
     def train(self) -> None:
         """Every session presses Train once all its panels are drawn."""
@@ -200,20 +209,8 @@ class Crowd:
 
     def probe(self) -> float | None:
         """One more protocol-level session: seconds until the server sent its first figure (then it leaves)."""
-        from bench.streamlit_client import Session
-
-        s = Session(self.url, f"compare.families={','.join(NINE)}&compare.seconds=60")
-
-        async def go():
-            import asyncio
-
-            await s.open()
-            t_end = time.perf_counter() + 60
-            while s.first_figure is None and time.perf_counter() < t_end:
-                await asyncio.sleep(0.02)
-            await s.close()
-
-        self._run(go())
+        (s,) = self._opened(1, timeout=60)
+        self._run(s.close())
         return s.first_figure
 
     def update_rates(self, window: float) -> list[float]:

@@ -297,6 +297,9 @@ class Worker:
             if not running:
                 break
             self.catch_up(running)
+            for x in running:
+                if x.since is None:
+                    x.since = self.clock()
             warm = [x for x in running if self.warming(x)]
             if warm:
                 # sessions in the order they started (first come, first served: ten sessions pressing Train
@@ -335,8 +338,6 @@ class Worker:
     def warming(self, a: Actor) -> bool:
         """In its first steps, which go before fair share. EM and KDE's bandwidth search (no learning rate)
         take whole-data steps of 30-300 ms: their first step is their warm-up."""
-        if a.since is None:
-            a.since = self.clock()
         whole_data = "lr" in getattr(a.run.model, "unused_fields", ())
         return a.run.step < (1 if whole_data else self.warm_steps) and a.trained < self.warm_seconds
 
