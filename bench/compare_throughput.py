@@ -37,6 +37,16 @@ COUNTER = """() => { window.__updates = {}; const seen = {}, t0 = performance.no
     const s = t.textContent || ''; if (!s.includes(' · step ')) return; const name = s.split(' · step ')[0];
     if (seen[name] !== s) { seen[name] = s; (window.__updates[name] = window.__updates[name] || []).push(performance.now() - t0); }
   }); }, 20); }"""
+# Pause timed inside the page, as a user sees it: from the click's own event time to the DOM showing 'paused'
+# and the next frame. Playwright's own wait (a CDP round trip to a busy renderer, then its polling) adds
+# 0.3-0.5 s that no user waits for; it is printed beside.
+PAUSE_WATCH = r"""() => { const p = window.__pause = {};
+  document.addEventListener('pointerdown', (e) => { if (p.down === undefined) p.down = e.timeStamp; }, true);
+  const ob = new MutationObserver(() => {
+    if (p.down !== undefined && p.shown === undefined && /step [\d,]+ · \d+ steps\/s · paused/.test(document.body.innerText)) {
+      p.shown = performance.now(); ob.disconnect(); requestAnimationFrame(() => { p.frame = performance.now(); });
+    } });
+  ob.observe(document.body, { subtree: true, childList: true, characterData: true }); }"""
 
 
 def solo_speed(key: str, seconds: float) -> float:
@@ -386,10 +396,20 @@ def one_session_rows(a, b, url: str, proc) -> list[tuple[str, str, str]]:
             "",
         )
     )
-    t_click = time.perf_counter()
-    click(pg, "Pause")
-    pg.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · paused")).first.wait_for(timeout=30_000)
-    pause = time.perf_counter() - t_click
+    in_page, seen = [], []
+    for trial in range(3):  # the first ends the measured run; the others pause a run trained again for 5 s
+        if trial:
+            click(pg, "Train")
+            pg.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · running")).first.wait_for(timeout=30_000)
+            time.sleep(5)
+        pg.evaluate(PAUSE_WATCH)
+        t_click = time.perf_counter()
+        click(pg, "Pause")
+        pg.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · paused")).first.wait_for(timeout=30_000)
+        seen.append(time.perf_counter() - t_click)
+        pg.wait_for_function("() => window.__pause.frame !== undefined", timeout=10_000)
+        mark = pg.evaluate("() => window.__pause")
+        in_page.append((mark["frame"] - mark["down"]) / 1000)
     share = {k: steps.get(k, 0) / (solo[k] * a.seconds) for k in NEURAL}
     cores = len(os.sched_getaffinity(0))
     print(f"\n| family | solo steps/s (CLI) | steps on Compare after {a.seconds:g} s | share of solo speed |")
@@ -414,7 +434,20 @@ def one_session_rows(a, b, url: str, proc) -> list[tuple[str, str, str]]:
         )
     )
     rows.append(("per panel", ", ".join(f"{k} {rates[k]:.1f}" for k in NINE), ""))
-    rows.append(("Pause (mouse click) -> 'paused' shown", f"{pause:.2f} s", "< 0.3 s"))
+    rows.append(
+        (
+            "Pause (mouse click) -> 'paused' on screen, in the page (3 presses)",
+            f"median {statistics.median(in_page):.2f} s, worst {max(in_page):.2f} s",
+            "< 0.3 s",
+        )
+    )
+    rows.append(
+        (
+            "the same as Playwright sees it (its click, then its polling)",
+            f"median {statistics.median(seen):.2f} s",
+            "",
+        )
+    )
     ctx.close()
     time.sleep(3)
     return rows

@@ -591,46 +591,69 @@ SPEEDS = [
 
 
 def controls(runner: LiveSession, ids: list[str], prefix: str) -> None:
-    """Play / pause / step / reset and the speed for these runs, plus the runner's state."""
+    """Play / pause / step / reset and the speed for these runs, plus the runner's state.
+
+    A fragment of its own: Pause reruns only this bar, so 'paused' shows as soon as the worker has it (a
+    full rerun of a crowded Compare page sent it after the whole sidebar: 0.2-0.3 s on a busy 2-core machine);
+    the live view's next run then settles the page. Train, Step, Reset and a new speed rerun the page (the live
+    views start or stop refreshing, stills appear, the link follows the speed)."""
     ids = [i for i in ids if i]
-    c = st.columns(4)
-    if c[0].button(
-        "Train", icon=":material/play_arrow:", key=f"{prefix}.play", width="stretch", type="primary"
-    ):
-        runner.play(ids)
-    if c[1].button("Pause", icon=":material/pause:", key=f"{prefix}.pause", width="stretch"):
-        runner.pause(ids)
-    if c[2].button(
-        "Step", icon=":material/skip_next:", key=f"{prefix}.step", width="stretch", help="one training step"
-    ):
-        runner.step(ids, 1)
-    if c[3].button(
-        "Reset",
-        icon=":material/replay:",
-        key=f"{prefix}.reset",
-        width="stretch",
-        help="back to step 0 (same seed)",
-    ):
-        runner.reset(ids)
-    # the speed on the state line's row: a fifth column squeezed the buttons' labels where controls share a page's half
-    c = st.columns([1.2, 2.8], vertical_alignment="center")
     key = f"{prefix}.speed"
     linked(key, "full", choices=SPEEDS)
-    speed = c[0].selectbox(
-        "speed",
-        SPEEDS,
-        key=key,
-        label_visibility="collapsed",
-        format_func=lambda v: "full speed" if v == "full" else f"{v} step{'s' if v != '1' else ''}/s",
-        help="slow motion: at most this many training steps per second, to watch a lesson unfold",
-    )
-    runner.set_speed(ids, None if speed == "full" else float(speed))
 
-    # steps and speed move while training: the page's live view redraws this line in its own fragment runs
-    # (`live`), so a page has one fragment refreshing, not two (every fragment run costs the server)
-    slot = c[1].empty()
-    slot.caption(state_line(runner, ids))
-    st.session_state["_state_line"] = (slot, ids)
+    @st.fragment
+    def bar() -> None:
+        c = st.columns(4)
+        if c[0].button(
+            "Train", icon=":material/play_arrow:", key=f"{prefix}.play", width="stretch", type="primary"
+        ):
+            runner.play(ids)
+            st.rerun()
+        if c[1].button("Pause", icon=":material/pause:", key=f"{prefix}.pause", width="stretch"):
+            runner.pause(ids)
+        if c[2].button(
+            "Step",
+            icon=":material/skip_next:",
+            key=f"{prefix}.step",
+            width="stretch",
+            help="one training step",
+        ):
+            runner.step(ids, 1)
+            st.rerun()
+        if c[3].button(
+            "Reset",
+            icon=":material/replay:",
+            key=f"{prefix}.reset",
+            width="stretch",
+            help="back to step 0 (same seed)",
+        ):
+            runner.reset(ids)
+            st.rerun()
+        # the speed on the state line's row: a fifth column squeezed the buttons' labels where controls share a
+        # page's half
+        c = st.columns([1.2, 2.8], vertical_alignment="center")
+        speed = c[0].selectbox(
+            "speed",
+            SPEEDS,
+            key=key,
+            label_visibility="collapsed",
+            format_func=lambda v: "full speed" if v == "full" else f"{v} step{'s' if v != '1' else ''}/s",
+            help="slow motion: at most this many training steps per second, to watch a lesson unfold",
+        )
+        runner.set_speed(ids, None if speed == "full" else float(speed))
+        applied = f"_speed_on_page.{key}"
+        if st.session_state.get(applied, speed) != speed:
+            st.session_state[applied] = speed
+            st.rerun()  # the link (written at the end of a page run) follows the new speed
+        st.session_state[applied] = speed
+
+        # steps and speed move while training: the page's live view redraws this line in its own fragment runs
+        # (`live`), so a page has one fragment refreshing, not two (every fragment run costs the server)
+        slot = c[1].empty()
+        slot.caption(state_line(runner, ids))
+        st.session_state["_state_line"] = (slot, ids)
+
+    bar()
 
 
 def state_line(runner: LiveSession, ids: list[str]) -> str:
