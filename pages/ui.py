@@ -739,6 +739,13 @@ def live_chart(fig, key: str, where=None, feed: str | None = None, live: bool = 
                 fig = pio.from_json(fig, skip_invalid=True)
             st.plotly_chart(fig if not isinstance(fig, dict) else fast_figure(**fig), key=key)
             return
+        if fig is None and feed is not None:
+            # a fed panel while its run trains: the page sends only where its pictures are, the same few bytes
+            # on every rerun, instead of each new picture (~30 KB a panel) that the chart has already fetched,
+            # which the browser decoded and rendered once a second for nothing
+            every = int(1000 * FEED_EVERY * get_runner().pool.crowding())
+            component(data=json.dumps({"feed": feed, "live": True, "every": every}), key=key)
+            return
         # a figure from `cached_figure` comes back on every refresh: serialise it once
         sent = st.session_state.setdefault("_live_chart_json", {})
         hit = sent.get(key)
@@ -770,6 +777,9 @@ def chart(
     """A live chart whose figure is built only when `version` changes (what the figure shows: a
     snapshot's time for its samples, `views_time` for a family's own pictures, a widget's value): a live
     view re-runs every 0.5 s, and building a plotly figure holds the GIL that training needs."""
+    if feed is not None and live and _live_chart_component() is not None:
+        live_chart(None, key=key, where=where, feed=feed, live=True)  # the chart fetches its own pictures
+        return
     live_chart(cached_figure(key, version, build), key=key, where=where, feed=feed, live=live)
 
 

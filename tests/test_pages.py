@@ -130,6 +130,39 @@ def test_compare_panels_update_in_place_as_live_charts():
     runner.close()
 
 
+def test_a_fed_panel_gets_only_its_feed_address_from_the_page_while_it_trains():
+    """While a run trains its panel fetches its pictures from the feed: a rerun must not send each new
+    picture again (the browser decoded ~30 KB a panel every second for nothing); paused, the page sends it."""
+    import json
+
+    at = _app("pages/compare.py")
+    at.query_params["compare.families"] = "ae"
+    at.query_params["compare.seconds"] = "600"
+    at.run()
+    runner = at.session_state["runner"]
+    rid = "compare/0:ae"
+    assert wait_for(lambda: not runner.building)
+    at.run()
+
+    def panel():
+        (el,) = [b for b in at.get("bidi_component") if b.proto.id.endswith(f"compare.fig.{rid}")]
+        return json.loads(json.loads(el.proto.json))
+
+    assert panel()["data"]  # not training: the page draws the picture itself
+    runner.play([rid])
+    assert wait_for(lambda: runner.moving(rid) and runner.snapshot(rid).step > 0)
+    at.run()
+    fed = panel()
+    assert fed["live"] is True and fed["feed"] and "data" not in fed and "layout" not in fed
+    runner.pause([rid])
+    assert wait_for(lambda: not runner.moving(rid))
+    at.run()
+    still = panel()
+    assert still["live"] is False and still["data"] and still["layout"]["title"]["text"].startswith("ae · step ")
+    assert not at.exception
+    runner.close()
+
+
 def test_the_speed_slows_every_run_on_the_page_and_a_bad_one_is_a_note():
     at = _app("pages/compare.py")
     at.query_params["compare.families"] = "gmm,flow"
