@@ -158,7 +158,9 @@ def test_a_fed_panel_gets_only_its_feed_address_from_the_page_while_it_trains():
     assert wait_for(lambda: not runner.moving(rid))
     at.run()
     still = panel()
-    assert still["live"] is False and still["data"] and still["layout"]["title"]["text"].startswith("ae · step ")
+    assert (
+        still["live"] is False and still["data"] and still["layout"]["title"]["text"].startswith("ae · step ")
+    )
     assert not at.exception
     runner.close()
 
