@@ -60,7 +60,7 @@ class Autoencoder(GenerativeModel):
     def _build(self):
         self.latent_dim: int = self.config.latent_dim
         self.net = AENet(self.config)
-        self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=self.config.lr)]
+        self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=self.config.lr, fused=True)]
         self.steps = 0
 
     # -- the latent interface ------------------------------------------------------------------

@@ -136,12 +136,6 @@ def _plain(seq: torch.nn.Sequential) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def _fused(device: torch.device) -> dict:
-    """Adam's fused kernel on a GPU (one launch for every tensor; the same update up to rounding), the
-    default elsewhere (the solo runs' own)."""
-    return {"fused": True} if device.type == "cuda" else {}
-
-
 class _Group:
     """What every batched family shares: members' runs, their data, the draws, the divergence record."""
 
@@ -205,7 +199,7 @@ class BatchedGAN(_Group):
         self.E = None
         if "G_ema" in self.models[0].net:
             _, self.E = _stack([mm.net["G_ema"] for mm in self.models], self.device, False)
-        kw = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), **_fused(self.device)}
+        kw = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "fused": True}  # as the solo runs
         self.opt_g = torch.optim.Adam(list(self.G.values()), **kw)
         self.opt_d = torch.optim.Adam(list(self.D.values()), **kw)
         self.steps_done = self.models[0].steps_done
@@ -282,7 +276,7 @@ class BatchedDDPM(_Group):
         cfg = self.config
         self.base, self.net = _stack([mm.net["model"] for mm in self.models], self.device, True)
         _, self.ema = _stack([mm.net["ema"] for mm in self.models], self.device, False)
-        self.opt = torch.optim.Adam(list(self.net.values()), lr=cfg.lr, **_fused(self.device))
+        self.opt = torch.optim.Adam(list(self.net.values()), lr=cfg.lr, fused=True)  # as the solo runs
         ab = self.models[0].alphas_cumprod.to(self.device)
         self.alpha_bar = torch.cat([torch.ones(1, dtype=ab.dtype, device=self.device), ab])  # t = -1: data
         self.step_count = self.models[0].step_count

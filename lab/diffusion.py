@@ -250,7 +250,7 @@ class DDPM(ClassConditional, GenerativeModel):
             NoiseConditionalMLP(cfg.hidden, cfg.layers, cfg.time_dim, cfg.x_embedding, n_labels)
         )
         self._build_labels()
-        self.optimizers = [torch.optim.Adam(self.net["model"].parameters(), lr=cfg.lr)]
+        self.optimizers = [torch.optim.Adam(self.net["model"].parameters(), lr=cfg.lr, fused=True)]
         self.step_count = 0
         self._true_cache: dict = {}
 

@@ -191,7 +191,7 @@ class FlowMatching(ClassConditional, GenerativeModel):
             NoiseConditionalMLP(cfg.hidden, cfg.layers, cfg.time_dim, cfg.x_embedding, n_labels)
         )
         self._build_labels()
-        self.optimizers = [torch.optim.Adam(self.net["model"].parameters(), lr=cfg.lr)]
+        self.optimizers = [torch.optim.Adam(self.net["model"].parameters(), lr=cfg.lr, fused=True)]
         self.step_count = 0
         self.reflow_round = 0  # 0: trained on data; r: on the pairs of the r-th reflow
         # (x0, x1, labels or None) of the current reflow round

@@ -226,8 +226,8 @@ class GAN(GenerativeModel):
             self.opt_g = torch.optim.RMSprop(G.parameters(), lr=cfg.lr)
             self.opt_d = torch.optim.RMSprop(D.parameters(), lr=cfg.lr)
         else:
-            self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-            self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
+            self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
         self.optimizers = [self.opt_g, self.opt_d]
         self.steps_done = 0  # G steps so far: the clock of lr_half_life
         # plot window for views(): the training data's box, padded, in z

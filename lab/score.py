@@ -94,7 +94,7 @@ class ScoreModel(GenerativeModel):
                 )
             )
         self.net = make_ema_pair(NoiseConditionalMLP(cfg.hidden, cfg.layers, cfg.time_dim, cfg.x_embedding))
-        self.optimizers = [torch.optim.Adam(self.net["model"].parameters(), lr=cfg.lr)]
+        self.optimizers = [torch.optim.Adam(self.net["model"].parameters(), lr=cfg.lr, fused=True)]
         self.step_count = 0
         self._true_cache: dict = {}
 

@@ -174,7 +174,7 @@ class VAE(GenerativeModel):
             )
             with torch.no_grad():
                 self.net.pseudo.copy_(self.train_z[idx.to(self.device)])
-        self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=cfg.lr)]
+        self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=cfg.lr, fused=True)]
         self.steps = 0
         self._gap: dict[str, float] = {}  # the latest ELBO-gap measurement (see elbo_gap)
 
