@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -106,6 +107,87 @@ class GMMConfig(Config):
     )
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """What a GMM's build chose on its subsample: the number of components, the scores behind it, and the
+    best start's (weights, means, precisions) for that number (None: k-means++ at the first step)."""
+
+    k: int
+    bic_scores: dict[int, float]
+    start_scores: dict[int, list[float]]
+    init: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+
+
+# Selections by (subsample, settings, seed). Sessions that open the same link (a lecture: everyone on the
+# same data and seed) build the same GMM: its BIC fits and EM starts (~1 s) are done once per worker, not
+# once per session. Deterministic (scikit-learn with a random_state), so a hit is what a fit would give.
+_SELECTIONS: dict[tuple, _Selection] = {}
+_SELECTIONS_KEPT = 16
+
+
+def _em(x: np.ndarray, k: int, seed: int, covariance_type: str) -> GaussianMixture:
+    """One k-means++ start of EM on x, run to convergence (loosely: tol 1e-3, at most 100 steps)."""
+    gm = GaussianMixture(
+        k, covariance_type=covariance_type, random_state=seed, max_iter=100, tol=1e-3, init_params="k-means++"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return gm.fit(x)
+
+
+def _selection(sub: np.ndarray, cfg: GMMConfig, seed: int) -> _Selection:
+    """The number of components and the best EM start on the subsample `sub` (memoised in _SELECTIONS).
+
+    EM climbs to the nearest local optimum: a start that puts one centre between two narrow components
+    merges them for good (0.3 nats above the entropy on an anisotropic mixture), and BIC then picks a
+    wrong number of components too. Each candidate gets n_init k-means++ starts, each run to
+    convergence, and keeps the best likelihood."""
+    digest = hashlib.sha1(np.ascontiguousarray(sub).tobytes()).hexdigest()
+    key = (digest, sub.shape, cfg.n_components, cfg.bic, cfg.covariance_type, cfg.n_init, seed)
+    hit = _SELECTIONS.get(key)
+    if hit is not None:
+        return hit
+    k = min(cfg.n_components, len(sub))
+    best: dict[int, GaussianMixture] = {}
+    multi: set[int] = set()  # numbers of components that had all their starts
+    bic_scores: dict[int, float] = {}
+    start_scores: dict[int, list[float]] = {}
+
+    def starts(m: int, n: int) -> None:
+        scores = start_scores.setdefault(m, [])
+        for _ in range(n):
+            gm = _em(sub, m, seed + 1000 * len(scores), cfg.covariance_type)
+            scores.append(float(gm.score(sub)))
+            if scores[-1] >= max(scores):
+                best[m] = gm
+        if cfg.bic:
+            bic_scores[m] = float(best[m].bic(sub))
+
+    if cfg.bic and k > 1:
+        # BIC = -2 log L + p log n: one start for every candidate, then all starts around the minimum
+        # (a merged start moves it by one) until the minimum and its neighbours have had them all
+        for m in range(1, k + 1):
+            starts(m, 1)
+        while True:
+            kb = min(bic_scores, key=bic_scores.get)
+            todo = [m for m in range(max(1, kb - 1), min(k, kb + 1) + 1) if m not in multi]
+            if not todo or cfg.n_init == 1:
+                break
+            for m in todo:
+                starts(m, cfg.n_init - 1)
+                multi.add(m)
+        k = kb
+    elif k > 1 and cfg.n_init > 1:
+        starts(k, cfg.n_init)
+    g = best.get(k)
+    init = None if g is None else (g.weights_.copy(), g.means_.copy(), g.precisions_.copy())
+    choice = _Selection(k, bic_scores, start_scores, init)
+    if len(_SELECTIONS) >= _SELECTIONS_KEPT:
+        _SELECTIONS.pop(next(iter(_SELECTIONS)))  # the oldest
+    _SELECTIONS[key] = choice
+    return choice
+
+
 class GMM(GenerativeModel):
     key = "gmm"
     title = "Gaussian mixture (EM)"
@@ -122,53 +204,20 @@ class GMM(GenerativeModel):
         # starts and BIC use the complete rows; EM then learns from the incomplete ones too
         x = self._x64()
         x = x[~np.isnan(x).any(1)]
-        k = min(cfg.n_components, len(x))
-        self.bic_scores: dict[int, float] = {}
         # model selection and the EM starts run on a subsample so they stay quick on big data
         sub = x[np.random.default_rng(self.seed).permutation(len(x))[:2000]]
-        # EM climbs to the nearest local optimum: a start that puts one centre between two narrow components
-        # merges them for good (0.3 nats above the entropy on an anisotropic mixture), and BIC then picks a
-        # wrong number of components too. Each candidate gets n_init k-means++ starts, each run to
-        # convergence, and keeps the best likelihood.
-        best: dict[int, GaussianMixture] = {}
-        multi: set[int] = set()  # numbers of components that had all their starts
-
-        def starts(m: int, n: int) -> None:
-            scores = self.start_scores.setdefault(m, [])
-            for _ in range(n):
-                gm = self._em(sub, m, self.seed + 1000 * len(scores))
-                scores.append(float(gm.score(sub)))
-                if scores[-1] >= max(scores):
-                    best[m] = gm
-            if cfg.bic:
-                self.bic_scores[m] = float(best[m].bic(sub))
-
-        self.start_scores: dict[int, list[float]] = {}  # mean log-likelihood on the subsample per start
-        if cfg.bic and k > 1:
-            # BIC = -2 log L + p log n: one start for every candidate, then all starts around the minimum
-            # (a merged start moves it by one) until the minimum and its neighbours have had them all
-            for m in range(1, k + 1):
-                starts(m, 1)
-            while True:
-                kb = min(self.bic_scores, key=self.bic_scores.get)
-                todo = [m for m in range(max(1, kb - 1), min(k, kb + 1) + 1) if m not in multi]
-                if not todo or cfg.n_init == 1:
-                    break
-                for m in todo:
-                    starts(m, cfg.n_init - 1)
-                    multi.add(m)
-            k = kb
-        elif k > 1 and cfg.n_init > 1:
-            starts(k, cfg.n_init)
-        self.k = k
+        choice = _selection(sub, cfg, self.seed)
+        self.k = choice.k
+        self.bic_scores = dict(choice.bic_scores)
+        self.start_scores = {m: list(v) for m, v in choice.start_scores.items()}
         init = {}
-        if k in best:
-            g = best[k]
-            init = {"weights_init": g.weights_, "means_init": g.means_, "precisions_init": g.precisions_}
+        if choice.init is not None:
+            w, mu, prec = (a.copy() for a in choice.init)
+            init = {"weights_init": w, "means_init": mu, "precisions_init": prec}
         # the first step's fit() initialises (from the best start, or k-means++ with one start and no BIC)
         # and runs one EM iteration on every point; train_step runs the rest
         self.gm = GaussianMixture(
-            k,
+            self.k,
             covariance_type=cfg.covariance_type,
             random_state=self.seed,
             max_iter=1,
@@ -177,20 +226,6 @@ class GMM(GenerativeModel):
             **init,
         )
         self._last_bound = -math.inf
-
-    def _em(self, x: np.ndarray, k: int, seed: int) -> GaussianMixture:
-        """One k-means++ start of EM on x, run to convergence (loosely: tol 1e-3, at most 100 steps)."""
-        gm = GaussianMixture(
-            k,
-            covariance_type=self.config.covariance_type,
-            random_state=seed,
-            max_iter=100,
-            tol=1e-3,
-            init_params="k-means++",
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return gm.fit(x)
 
     @threadpool_limits.wrap(limits=1)
     def train_step(self, batch):

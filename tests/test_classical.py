@@ -35,6 +35,31 @@ def test_each_train_step_is_one_em_iteration_and_never_lowers_the_likelihood():
     assert abs(-bounds[-1] - ref.lower_bound_) < 1e-3  # our last bound is the E step before the 12th M step
 
 
+def test_a_second_gmm_on_the_same_data_and_seed_reuses_the_first_ones_selection(monkeypatch):
+    """Sessions opening the same link build the same GMM: its BIC fits and EM starts run once per process."""
+    import lab.classical as classical
+
+    x = make_dataset("8gaussians").sample(3000, seed=5)
+    first = GMM(GMMConfig(n_components=10), x, seed=7)
+    fits = []
+    real_em = classical._em
+    monkeypatch.setattr(classical, "_em", lambda *a, **k: fits.append(a) or real_em(*a, **k))
+    again = GMM(GMMConfig(n_components=10), x, seed=7)
+    assert fits == []  # nothing fitted again
+    assert (again.k, again.bic_scores, again.start_scores) == (first.k, first.bic_scores, first.start_scores)
+    for _ in range(5):
+        assert first.train_step(None) == again.train_step(None)  # the same EM from the same start
+    np.testing.assert_array_equal(again.gm.means_, first.gm.means_)
+    again.bic_scores[1] = 0.0  # a model's own copy: the next build still sees the selection as it was made
+    assert GMM(GMMConfig(n_components=10), x, seed=7).bic_scores == first.bic_scores
+    assert fits == []
+    GMM(GMMConfig(n_components=10), x, seed=8)  # another seed draws other starts: fitted
+    assert fits
+    fits.clear()
+    GMM(GMMConfig(n_components=9), x, seed=7)  # other settings: fitted
+    assert fits
+
+
 # An exact 5-component mixture: unequal weights, long thin components (std ratio up to 11:1) at angles
 W = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
 MU = np.array([[0.0, 0.0], [3.0, 0.5], [0.5, 3.0], [3.5, 3.5], [-2.5, 2.0]])
