@@ -94,7 +94,10 @@ class BlowUpWatch:
         self.huge_sample_radius = huge_sample_radius
         self.scale: dict[str, float] = {}  # the smallest |value| of each loss so far
         self.over: dict[str, int] = {}  # steps in a row above the threshold, per loss
-        self.next_sample_time = 0.0  # training seconds at which samples are next checked
+        # training seconds at which samples are next checked: not in a run's first moments, which are its first
+        # steps (a crowded worker trains every newcomer's first 20 before anything else; a diffusion chain's
+        # 256 samples there cost as much as those steps)
+        self.next_sample_time = 0.5
         self.far_checks = 0  # sample checks in a row that found the samples far away
         self.last_radius = math.nan  # the 90th percentile of the samples' distances at the last check
 
@@ -180,7 +183,9 @@ class Run:
         self.best_step = 0
         self._best_weights: dict[str, torch.Tensor] | None = None
         self._bad_evals = 0
-        self._next_val_time = 0.0
+        self._next_val_time = (
+            0.5  # as the sample checks: a run's first steps train (a short run validates at its end)
+        )
         self.patience = 12  # validation checks without improvement before stopping
         self.blow_up = BlowUpWatch()
         self._data_radius = float(self.model.train_z.double().norm(dim=1).nanquantile(0.9))

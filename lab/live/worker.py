@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Callable
@@ -438,10 +438,14 @@ class Worker:
             else:
                 self.guarded(a, self.still)
             return
+        running = [x for x in self.actors.values() if x.run is not None and x.run.status == RUNNING]
+        peers = Counter(
+            x.session for x in running
+        )  # once per slice: counted per run, a crowd's 90 runs cost 90^2
         live = [
-            LiveRun(x.run_id, x.run.step, x.many, self.peers(x), x.speed.rate if x.speed else None)
-            for x in self.actors.values()
-            if x.run is not None and x.run.status == RUNNING and not x.measure
+            LiveRun(x.run_id, x.run.step, x.many, peers[x.session], x.speed.rate if x.speed else None)
+            for x in running
+            if not x.measure
         ]
         for _ in range(len(live)):
             order = self.pacer.next_live(live)
@@ -453,12 +457,6 @@ class Worker:
     def progress(self, a: Actor) -> float:
         limit = a.spec.max_wall_seconds
         return a.run.progress if not limit else max(a.run.progress, min(1.0, a.wall / limit))
-
-    def peers(self, a: Actor) -> int:
-        return sum(
-            x.session == a.session and x.run is not None and x.run.status == RUNNING
-            for x in self.actors.values()
-        )
 
     def still(self, a: Actor) -> None:
         if a.pending_steps:
