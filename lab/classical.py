@@ -180,7 +180,7 @@ def _selection(sub: np.ndarray, cfg: GMMConfig, seed: int) -> _Selection:
     elif k > 1 and cfg.n_init > 1:
         starts(k, cfg.n_init)
     g = best.get(k)
-    init = None if g is None else (g.weights_.copy(), g.means_.copy(), g.precisions_.copy())
+    init = None if g is None else (g.weights_, g.means_, g.precisions_)  # each build takes copies
     choice = _Selection(k, bic_scores, start_scores, init)
     if len(_SELECTIONS) >= _SELECTIONS_KEPT:
         _SELECTIONS.pop(next(iter(_SELECTIONS)))  # the oldest

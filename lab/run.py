@@ -183,9 +183,8 @@ class Run:
         self.best_step = 0
         self._best_weights: dict[str, torch.Tensor] | None = None
         self._bad_evals = 0
-        self._next_val_time = (
-            0.5  # as the sample checks: a run's first steps train (a short run validates at its end)
-        )
+        # as the sample checks: a run's first steps train (a short run validates at its end)
+        self._next_val_time = 0.5
         self.patience = 12  # validation checks without improvement before stopping
         self.blow_up = BlowUpWatch()
         self._data_radius = float(self.model.train_z.double().norm(dim=1).nanquantile(0.9))

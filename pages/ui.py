@@ -603,32 +603,26 @@ def controls(runner: LiveSession, ids: list[str], prefix: str) -> None:
 
     @st.fragment
     def bar() -> None:
-        c = st.columns(4)
-        if c[0].button(
-            "Train", icon=":material/play_arrow:", key=f"{prefix}.play", width="stretch", type="primary"
-        ):
-            runner.play(ids)
-            st.rerun()
-        if c[1].button("Pause", icon=":material/pause:", key=f"{prefix}.pause", width="stretch"):
-            runner.pause(ids)
-        if c[2].button(
-            "Step",
-            icon=":material/skip_next:",
-            key=f"{prefix}.step",
-            width="stretch",
-            help="one training step",
-        ):
-            runner.step(ids, 1)
-            st.rerun()
-        if c[3].button(
-            "Reset",
-            icon=":material/replay:",
-            key=f"{prefix}.reset",
-            width="stretch",
-            help="back to step 0 (same seed)",
-        ):
-            runner.reset(ids)
-            st.rerun()
+        # (label, icon, key, help, command, whole page rerun): Pause reruns only this bar
+        buttons = [
+            ("Train", ":material/play_arrow:", "play", None, lambda: runner.play(ids), True),
+            ("Pause", ":material/pause:", "pause", None, lambda: runner.pause(ids), False),
+            ("Step", ":material/skip_next:", "step", "one training step", lambda: runner.step(ids, 1), True),
+            (
+                "Reset",
+                ":material/replay:",
+                "reset",
+                "back to step 0 (same seed)",
+                lambda: runner.reset(ids),
+                True,
+            ),
+        ]
+        for col, (label, icon, name, hint, command, whole_page) in zip(st.columns(4), buttons):
+            kind = "primary" if name == "play" else "secondary"
+            if col.button(label, icon=icon, key=f"{prefix}.{name}", width="stretch", help=hint, type=kind):
+                command()
+                if whole_page:
+                    st.rerun()
         # the speed on the state line's row: a fifth column squeezed the buttons' labels where controls share a
         # page's half
         c = st.columns([1.2, 2.8], vertical_alignment="center")
@@ -743,8 +737,7 @@ def live_chart(fig, key: str, where=None, feed: str | None = None, live: bool = 
             # a fed panel while its run trains: the page sends only where its pictures are, the same few bytes
             # on every rerun, instead of each new picture (~30 KB a panel) that the chart has already fetched,
             # which the browser decoded and rendered once a second for nothing
-            every = int(1000 * FEED_EVERY * get_runner().pool.crowding())
-            component(data=json.dumps({"feed": feed, "live": True, "every": every}), key=key)
+            component(data=json.dumps({"feed": feed, "live": True, "every": _feed_every()}), key=key)
             return
         # a figure from `cached_figure` comes back on every refresh: serialise it once
         sent = st.session_state.setdefault("_live_chart_json", {})
@@ -766,9 +759,15 @@ def live_chart(fig, key: str, where=None, feed: str | None = None, live: bool = 
             spec = pio.to_json(fig, validate=False)
         sent[key] = (fig, spec)
         if feed is not None:  # the feed's pictures and the page's carry their time ("v"): the newest stays
-            every = int(1000 * FEED_EVERY * get_runner().pool.crowding())
-            spec = spec[:-1] + f',"feed":{json.dumps(feed)},"live":{json.dumps(live)},"every":{every}}}'
+            spec = (
+                spec[:-1] + f',"feed":{json.dumps(feed)},"live":{json.dumps(live)},"every":{_feed_every()}}}'
+            )
         component(data=spec, key=key)
+
+
+def _feed_every() -> int:
+    """Milliseconds between a fed panel's fetches: FEED_EVERY, longer on a crowded server."""
+    return int(1000 * FEED_EVERY * get_runner().pool.crowding())
 
 
 def chart(

@@ -439,9 +439,8 @@ class Worker:
                 self.guarded(a, self.still)
             return
         running = [x for x in self.actors.values() if x.run is not None and x.run.status == RUNNING]
-        peers = Counter(
-            x.session for x in running
-        )  # once per slice: counted per run, a crowd's 90 runs cost 90^2
+        # each session's running runs, counted once per slice (counted per run, a crowd's 90 runs cost 90^2)
+        peers = Counter(x.session for x in running)
         live = [
             LiveRun(x.run_id, x.run.step, x.many, peers[x.session], x.speed.rate if x.speed else None)
             for x in running
