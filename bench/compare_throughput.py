@@ -32,6 +32,20 @@ from tests.e2e.conftest import cpu_seconds  # noqa: E402
 NINE = ["gmm", "kde", "ae", "vae", "gan", "flow", "ar", "ddpm", "score"]
 NEURAL = ["ae", "vae", "gan", "flow", "ar", "ddpm", "score"]
 TITLES = "els => els.map(e => e.textContent)"
+FIGURE = (
+    ".lab-drawn, .js-plotly-plot"  # a live chart's preview (drawn before plotly.js loads) or a plotly chart
+)
+# A newcomer's first figure timed inside the page, from the navigation's start to the frame after the figure is
+# in the DOM (its preview, then the plotly chart): a renderer busy evaluating plotly.js answers Playwright's wait
+# only after that work, 1-2 s after the figure was on the screen. Playwright's view is printed beside.
+FIGURE_WATCH = r"""(() => { const t = window.__figure = {};
+  const frame = (k) => requestAnimationFrame(() => setTimeout(() => { t[k] = performance.now(); }, 0));
+  const ob = new MutationObserver(() => {
+    if (t.shown === undefined && document.querySelector('.lab-drawn, .js-plotly-plot')) { t.shown = 1; frame('figure'); }
+    if (t.plotly === undefined && document.querySelector('.js-plotly-plot')) { t.plotly = 1; frame('chart'); ob.disconnect(); }
+  });
+  document.addEventListener('DOMContentLoaded', () => ob.observe(document.documentElement, { subtree: true, childList: true, attributes: true, attributeFilter: ['class'] }));
+})()"""
 COUNTER = """() => { window.__updates = {}; const seen = {}, t0 = performance.now();
   setInterval(() => { document.querySelectorAll('.js-plotly-plot .gtitle').forEach((t) => {
     const s = t.textContent || ''; if (!s.includes(' · step ')) return; const name = s.split(' · step ')[0];
@@ -125,8 +139,10 @@ def compare_query(families: list[str], seconds: float) -> str:
     return f"compare.families={','.join(families)}&compare.seconds={seconds:g}"
 
 
-def open_compare(b, url: str, families: list[str], seconds: float):
+def open_compare(b, url: str, families: list[str], seconds: float, watch: str | None = None):
     ctx = b.new_context(viewport={"width": 1400, "height": 1000})
+    if watch:
+        ctx.add_init_script(watch)
     pg = ctx.new_page()
     pg.goto(f"{url}/?{compare_query(families, seconds)}", wait_until="commit")
     return ctx, pg
@@ -173,7 +189,7 @@ class Crowd:
             first = []
             for _, pg in self.pages:
                 try:
-                    pg.wait_for_selector(".js-plotly-plot", timeout=120_000)
+                    pg.wait_for_selector(FIGURE, timeout=120_000)
                     first.append(time.perf_counter() - t0)
                 except Exception:
                     first.append(float("inf"))
@@ -279,11 +295,16 @@ def crowd_rows(a, b, url: str, proc) -> list[tuple[str, str, str]]:
     server, workers = [proc.pid], family_of(proc.pid)[1:]
     cpu0 = [cpu_seconds(g) for g in (server, workers)]
     t0 = time.perf_counter()
-    ctx, pg = open_compare(b, url, NINE, 60)
-    reached, paint = None, float("inf")
+    ctx, pg = open_compare(b, url, NINE, 60, watch=FIGURE_WATCH)
+    reached, paint, interactive, seen = None, float("inf"), float("inf"), {}
     try:  # a page that never paints is a row, not a crash of the bench
-        pg.wait_for_selector(".js-plotly-plot", timeout=120_000)
+        # a figure is on the page: the preview drawn before plotly.js has loaded, or plotly's own
+        pg.wait_for_selector(FIGURE, timeout=120_000)
         paint = time.perf_counter() - t0
+        pg.wait_for_selector(".js-plotly-plot", timeout=120_000)
+        interactive = time.perf_counter() - t0
+        pg.wait_for_function("window.__figure && window.__figure.chart !== undefined", timeout=30_000)
+        seen = pg.evaluate("window.__figure")
         wait_panels(pg, len(NINE) + 1, 180)
         click(pg, "Train")
     except Exception:
@@ -295,7 +316,21 @@ def crowd_rows(a, b, url: str, proc) -> list[tuple[str, str, str]]:
             reached = time.perf_counter() - t_train
             break
         time.sleep(0.25)
-    rows.append((f"session {a.sessions + 1} (Chromium): first figure", f"{paint:.1f} s", "< 3 s"))
+    in_page = lambda k: f"{seen[k] / 1000:.1f} s" if k in seen else "not seen"  # noqa: E731
+    rows.append(
+        (
+            f"session {a.sessions + 1} (Chromium): first figure on the screen, in page (Playwright)",
+            f"{in_page('figure')} ({paint:.1f} s)",
+            "< 3 s",
+        )
+    )
+    rows.append(
+        (
+            f"session {a.sessions + 1} (Chromium): first plotly chart (zoom, hover), in page (Playwright)",
+            f"{in_page('chart')} ({interactive:.1f} s)",
+            "",
+        )
+    )
     rows.append(
         (
             f"session {a.sessions + 1}: every run past step 20 after Train",

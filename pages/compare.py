@@ -152,8 +152,14 @@ def panels():
 
 @ui.live(runner, every=SCOREBOARD_EVERY, with_state=False)
 def scoreboard():
-    rows = [snapshot_summary(labels[i], runner.snapshot(i)) for i in ids]
+    snaps = [runner.snapshot(i) for i in ids]
     st.subheader("Scoreboard")
+    if not any(s is not None and (s.step > 0 or s.latest_metrics) for s in snaps):
+        # nothing measured yet; the table's code (1.2 MB of the browser's) would compete with a newcomer's
+        # first figures for nothing
+        st.caption("It fills in as the runs train: press Train (or Step).")
+        return
+    rows = [snapshot_summary(labels[i], s) for i, s in zip(ids, snaps)]
     st.dataframe(
         pd.DataFrame(rows, columns=SUMMARY_COLUMNS),
         hide_index=True,

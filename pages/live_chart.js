@@ -176,8 +176,96 @@ function drawFigure(div, canvas, fig) {
         div.on("plotly_relayouting", (ev) => drawPoints(div, canvas, rangesFromEvent(div, ev)));
       }
       drawPoints(div, canvas);
+      div.parentElement.classList.add("lab-drawn");
     })
     .catch((e) => { div.textContent = "This chart could not be drawn: " + e.message; });
+}
+
+// Until plotly.js has loaded (1.5 MB: 1-2 s of a newcomer's browser, more on a busy machine), a density panel
+// (fixed axes, one density image, marker traces) is drawn on its canvas in plotly's places: the picture, its
+// points and its title, without ticks. Plotly then draws under it and drawPoints clears the canvas.
+function previewable(fig) {
+  const L = fig.layout || {};
+  const xa = L.xaxis || {}, ya = L.yaxis || {};
+  if (typeof L.height !== "number" || !fixedRange(L, "xaxis") || !fixedRange(L, "yaxis")) return false;
+  if (Object.keys(L).some((k) => /^[xy]axis\d+$/.test(k)) || (L.shapes && L.shapes.length) ||
+      (L.annotations && L.annotations.length)) return false;
+  if ((L.images || []).some((im) => im.xref !== "x" || im.yref !== "y")) return false;
+  return (fig.data || []).every((t) => (t.type === undefined || t.type === "scatter") && t.mode === "markers" &&
+    (!t.xaxis || t.xaxis === "x") && (!t.yaxis || t.yaxis === "y") && values(t.x) && values(t.y)) && !!(xa && ya);
+}
+
+function plotArea(width, L) {  // the plot's pixel box as plotly lays it out (margins; scaleanchor with constrain "domain")
+  const m = { l: 80, r: 80, t: 100, b: 80, ...(L.margin || {}) };
+  const xr = L.xaxis.range, yr = L.yaxis.range;
+  let x0 = m.l, y0 = m.t, w = Math.max(1, width - m.l - m.r), h = Math.max(1, L.height - m.t - m.b);
+  if (L.yaxis.scaleanchor === "x") {  // equal scales: the longer side shrinks around the centre
+    const s = Math.min(w / (xr[1] - xr[0]), h / (yr[1] - yr[0]));
+    const pw = s * (xr[1] - xr[0]), ph = s * (yr[1] - yr[0]);
+    x0 += (w - pw) / 2; y0 += (h - ph) / 2; w = pw; h = ph;
+  }
+  return { x0, y0, w, h, px: (x) => x0 + (x - xr[0]) * w / (xr[1] - xr[0]), py: (y) => y0 + (yr[1] - y) * h / (yr[1] - yr[0]) };
+}
+
+function preview(div, canvas, fig, tries = 0) {
+  const L = fig.layout;
+  const width = div.clientWidth || (div.parentElement && div.parentElement.clientWidth) || 0;
+  if (!width) {  // not laid out yet (a column still being built): the next frames may have it
+    if (tries < 30) requestAnimationFrame(() => {
+      if (!div._fullLayout && div.__labPreviewFig === fig) preview(div, canvas, fig, tries + 1);
+    });
+    return;
+  }
+  const token = (div.__labPreview = {});  // a newer preview, or plotly's own drawing, wins
+  const a = plotArea(width, L);
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(width * dpr);
+  canvas.height = Math.round(L.height * dpr);
+  canvas.style.width = width + "px";
+  canvas.style.height = L.height + "px";
+  const paint = (images) => {
+    if (div.__labPreview !== token || div._fullLayout) return;
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, L.height);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(a.x0, a.y0, a.w, a.h);
+    ctx.clip();
+    images.forEach(([im, img]) => {
+      const x = a.px(im.x), y = a.py(im.y);
+      ctx.drawImage(img, x, y, a.px(im.x + im.sizex) - x, a.py(im.y - im.sizey) - y);
+    });
+    for (const t of fig.data || []) {
+      const m = t.marker || {}, x = values(t.x), y = values(t.y);
+      const r = (typeof m.size === "number" ? m.size : 6) / 2;
+      ctx.globalAlpha = (t.opacity === undefined ? 1 : t.opacity) * (typeof m.opacity === "number" ? m.opacity : 1);
+      ctx.fillStyle = typeof m.color === "string" ? m.color : "#636efa";
+      for (let i = 0; i < x.length; i++) {
+        if (x[i] === null || y[i] === null) continue;
+        ctx.beginPath();
+        ctx.arc(a.px(x[i]), a.py(y[i]), r, 0, 2 * Math.PI);
+        ctx.fill();
+      }
+    }
+    ctx.restore();
+    const title = L.title && typeof L.title.text === "string" ? L.title.text.replace(/<[^>]*>/g, "") : "";
+    if (title) {
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = "#2a3f5f";
+      ctx.font = `${(L.title.font && L.title.font.size) || 17}px "Open Sans", verdana, arial, sans-serif`;
+      ctx.textBaseline = "middle";
+      ctx.fillText(title, width * (typeof L.title.x === "number" ? L.title.x : 0.02), (L.margin && L.margin.t || 100) / 2);
+    }
+    div.parentElement.classList.add("lab-preview", "lab-drawn");
+  };
+  const sources = (L.images || []).filter((im) => typeof im.source === "string");
+  Promise.all(sources.map((im) => new Promise((ok) => {
+    const img = new Image();
+    img.onload = () => ok([im, img]);
+    img.onerror = () => ok(null);
+    img.src = im.source;
+  }))).then((loaded) => paint(loaded.filter(Boolean)));
 }
 
 // Figures may come from the page (a rerun) and from the feed (polled) in any order: `v` (the picture's time)
@@ -191,6 +279,8 @@ function show(div, canvas, fig) {
     div.__labV = fig.v;
     div.__labKey = key;
   }
+  if (fig.layout && typeof fig.layout.height === "number") div.style.minHeight = fig.layout.height + "px";  // no jump when plotly draws
+  if (!window.Plotly && !div._fullLayout && previewable(fig)) preview(div, canvas, (div.__labPreviewFig = fig));
   div.__labChain = (div.__labChain || Promise.resolve()).then(() => drawFigure(div, canvas, fig));
 }
 

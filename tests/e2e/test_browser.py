@@ -69,3 +69,35 @@ def test_only_plain_points_on_top_go_on_the_canvas(app_url, page):
     paths = next(v for k, v in counts.items() if k.startswith("Reverse trajectories"))
     assert samples == 1 and paths == 0, counts
     assert_no_exception(page)
+
+
+# The truth panel's points canvas: (drawn pixels in the title band above the plot, drawn pixels in all).
+CANVAS_INK = """() => { const box = [...document.querySelectorAll('.lab-live-chart-box')][0];
+  const c = box.querySelector('canvas'); const g = c.getContext('2d');
+  const px = g.getImageData(0, 0, c.width, c.height).data, band = Math.round(30 * (window.devicePixelRatio || 1));
+  let title = 0, all = 0;
+  for (let i = 3; i < px.length; i += 4) if (px[i] > 0) { all++; if ((i - 3) / 4 / c.width < band) title++; }
+  return [title, all, box.classList.contains('lab-preview')]; }"""
+
+
+def test_a_panel_is_drawn_before_plotly_loads_and_plotly_takes_over(app_url, page):
+    """plotly.js (1.5 MB) arrives last on a newcomer's page: until it has, each density panel is drawn on its
+    canvas (picture, points, title); once it has, plotly draws the chart and the canvas keeps only the points."""
+    held = []
+    page.route("**/plotly.min.js", lambda route: held.append(route))  # not answered until the test says so
+    page.goto(app_url + "/?compare.families=gmm,kde&compare.seconds=5")
+    page.wait_for_selector(".lab-preview", timeout=60_000)
+    assert page.locator(".js-plotly-plot").count() == 0 and held
+    time.sleep(0.5)  # the preview's density image decodes asynchronously
+    title, ink, preview = page.evaluate(CANVAS_INK)
+    assert preview and title > 50 and ink > 5000, (title, ink)
+    for route in held:
+        route.continue_()
+    page.wait_for_function(
+        "[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent === 'true density')",
+        timeout=60_000,
+    )
+    time.sleep(0.5)
+    title, ink, _ = page.evaluate(CANVAS_INK)
+    assert title == 0 and ink > 0, (title, ink)  # plotly draws the title and picture; the canvas, the points
+    assert_no_exception(page)
