@@ -54,7 +54,8 @@ def rq_spline(
     knots = torch.cat([-end, interior, end], dim=-1)
     # boundary derivatives are 1 so the spline joins the identity tails smoothly
     ones = torch.ones_like(d_raw[:, :1])
-    derivs = torch.cat([ones, min_deriv + F.softplus(d_raw), ones], dim=-1)  # [n, K+1]
+    # softplus on a strided slice of the network's output is ~6x slower than on a contiguous copy
+    derivs = torch.cat([ones, min_deriv + F.softplus(d_raw.contiguous()), ones], dim=-1)  # [n, K+1]
 
     edges = knots[:, 1 if inverse else 0]
     idx = (torch.searchsorted(edges[:, 1:-1].contiguous(), xc[:, None].contiguous(), right=True)[:, 0]).clamp(
