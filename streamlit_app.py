@@ -4,7 +4,7 @@ import os
 
 import streamlit as st
 
-from pages import links
+from pages import links, live_chart
 
 st.set_page_config(page_title="Generative models lab", page_icon=":material/science:", layout="wide")
 
@@ -31,6 +31,7 @@ pages = [
     for i, (path, title, icon) in enumerate(p for p in PAGES if os.path.exists(os.path.join(HERE, p[0])))
 ]
 page = st.navigation(pages)
+live_chart.preload()  # the first element: the browser fetches plotly.js while the page is built
 links.lecture_from_link()
 top = st.container()  # the lecture-mode switch goes here, drawn after the page so that the page's
 try:  # title paints before torch and scikit-learn are imported (first paint)

@@ -329,6 +329,12 @@ export default function (component) {
       s.onerror = () => { window.__labPlotly = null; fail(new Error("plotly.js did not load")); };
       document.head.appendChild(s);
     });
+    window.__labPlotly.catch(() => {});  // a chart that needs it says so; the preload has no one to tell
+  }
+  if (data === '{"preload":true}') {  // the router's invisible first element (pages/live_chart.py): loading was all
+    const cell = parentElement.closest('[data-testid="stElementContainer"]');
+    if (cell) cell.style.display = "none";  // no gap in the page's layout
+    return;
   }
   let box = parentElement.querySelector(".lab-live-chart-box");
   if (!box) {

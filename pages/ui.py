@@ -23,7 +23,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 from typing import Any, Callable
 
 import numpy as np
@@ -48,6 +47,7 @@ from lab.snapshot import Snapshot
 from lab.spec import RunSpec
 from lab.viz.common import fast_figure, spec_json
 from pages import links
+from pages.live_chart import live_chart_component
 
 # seconds between live figure updates: family pages draw 6-10 figures per update (~15 ms of plotly each,
 # holding the GIL the trainer needs) and get a picture snapshot about twice a second, so 0.5 s; the
@@ -694,30 +694,9 @@ def live(runner: LiveSession, every: float = LIVE_EVERY, with_state: bool = True
 # panels at 4 updates a second would need more than a core) and the user's zoom is lost. `live_chart`
 # mounts a small component (pages/live_chart.js) once per key and updates it in place with Plotly.react,
 # so a zoom or pan survives (the figures carry a uirevision); a panel's samples go on a canvas over the
-# plot and a points-and-title update only relayouts the title (~5 ms a panel). Plotly.js itself comes
-# from plotly.py's copy, served as the app's static file (server.enableStaticServing in .streamlit/config.toml).
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_STATIC_PLOTLY = os.path.join(_ROOT, "static", "plotly.min.js")
-_LIVE_CHART_JS = os.path.join(_ROOT, "pages", "live_chart.js")
-
-
-@st.cache_resource(show_spinner=False)
-def _live_chart_component():
-    """The component, or None when plotly.js cannot be served (static serving off, or no copy)."""
-    if not st.get_option("server.enableStaticServing"):
-        return None
-    try:
-        import plotly
-
-        source = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
-        if not os.path.exists(_STATIC_PLOTLY) or os.path.getsize(_STATIC_PLOTLY) != os.path.getsize(source):
-            os.makedirs(os.path.dirname(_STATIC_PLOTLY), exist_ok=True)
-            shutil.copyfile(source, _STATIC_PLOTLY)
-        with open(_LIVE_CHART_JS, encoding="utf-8") as f:
-            js = f.read()
-    except OSError:
-        return None
-    return st.components.v2.component("lab_live_chart", js=js, isolate_styles=False)
+# plot and a points-and-title update only relayouts the title (~5 ms a panel). The component and its
+# plotly.js: pages/live_chart.py.
+_live_chart_component = live_chart_component  # pages/live_chart.py (no heavy imports: the router uses it)
 
 
 def live_chart(fig, key: str, where=None, feed: str | None = None, live: bool = False) -> None:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import built, charts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HELPERS = ("ui.py", "links.py", "family_page.py")  # shared page pieces, not pages
+HELPERS = ("ui.py", "links.py", "family_page.py", "live_chart.py")  # shared page pieces, not pages
 PAGES = sorted(
     os.path.relpath(p, ROOT)
     for p in glob.glob(os.path.join(ROOT, "pages", "*.py"))
