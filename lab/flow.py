@@ -241,7 +241,9 @@ class FlowConfig(Config):
         choices=["spline", "affine", "planar"],
     )
     layers: int = option(4, "flow layers (planar flows need many: try 32)", min=1, max=64)
-    hidden: int = option(64, "hidden units of each coupling network", min=4, max=512)
+    # 48 rather than 64: each step ~10 % cheaper and no less able (moons in 7.5 s: KL 0.0185 against 0.0227 over
+    # 5 seeds; 300 points of 8gaussians in 15 s: gap to the best classical fit +0.046 against +0.054)
+    hidden: int = option(48, "hidden units of each coupling network", min=4, max=512)
     depth: int = option(2, "hidden layers of each coupling network", min=1, max=6)
     # 8 bins fit moons faster (KL 0.009-0.019 in 570 steps against 0.024 for 16) but miss 8gaussians' narrow
     # modes on 300 points by 0.38 nats (16: 0.035): bench/results_fit_flow_ar.md
