@@ -31,7 +31,8 @@ pages = [
     for i, (path, title, icon) in enumerate(p for p in PAGES if os.path.exists(os.path.join(HERE, p[0])))
 ]
 page = st.navigation(pages)
-live_chart.preload()  # the first element: the browser fetches plotly.js while the page is built
+with st.sidebar:  # its first element (in the main area it held back the page's title until its code loaded)
+    live_chart.preload()  # the browser fetches plotly.js while the page is built
 links.lecture_from_link()
 top = st.container()  # the lecture-mode switch goes here, drawn after the page so that the page's
 try:  # title paints before torch and scikit-learn are imported (first paint)

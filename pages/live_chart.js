@@ -207,13 +207,15 @@ function plotArea(width, L) {  // the plot's pixel box as plotly lays it out (ma
   return { x0, y0, w, h, px: (x) => x0 + (x - xr[0]) * w / (xr[1] - xr[0]), py: (y) => y0 + (yr[1] - y) * h / (yr[1] - yr[0]) };
 }
 
-function preview(div, canvas, fig, tries = 0) {
+function preview(div, canvas, fig, done, tries = 0) {  // done(): painted, or given up
   const L = fig.layout;
   const width = div.clientWidth || (div.parentElement && div.parentElement.clientWidth) || 0;
   if (!width) {  // not laid out yet (a column still being built): the next frames may have it
     if (tries < 30) requestAnimationFrame(() => {
-      if (!div._fullLayout && div.__labPreviewFig === fig) preview(div, canvas, fig, tries + 1);
+      if (!div._fullLayout && div.__labPreviewFig === fig) preview(div, canvas, fig, done, tries + 1);
+      else done();
     });
+    else done();
     return;
   }
   const token = (div.__labPreview = {});  // a newer preview, or plotly's own drawing, wins
@@ -224,7 +226,7 @@ function preview(div, canvas, fig, tries = 0) {
   canvas.style.width = width + "px";
   canvas.style.height = L.height + "px";
   const paint = (images) => {
-    if (div.__labPreview !== token || div._fullLayout) return;
+    if (div.__labPreview !== token || div._fullLayout) return done();
     const ctx = canvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, L.height);
@@ -258,6 +260,7 @@ function preview(div, canvas, fig, tries = 0) {
       ctx.fillText(title, width * (typeof L.title.x === "number" ? L.title.x : 0.02), (L.margin && L.margin.t || 100) / 2);
     }
     div.parentElement.classList.add("lab-preview", "lab-drawn");
+    done();
   };
   const sources = (L.images || []).filter((im) => typeof im.source === "string");
   Promise.all(sources.map((im) => new Promise((ok) => {
@@ -280,8 +283,18 @@ function show(div, canvas, fig) {
     div.__labKey = key;
   }
   if (fig.layout && typeof fig.layout.height === "number") div.style.minHeight = fig.layout.height + "px";  // no jump when plotly draws
-  if (!window.Plotly && !div._fullLayout && previewable(fig)) preview(div, canvas, (div.__labPreviewFig = fig));
-  div.__labChain = (div.__labChain || Promise.resolve()).then(() => drawFigure(div, canvas, fig));
+  let first = Promise.resolve();
+  if (!div._fullLayout && previewable(fig)) {
+    // plotly's first drawing of a chart costs 50-100 ms, and a page's panels queue behind one another: the
+    // preview (under a millisecond) goes first even when plotly.js is already there, and plotly follows
+    // after the browser has shown it
+    first = new Promise((painted) => preview(div, canvas, (div.__labPreviewFig = fig), painted))
+      .then(() => new Promise((shown) => {  // a hidden tab has no frames: plotly then goes on after 100 ms
+        requestAnimationFrame(() => setTimeout(shown, 0));
+        setTimeout(shown, 100);
+      }));
+  }
+  div.__labChain = (div.__labChain || Promise.resolve()).then(() => first).then(() => drawFigure(div, canvas, fig));
 }
 
 // A live panel with a feed (lab/live/feed.py) fetches its picture file while its run trains: the page does
