@@ -81,6 +81,13 @@ class Draws:
             self.device
         )
 
+    def rand(self, *shape: int) -> torch.Tensor:
+        if self.mode == "shared":
+            return torch.rand((self.m, *shape), generator=self.shared, device=self.device)
+        return torch.stack([torch.rand(shape, generator=g, device=g.device) for g in self.gens]).to(
+            self.device
+        )
+
     def randint(self, high: int, *shape: int) -> torch.Tensor:
         if self.mode == "shared":
             return torch.randint(0, high, (self.m, *shape), generator=self.shared, device=self.device)
@@ -284,7 +291,9 @@ class BatchedDDPM(_Group):
     def _step(self, batch: torch.Tensor) -> None:
         cfg = self.config
         n = batch.shape[1]
-        t = self.draws.randint(cfg.T, n)  # [M, n]
+        t = (
+            (cfg.T * self.draws.rand(n) ** cfg.t_power).long().clamp(max=cfg.T - 1)
+        )  # [M, n], as DDPM.train_step
         eps = self.draws.randn(n, 2)
         ab = self.alpha_bar[t + 1].float()[..., None]  # [M, n, 1]
         x_t = ab.sqrt() * batch + (1 - ab).sqrt() * eps
