@@ -34,10 +34,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench.fit_table import parse_seeds  # noqa: E402  ('0-4' or '0,3,7')
 from lab.autoregressive import ARDensity  # noqa: E402
 from lab.base import make_model  # noqa: E402
 from lab.data import make_dataset  # noqa: E402
@@ -166,7 +166,7 @@ def main() -> None:
     torch.set_num_threads(1)
     device = torch.device(a.device)
     dims = [int(v) for v in a.dims.split(",")]
-    seeds = [int(v) for v in a.seeds.split(",")]
+    seeds = parse_seeds(a.seeds)
     ds = make_dataset("moons")
     ref = ds.sample(200_000, 12345)
     mean, std = ref.mean(0), ref.std(0)

@@ -25,9 +25,9 @@ import time
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import torch  # noqa: E402
 
+from bench.fit_table import parse_seeds  # noqa: E402  ('0-4' or '0,3,7')
 from lab import run as lab_run  # noqa: E402
 from lab.data import make_dataset  # noqa: E402
 from lab.metrics import Evaluator, test_nll  # noqa: E402
@@ -117,7 +117,7 @@ def main(argv=None) -> None:
     p.add_argument("--families", default=",".join(FAMILIES), help="of flow,ar: the rows to train")
     a = p.parse_args(argv)
     a.families = a.families.split(",")
-    a.seeds = [int(s) for s in a.seeds.split(",")]
+    a.seeds = parse_seeds(a.seeds)
     torch.set_num_threads(1)
     if a.clock == "thread":
         lab_run.time = types.SimpleNamespace(perf_counter=time.thread_time)  # the Run's budget clock

@@ -37,10 +37,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import numpy as np
 import torch
 
+from bench.fit_table import parse_seeds  # noqa: E402  ('0-4' or '0,3,7')
 from lab.base import Standardizer, make_model
 from lab.data import make_dataset
 from lab.metrics import Evaluator, energy_distance
@@ -327,7 +327,7 @@ def main(argv=None) -> None:
         "--set", action="append", default=[], help="moons table: an fm setting field=value (repeatable)"
     )
     a = p.parse_args(argv)
-    a.seed_list = [int(s) for s in a.seeds.split(",")]
+    a.seed_list = parse_seeds(a.seeds)
     a.settings = dict(item.split("=", 1) for item in a.set)  # validated by make_model's config
     torch.set_num_threads(1)
     print(
