@@ -38,6 +38,8 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
+from lab.diffusion import training_timesteps
+
 RNG_MODES = ("member", "shared")
 
 
@@ -74,26 +76,19 @@ class Draws:
             state = np.random.SeedSequence([int(s) for s in seeds] + [stream]).generate_state(1)[0]
             self.shared = torch.Generator(device=device).manual_seed(int(state))
 
-    def randn(self, *shape: int) -> torch.Tensor:
+    def _draw(self, fn: Callable, shape: tuple[int, ...]) -> torch.Tensor:
         if self.mode == "shared":
-            return torch.randn((self.m, *shape), generator=self.shared, device=self.device)
-        return torch.stack([torch.randn(shape, generator=g, device=g.device) for g in self.gens]).to(
-            self.device
-        )
+            return fn((self.m, *shape), generator=self.shared, device=self.device)
+        return torch.stack([fn(shape, generator=g, device=g.device) for g in self.gens]).to(self.device)
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        return self._draw(torch.randn, shape)
 
     def rand(self, *shape: int) -> torch.Tensor:
-        if self.mode == "shared":
-            return torch.rand((self.m, *shape), generator=self.shared, device=self.device)
-        return torch.stack([torch.rand(shape, generator=g, device=g.device) for g in self.gens]).to(
-            self.device
-        )
+        return self._draw(torch.rand, shape)
 
     def randint(self, high: int, *shape: int) -> torch.Tensor:
-        if self.mode == "shared":
-            return torch.randint(0, high, (self.m, *shape), generator=self.shared, device=self.device)
-        return torch.stack(
-            [torch.randint(0, high, shape, generator=g, device=g.device) for g in self.gens]
-        ).to(self.device)
+        return self._draw(lambda size, **kw: torch.randint(0, high, size, **kw), shape)
 
 
 def _stack(modules: list[torch.nn.Module], device, grad: bool) -> tuple[torch.nn.Module, dict]:
@@ -291,9 +286,7 @@ class BatchedDDPM(_Group):
     def _step(self, batch: torch.Tensor) -> None:
         cfg = self.config
         n = batch.shape[1]
-        t = (
-            (cfg.T * self.draws.rand(n) ** cfg.t_power).long().clamp(max=cfg.T - 1)
-        )  # [M, n], as DDPM.train_step
+        t = training_timesteps(self.draws.rand(n), cfg.T, cfg.t_power)  # [M, n]
         eps = self.draws.randn(n, 2)
         ab = self.alpha_bar[t + 1].float()[..., None]  # [M, n, 1]
         x_t = ab.sqrt() * batch + (1 - ab).sqrt() * eps

@@ -184,6 +184,14 @@ def make_betas(schedule: str, T: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
+def training_timesteps(u: torch.Tensor, T: int, power: float) -> torch.Tensor:
+    """t = floor(T u^p) in 0..T-1 for uniform u (any shape): DDPM's training times, solo and batched.
+
+    p = 1.5 puts 46 % of the steps in the first quarter of t instead of 25 %: on moons (noise 0.05) in a
+    quiet 7.5 s the samples that stray between the arcs halve (blur gap 0.12 over 10 seeds, 0.26 at p = 1)."""
+    return (T * u**power).long().clamp(max=T - 1)
+
+
 @dataclass(frozen=True)
 class DDPMConfig(Config):
     lr: float = option(3e-3, "learning rate (after the warm-up)", min=1e-5, max=1.0, log=True, live=True)
@@ -309,10 +317,7 @@ class DDPM(ClassConditional, GenerativeModel):
         y = None
         if cfg.conditional:  # labelled points, a share p_uncond of them with the null label
             batch, y = self.labelled_batch(n)
-        # p = 1.5 puts 46 % of the steps in the first quarter of t instead of 25 %: on moons (noise 0.05) in a
-        # quiet 7.5 s the samples that stray between the arcs halve (blur gap 0.12 over 10 seeds, 0.26 at p = 1)
-        u = torch.rand(n, generator=self.gen, device=self.device)
-        t = (cfg.T * u**cfg.t_power).long().clamp(max=cfg.T - 1)
+        t = training_timesteps(torch.rand(n, generator=self.gen, device=self.device), cfg.T, cfg.t_power)
         eps = torch.randn(n, 2, generator=self.gen, device=self.device)
         x_t = self.q_sample(batch, t, eps)
         if cfg.prediction == "eps":  # L_simple = |eps - eps_theta|^2
