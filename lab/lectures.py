@@ -193,6 +193,13 @@ NOTES: dict[str, tuple[str, list[tuple[str, str]]]] = {
                 r"\mathcal{L} = \mathbb{E}_{t, (x_0, x_1)}\, \lVert v_\theta(x_t, t) - (x_1 - x_0) \rVert^2",
             ),
             (
+                "Its minimiser is the marginal velocity E[x1 - x0 | x_t]. With independent pairs the lab regresses the "
+                "stable target field (Xu et al. 2023): that mean over the row's own x1 and a batch of reference points "
+                "y_j, weighted by how likely each makes x_t; same minimiser, far less noise:",
+                r"\hat u(x_t) = \frac{\sum_j \mathcal{N}(x_t; t y_j, (1-t)^2 I)\,(y_j - x_t)/(1-t)}"
+                r"{\sum_j \mathcal{N}(x_t; t y_j, (1-t)^2 I)},\qquad y_j \in \{x_1\} \cup \text{ref}",
+            ),
+            (
                 "Sampling solves the ODE from t = 0 to 1 (Euler, midpoint, RK4); the exact density follows the divergence along it:",
                 r"\frac{dx}{dt} = v_\theta(x, t),\qquad \log p_1(x_1) = \log \mathcal{N}(x_0; 0, I) - \int_0^1 \nabla \cdot v_\theta(x_t, t)\, dt",
             ),

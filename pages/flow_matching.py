@@ -10,13 +10,15 @@ from lab.viz import fm as fv  # noqa: E402
 from pages import family_page as fp  # noqa: E402
 from pages import ui  # noqa: E402
 
-MAIN = ["coupling", "reflow", "reflow_every"]
+MAIN = ["coupling", "target", "reflow", "reflow_every"]
 SAMPLING = ["sampler", "steps", "density_steps"]  # live: change without retraining
 
 st.caption(
     "A straight path from noise to data, x_t = (1 − t) x₀ + t x₁, and a network v_θ(x_t, t) that regresses its "
     "velocity x₁ − x₀. Sampling solves dx/dt = v_θ from t = 0 to 1; the same ODE run backwards, with the "
-    "divergence of v_θ (two autograd terms in 2D), gives the exact log-density. Independent pairs (I-CFM) give "
+    "divergence of v_θ (two autograd terms in 2D), gives the exact log-density. With independent pairs the "
+    "target is the stable target field, the mean of x₁ − x₀ given x_t over a reference batch: the same "
+    "minimiser with far less noise. Independent pairs (I-CFM) give "
     "crossing paths and a curved flow; optimal-transport pairs within a batch (OT-CFM) and reflow (rectified "
     "flow: retrain on the model's own noise → sample pairs) straighten it, so fewer solver steps suffice. "
     "On labelled data (conditional), classifier-free guidance with weight w sharpens each class."
