@@ -38,7 +38,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
-from lab.diffusion import training_timesteps
+from lab.diffusion import posterior_mean, training_timesteps
 
 RNG_MODES = ("member", "shared")
 
@@ -290,8 +290,13 @@ class BatchedDDPM(_Group):
         eps = self.draws.randn(n, 2)
         ab = self.alpha_bar[t + 1].float()[..., None]  # [M, n, 1]
         x_t = ab.sqrt() * batch + (1 - ab).sqrt() * eps
+        x0 = batch
+        if cfg.target == "stable":  # DDPM.train_step: each member's own reference batch, drawn after eps
+            ref = self.gather(self.draws.randint(self.n_train, cfg.reference))
+            x0 = posterior_mean(x_t, ab[..., 0].sqrt(), 1 - ab[..., 0], batch, ref)
+            eps = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
         out = _call(self.base, self.net, x_t, t.float())
-        target = eps if cfg.prediction == "eps" else ab.sqrt() * eps - (1 - ab).sqrt() * batch
+        target = eps if cfg.prediction == "eps" else ab.sqrt() * eps - (1 - ab).sqrt() * x0
         loss = ((out - target) ** 2).sum(-1).mean(-1)  # [M]
         for g in self.opt.param_groups:
             g["lr"] = cfg.lr * min(1.0, (self.step_count + 1) / max(cfg.warmup, 1))

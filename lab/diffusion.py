@@ -13,6 +13,7 @@ from torch import nn
 from lab.base import Config, GenerativeModel, option
 from lab.guidance import (
     MAX_CLASSES,
+    NULL_LABEL,
     ClassConditional,
     conditional_option,
     guidance_option,
@@ -192,6 +193,62 @@ def training_timesteps(u: torch.Tensor, T: int, power: float) -> torch.Tensor:
     return (T * u**power).long().clamp(max=T - 1)
 
 
+def posterior_mean(
+    x_t: torch.Tensor,
+    a: torch.Tensor,
+    s2: torch.Tensor,
+    own: torch.Tensor,
+    ref: torch.Tensor,
+    same_class: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """E[y | x_t] [..., n, 2] for x_t | y ~ N(a y, s2 I) over the candidates {own} + ref, equally likely a priori.
+
+    The stable target field (Xu et al. 2023): a noised point's regression target (DDPM's eps and v, flow
+    matching's x1 - x0) is affine in its clean point y, so averaging it over this posterior keeps the minimiser
+    (the row's own point stays a candidate, so the estimate is consistent) and removes the noise of the single
+    draw where the posterior is broad. x_t, own [..., n, 2]; a, s2 [..., n]; ref [..., R, 2] shared by the rows
+    (leading dims: the members of a batched sweep); same_class [..., n, R] (bool): which refs a row may use."""
+    s2 = s2.clamp_min(1e-12)[..., None]
+    a = a[..., None]
+    d_own = (x_t - a * own).pow(2).sum(-1, keepdim=True)
+    d_ref = (  # |x_t - a y_j|^2 for every row and ref without the [n, R, 2] difference tensor
+        x_t.pow(2).sum(-1, keepdim=True)
+        - 2 * a * (x_t @ ref.mT)
+        + a.pow(2) * ref.pow(2).sum(-1)[..., None, :]
+    )
+    if same_class is not None:
+        d_ref = d_ref.masked_fill(~same_class, float("inf"))
+    w = torch.softmax(-torch.cat([d_own, d_ref], -1) / (2 * s2), -1)  # [..., n, 1 + R]
+    return w[..., :1] * own + w[..., 1:] @ ref
+
+
+def reference_batch(
+    model: GenerativeModel, y: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(`config.reference` training points [R, 2], same_class [n, R] or None) for posterior_mean: a labelled row
+    may use the refs of its class only, a row with the null label all of them (the unconditional model)."""
+    idx = torch.randint(
+        0, len(model.train_z), (model.config.reference,), generator=model.gen, device=model.device
+    )
+    if y is None:
+        return model.train_z[idx], None
+    return model.train_z[idx], (model.train_y[idx][None] == y[:, None]) | (y == NULL_LABEL)[:, None]
+
+
+def target_option():
+    """The `target` option of the families that regress a noised point's target (DDPM, flow matching)."""
+    return option(
+        "stable",
+        "regression target: the noised point's own (conditional) one, or the stable target field (Xu et al. 2023: "
+        "its posterior mean over a reference batch, the same minimiser with far less noise)",
+        choices=["stable", "conditional"],
+    )
+
+
+def reference_option():
+    return option(256, "data points in the stable target's reference batch", min=1, max=8192)
+
+
 @dataclass(frozen=True)
 class DDPMConfig(Config):
     lr: float = option(3e-3, "learning rate (after the warm-up)", min=1e-5, max=1.0, log=True, live=True)
@@ -221,6 +278,8 @@ class DDPMConfig(Config):
         "what the network predicts: eps (Ho et al.) or v = sqrt(ab) eps - sqrt(1 - ab) x0 (stable at t near T)",
         choices=["v", "eps"],
     )
+    target: str = target_option()
+    reference: int = reference_option()
     t_power: float = option(
         1.5,
         "t = floor(T u^p), u uniform: p > 1 trains small t (the last steps that place a sample) more often",
@@ -240,6 +299,9 @@ class DDPM(ClassConditional, GenerativeModel):
 
     Forward: q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I). Loss (L_simple):
     E_{t, x_0, eps} |eps - eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t)|^2.
+    By default the regressed eps is its posterior mean given x_t over x_0 and a reference batch (the stable
+    target field, Xu et al. 2023; `posterior_mean`): the same minimiser with far less noise (bench/fit_table.py,
+    7.5 s on the five datasets: energy distance over its floor lower on 4 of 5, blur gap halved).
     Steps are 0-indexed here: t = 0..T-1, alpha_bar_t = prod_{s<=t} (1 - beta_s), and "t = -1" is the data.
 
     conditional: eps_theta(x_t, t, c) learns every class c and, with the label dropped to null with
@@ -320,14 +382,24 @@ class DDPM(ClassConditional, GenerativeModel):
         t = training_timesteps(torch.rand(n, generator=self.gen, device=self.device), cfg.T, cfg.t_power)
         eps = torch.randn(n, 2, generator=self.gen, device=self.device)
         x_t = self.q_sample(batch, t, eps)
+        x0, eps = self.regression_targets(x_t, t, batch, eps, y)
         if cfg.prediction == "eps":  # L_simple = |eps - eps_theta|^2
             loss = ((self.eps_theta(x_t, t, ema=False, labels=y) - eps) ** 2).sum(1).mean()
         else:  # |v - v_theta|^2 = |eps - eps_theta|^2 / ab: the same minimiser, weighted towards high t
             ab = self.alpha_bar(t).float()[:, None]
-            v = ab.sqrt() * eps - (1 - ab).sqrt() * batch
+            v = ab.sqrt() * eps - (1 - ab).sqrt() * x0
             loss = ((self.net["model"](x_t, t.float(), y) - v) ** 2).sum(1).mean()
         warmup_ema_step(self, loss)
         return {"loss": float(loss.detach())}
+
+    def regression_targets(self, x_t, t, x0, eps, y=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x0, eps) [n, 2] that the loss regresses on for x_t = q_sample(x0, t, eps): the draw itself, or with
+        target "stable" their posterior means over x0 and a reference batch (eps and v are affine in x0)."""
+        if self.config.target != "stable":
+            return x0, eps
+        ab = self.alpha_bar(t).float()
+        x0 = posterior_mean(x_t, ab.sqrt(), 1 - ab, x0, *reference_batch(self, y))
+        return x0, (x_t - ab.sqrt()[:, None] * x0) / (1 - ab).sqrt()[:, None]
 
     # -- reverse process -----------------------------------------------------------------------------
     def timesteps(self, steps: int) -> torch.Tensor:

@@ -15,12 +15,15 @@ from lab.diffusion import (
     NoiseConditionalMLP,
     field_grid,
     make_ema_pair,
+    posterior_mean,
+    reference_batch,
+    reference_option,
+    target_option,
     throttled,
     warmup_ema_step,
 )
 from lab.guidance import (
     MAX_CLASSES,
-    NULL_LABEL,
     ClassConditional,
     conditional_option,
     drop_labels,
@@ -110,25 +113,13 @@ def stable_target(
     """The stable target field (Xu et al. 2023) of the straight path: E[x1 - x0 | x_t] over {x1} and `ref`.
 
     Under the independent coupling x_t | y ~ N(t y, s^2 I) with s^2 = (1 - t)^2 + sigma^2, and the velocity
-    that y would give x_t is u(y) = y - (1 - t)(x_t - t y) / s^2 (= (y - x_t) / (1 - t) at sigma = 0). The
-    conditional target x1 - x0 is u of the row's own x1 plus noise; averaging u over the posterior of the
-    candidates {x1} + ref (weights ∝ N(x_t; t y, s^2)) keeps the row's own x1, so the estimate is consistent,
-    and removes most of the variance where the posterior is broad (small t), which is what limits I-CFM.
-    x_t, x1 [n, 2]; t [n]; ref [R, 2] shared by the rows; same_class [n, R] (bool): which refs a row may use
-    (its class, for a conditional model). Returns [n, 2]; with an empty ref, exactly the conditional target.
+    that y would give x_t is u(y) = y - (1 - t)(x_t - t y) / s^2 (= (y - x_t) / (1 - t) at sigma = 0): affine in
+    y, so the mean of u over the posterior of the candidates is u of their mean (lab.diffusion.posterior_mean).
+    x_t, x1 [n, 2]; t [n]; ref [R, 2]; same_class [n, R]. With an empty ref, exactly the conditional target.
     """
-    s2 = ((1 - t).pow(2) + sigma**2).clamp_min(1e-12)[:, None]
-    d_own = (x_t - t[:, None] * x1).pow(2).sum(1, keepdim=True)
-    d_ref = (  # |x_t - t y_j|^2 for every row and ref without the [n, R, 2] difference tensor
-        x_t.pow(2).sum(1, keepdim=True)
-        - 2 * t[:, None] * (x_t @ ref.T)
-        + t[:, None].pow(2) * ref.pow(2).sum(1)
-    )
-    if same_class is not None:
-        d_ref = d_ref.masked_fill(~same_class, float("inf"))
-    w = torch.softmax(-torch.cat([d_own, d_ref], 1) / (2 * s2), 1)  # [n, 1 + R]
-    y_bar = w[:, :1] * x1 + w[:, 1:] @ ref  # u is affine in y, so the mean of u is u of the mean y
-    return y_bar + (1 - t)[:, None] * (t[:, None] * y_bar - x_t) / s2
+    s2 = (1 - t).pow(2) + sigma**2
+    y_bar = posterior_mean(x_t, t, s2, x1, ref, same_class)
+    return y_bar + ((1 - t) / s2.clamp_min(1e-12))[:, None] * (t[:, None] * y_bar - x_t)
 
 
 def transport_cost(x0: torch.Tensor, x1: torch.Tensor) -> float:
@@ -156,13 +147,8 @@ class FMConfig(Config):
         min=0.0,
         max=1.0,
     )
-    target: str = option(
-        "stable",
-        "regression target under the independent coupling: the conditional velocity x1 - x0, or the "
-        "stable target field (Xu et al. 2023: its posterior mean over a reference batch, far less variance)",
-        choices=["stable", "conditional"],
-    )
-    reference: int = option(256, "data points in the stable target's reference batch", min=1, max=8192)
+    target: str = target_option()
+    reference: int = reference_option()
     t_sampling: str = option(
         "uniform",
         "training times: uniform, logit-normal (Esser et al. 2024) or late "
@@ -299,25 +285,14 @@ class FlowMatching(ClassConditional, GenerativeModel):
         if cfg.sigma > 0:
             x_t = x_t + cfg.sigma * torch.randn(n, 2, generator=self.gen, device=self.device)
         if self.pairs is None and cfg.coupling == "independent" and cfg.target == "stable":
-            u_t = self._stable_target(x_t, t, x1, y)
+            ref, same_class = reference_batch(self, y)
+            u_t = stable_target(x_t, t, x1, ref, cfg.sigma, same_class)
         else:  # the pairs of OT or reflow are not independent: only their own velocity is known
             u_t = x1 - x0  # the conditional velocity of the straight path
         net = self.net["model"]  # labels y (None when unconditional) go to the network as they are
         loss = (net(x_t, TIME_SCALE * t, y) - u_t).pow(2).sum(1).mean()
         warmup_ema_step(self, loss)
         return {"loss": float(loss.detach())}
-
-    def _stable_target(self, x_t, t, x1, y) -> torch.Tensor:
-        """stable_target with `reference` training points; a labelled row uses the refs of its class only, a
-        row with the null label all of them (the unconditional flow)."""
-        idx = torch.randint(
-            0, len(self.train_z), (self.config.reference,), generator=self.gen, device=self.device
-        )
-        same = None
-        if y is not None:
-            ref_y = self.train_y[idx]
-            same = (ref_y[None] == y[:, None]) | (y == NULL_LABEL)[:, None]
-        return stable_target(x_t, t, x1, self.train_z[idx], self.config.sigma, same)
 
     def sample_t(self, n: int) -> torch.Tensor:
         """Training times t [n]. Any density with full support on [0, 1] has the same minimiser v(x, t)

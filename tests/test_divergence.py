@@ -79,7 +79,12 @@ def test_a_score_model_at_learning_rate_one_is_stopped_although_its_loss_comes_b
     # its loss returns to ~0.95 once the network has died, so only the samples tell
     run = fit(RunSpec("score", make_dataset("moons"), {"lr": 1.0}, seed=0, n_train=2000, max_steps=300))
     assert run.status == "diverged", (run.step, run.message)
-    assert re.match(r"diverged at step \d+: a tenth of the samples lie [0-9.e+]+ standard dev", run.message)
+    # the samples' rule stops it: far out or, on some CPUs' float paths, already overflowed to inf / nan
+    assert re.match(
+        r"diverged at step \d+: (a tenth of the samples lie [0-9.e+]+ standard dev|more than a tenth of the "
+        r"samples are not finite numbers)",
+        run.message,
+    ), run.message
 
 
 def test_a_flow_whose_held_out_nll_stays_far_above_a_gaussians_is_stopped():
