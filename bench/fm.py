@@ -204,9 +204,13 @@ def tong_table(a) -> None:
             w2s, steps = [], []
             for seed in a.seed_list:
                 rng = np.random.default_rng(seed)
-                model = make_model("fm", gen(100_000, rng), {"coupling": coupling, "sigma": 0.1}, seed=seed)
+                points = gen(100_000, rng)
+                model = make_model(
+                    "fm", points, {"coupling": coupling, "sigma": 0.1, **a.settings}, seed=seed
+                )
                 if a.tong_raw:  # their source N(0, I) and sigma 0.1 live in the data's own coordinates
                     model.scaler = Standardizer(mean=np.zeros(2), std=np.ones(2))
+                    model.train_z = model.to_z(points)  # the stable target's references, in those coordinates
                 # fresh samples each step, as torchcfm does
                 model, k = train_cpu(model, a.tong_seconds, lambda mdl, g: mdl.to_z(gen(256, rng)))  # noqa: B023
                 x = model.sample(a.n_w2, seed + 500).double().numpy()
