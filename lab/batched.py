@@ -38,7 +38,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
-from lab.diffusion import posterior_mean, training_timesteps
+from lab.diffusion import stable_noise_targets, training_timesteps
 
 RNG_MODES = ("member", "shared")
 
@@ -293,8 +293,7 @@ class BatchedDDPM(_Group):
         x0 = batch
         if cfg.target == "stable":  # DDPM.train_step: each member's own reference batch, drawn after eps
             ref = self.gather(self.draws.randint(self.n_train, cfg.reference))
-            x0 = posterior_mean(x_t, ab[..., 0].sqrt(), 1 - ab[..., 0], batch, ref)
-            eps = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
+            x0, eps = stable_noise_targets(x_t, ab[..., 0], batch, ref)
         out = _call(self.base, self.net, x_t, t.float())
         target = eps if cfg.prediction == "eps" else ab.sqrt() * eps - (1 - ab).sqrt() * x0
         loss = ((out - target) ** 2).sum(-1).mean(-1)  # [M]

@@ -222,6 +222,19 @@ def posterior_mean(
     return w[..., :1] * own + w[..., 1:] @ ref
 
 
+def stable_noise_targets(
+    x_t: torch.Tensor,
+    ab: torch.Tensor,
+    x0: torch.Tensor,
+    ref: torch.Tensor,
+    same_class: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DDPM's (x0, eps) [..., n, 2] of x_t = sqrt(ab) x0 + sqrt(1 - ab) eps replaced by their posterior means
+    over x0 and `ref` (posterior_mean; eps is affine in x0): the solo step's and the batched sweep's targets."""
+    x0 = posterior_mean(x_t, ab.sqrt(), 1 - ab, x0, ref, same_class)
+    return x0, (x_t - ab.sqrt()[..., None] * x0) / (1 - ab).sqrt()[..., None]
+
+
 def reference_batch(
     model: GenerativeModel, y: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -382,24 +395,22 @@ class DDPM(ClassConditional, GenerativeModel):
         t = training_timesteps(torch.rand(n, generator=self.gen, device=self.device), cfg.T, cfg.t_power)
         eps = torch.randn(n, 2, generator=self.gen, device=self.device)
         x_t = self.q_sample(batch, t, eps)
-        x0, eps = self.regression_targets(x_t, t, batch, eps, y)
+        ab = self.alpha_bar(t).float()
+        x0, eps = self.regression_targets(x_t, ab, batch, eps, y)
         if cfg.prediction == "eps":  # L_simple = |eps - eps_theta|^2
             loss = ((self.eps_theta(x_t, t, ema=False, labels=y) - eps) ** 2).sum(1).mean()
         else:  # |v - v_theta|^2 = |eps - eps_theta|^2 / ab: the same minimiser, weighted towards high t
-            ab = self.alpha_bar(t).float()[:, None]
-            v = ab.sqrt() * eps - (1 - ab).sqrt() * x0
+            v = ab.sqrt()[:, None] * eps - (1 - ab).sqrt()[:, None] * x0
             loss = ((self.net["model"](x_t, t.float(), y) - v) ** 2).sum(1).mean()
         warmup_ema_step(self, loss)
         return {"loss": float(loss.detach())}
 
-    def regression_targets(self, x_t, t, x0, eps, y=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x0, eps) [n, 2] that the loss regresses on for x_t = q_sample(x0, t, eps): the draw itself, or with
-        target "stable" their posterior means over x0 and a reference batch (eps and v are affine in x0)."""
+    def regression_targets(self, x_t, ab, x0, eps, y=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x0, eps) [n, 2] that the loss regresses on for x_t = q_sample(x0, t, eps), ab = alpha_bar(t) [n]: the
+        draw itself, or with target "stable" their posterior means over x0 and a reference batch."""
         if self.config.target != "stable":
             return x0, eps
-        ab = self.alpha_bar(t).float()
-        x0 = posterior_mean(x_t, ab.sqrt(), 1 - ab, x0, *reference_batch(self, y))
-        return x0, (x_t - ab.sqrt()[:, None] * x0) / (1 - ab).sqrt()[:, None]
+        return stable_noise_targets(x_t, ab, x0, *reference_batch(self, y))
 
     # -- reverse process -----------------------------------------------------------------------------
     def timesteps(self, steps: int) -> torch.Tensor:

@@ -149,7 +149,7 @@ def test_the_stable_target_is_near_the_exact_posterior_mean_of_eps_for_gaussian_
     eps = torch.randn(1024, 2, generator=g)
     tt = torch.full((1024,), t)
     x_t = model.q_sample(x0, tt, eps)
-    x0_hat, eps_hat = model.regression_targets(x_t, tt, x0, eps)
+    x0_hat, eps_hat = model.regression_targets(x_t, model.alpha_bar(tt).float(), x0, eps)
     ab = float(model.alpha_bar(tt[:1]))
     exact = math.sqrt(1 - ab) * x_t
     stable, draw = (eps_hat - exact).pow(2).sum(1).mean(), (eps - exact).pow(2).sum(1).mean()
@@ -157,7 +157,7 @@ def test_the_stable_target_is_near_the_exact_posterior_mean_of_eps_for_gaussian_
     # the two targets are one: eps = (x_t - sqrt(ab) x0) / sqrt(1 - ab) holds for the posterior means too
     assert torch.allclose(eps_hat, (x_t - math.sqrt(ab) * x0_hat) / math.sqrt(1 - ab), atol=1e-4)
     plain = DDPM(DDPMConfig(hidden=16, layers=1, target="conditional"), pts, seed=0)
-    assert plain.regression_targets(x_t, tt, x0, eps) == (x0, eps)
+    assert plain.regression_targets(x_t, model.alpha_bar(tt).float(), x0, eps) == (x0, eps)
 
 
 def test_noised_empirical_score_is_the_gradient_of_the_mixture_log_density():
