@@ -67,7 +67,7 @@ def test_a_run_unwatched_while_its_picture_is_drawn_leaves_no_file(tmp_path):
         closed.wait(5)
         return render(s)
 
-    feed = Feed(str(tmp_path), {"a": snap("a", 1.0, step=1)}.get)
+    feed = Feed(str(tmp_path), {"a": snap("a", 1.0, step=1), "b": snap("b", 1.0, step=1)}.get)
     feed.start()
     try:
         feed.watch("a", slow)
@@ -75,7 +75,11 @@ def test_a_run_unwatched_while_its_picture_is_drawn_leaves_no_file(tmp_path):
         assert drawing.wait(5)
         feed.unwatch("a")
         closed.set()
-        assert not wait_for(lambda: os.listdir(feed.path) != [], timeout=0.5), os.listdir(feed.path)
+        # the one feed thread draws b only after a's drawing has finished (its temporary file is there for a
+        # moment while it is written): once b's file is there, a's must be gone for good
+        other = feed.watch("b", render)
+        assert wait_for(lambda: read(feed, other) is not None, timeout=5)
+        assert os.listdir(feed.path) == [other + ".json"]
     finally:
         feed.close()
 
