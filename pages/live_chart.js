@@ -141,6 +141,19 @@ function downloadPng(div, canvas) {  // the modebar's camera: plotly's picture w
   });
 }
 
+// A plain title (no markup for plotly to format) written into plotly's own title node, and into its layouts
+// so that a later relayout, resize or Plotly.react starts from it. False: plotly has to draw it.
+function setTitle(div, text) {
+  const node = div.querySelector(".gtitle");
+  const fl = div._fullLayout, layout = div.layout;
+  if (!node || /[<>&$]/.test(text) || !fl || !fl.title || !layout || !layout.title || typeof layout.title !== "object") return false;
+  node.textContent = text;
+  node.setAttribute("data-unformatted", text);
+  fl.title.text = text;
+  layout.title.text = text;
+  return true;
+}
+
 function drawFigure(div, canvas, fig) {
   const { data: traces, points } = splitCanvasTraces(fig);
   div.__labPoints = points;
@@ -156,13 +169,18 @@ function drawFigure(div, canvas, fig) {
     div.__labConfig = { kind, config };
   }
   const config = div.__labConfig.config;
-  // most updates change only the points and the title's step count: a relayout of the title costs half
-  // of a full Plotly.react (which re-runs every default and redraws the plot)
+  // most updates change only the points and the title's step count: the title's text node is set in place
+  // (plotly's relayout of it, ~5 ms a panel, re-runs every layout default: nine panels updating four times a
+  // second spent a sixth of a core on it), and plotly's layout is told the new text for its next drawing
   const title = fig.layout && fig.layout.title;
   const titleText = title && typeof title.text === "string" ? title.text : null;
   const rest = JSON.stringify({ traces, layout: { ...fig.layout, title: { ...title, text: null } }, frames: fig.frames || null });
   const titleOnly = titleText !== null && div.__labRest === rest && div._fullLayout;
   div.__labRest = rest;
+  if (titleOnly && setTitle(div, titleText)) {
+    drawPoints(div, canvas);
+    return Promise.resolve();
+  }
   return window.__labPlotly
     .then((Plotly) => {
       if (titleOnly) return Plotly.relayout(div, { "title.text": titleText });

@@ -60,8 +60,9 @@ def test_only_plain_points_on_top_go_on_the_canvas(app_url, page):
     coloured by t) stay in plotly's SVG, in plotly's order."""
     page.goto(app_url + "/diffusion")
     page.get_by_role("heading", name=re.compile("Diffusion")).wait_for(timeout=60_000)
-    page.wait_for_function(
-        "[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.startsWith('Reverse trajectories'))",
+    page.wait_for_function(  # both charts drawn (they arrive in either order)
+        "['Reverse trajectories', 'Samples, step'].every(s => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+        ".some(t => t.textContent.startsWith(s)))",
         timeout=90_000,
     )
     counts = page.evaluate(CANVAS_TRACES)
