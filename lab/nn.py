@@ -31,7 +31,7 @@ class MLP(nn.Sequential):
 
 
 @functools.lru_cache(maxsize=32)
-def _frequencies(half: int, max_period: float, device: torch.device) -> torch.Tensor:
+def sinusoidal_frequencies(half: int, max_period: float, device: torch.device) -> torch.Tensor:
     # the same few vectors on every call; a sampler embeds 50-1000 times per picture
     return torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=device) / half)
 
@@ -41,7 +41,7 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int = 32, max_period: float = 10_
 
     Diffusion models feed the step t (or log sigma) through this before the network.
     """
-    freqs = _frequencies(dim // 2, max_period, t.device)
+    freqs = sinusoidal_frequencies(dim // 2, max_period, t.device)
     args = t.float()[:, None] * freqs[None, :]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:

@@ -112,6 +112,14 @@ class ScoreModel(GenerativeModel):
         sigma = sigma.float()
         return net(x, self._condition(sigma)) / sigma[:, None]
 
+    def score_at_levels(self):
+        """(x, i) -> s_theta(x, sigma_i) with the EMA weights, for Langevin's steps: each level's embedding goes
+        through the network's first layer once (NoiseConditionalMLP.at_levels)."""
+        net = self.net["ema"] if self.config.ema_decay > 0 else self.net["model"]
+        f_at = net.at_levels(self._condition(self.sigmas.float().to(self.device)))
+        sigmas = self.sigmas.float().tolist()
+        return lambda x, i: f_at(x, i) / sigmas[i]
+
     def train_step(self, batch):
         n = len(batch)
         idx = torch.randint(0, len(self.sigmas), (n,), generator=self.gen, device=self.device)
@@ -144,26 +152,25 @@ class ScoreModel(GenerativeModel):
         )
         path = [x.clone()] if record else []
         steps = cfg.steps_per_level * (cfg.n_levels if single else 1)
-        for sigma in self.sigmas.tolist():
+        sigmas = self.sigmas.tolist()
+        score_at = self.score_at_levels()
+        for level, sigma in enumerate(sigmas):
             alpha = cfg.step_size * sigma**2
-            sig = torch.full((n,), sigma, device=self.device)
             for _ in range(steps):
                 if known is not None:
                     x[:, known[0]] = known[1] + sigma * torch.randn(
                         n, generator=generator, device=self.device
                     )
                 z = torch.randn(n, 2, generator=generator, device=self.device)
-                x = x + 0.5 * alpha * self.score(x, sig) + math.sqrt(alpha) * z
+                x = x + 0.5 * alpha * score_at(x, level) + math.sqrt(alpha) * z
             if record:
                 path.append(x.clone())
         if cfg.denoise:
             if known is not None:
-                x[:, known[0]] = known[1] + float(self.sigmas[-1]) * torch.randn(
+                x[:, known[0]] = known[1] + sigmas[-1] * torch.randn(
                     n, generator=generator, device=self.device
                 )
-            x = x + float(self.sigmas[-1]) ** 2 * self.score(
-                x, torch.full((n,), float(self.sigmas[-1]), device=self.device)
-            )
+            x = x + sigmas[-1] ** 2 * score_at(x, len(sigmas) - 1)
             if record:
                 path.append(x.clone())
         if known is not None:

@@ -10,6 +10,7 @@ import torch
 from lab.diffusion import (
     DDPM,
     DDPMConfig,
+    NoiseConditionalMLP,
     gaussian_kl_to_standard,
     make_betas,
     noised_empirical_score,
@@ -35,6 +36,13 @@ def _oracle(model: DDPM):
         return (1 - ab).sqrt() * (x - ab.sqrt() * MU) / (ab * S**2 + 1 - ab)
 
     return eps
+
+
+def _use_oracle(m: DDPM, monkeypatch) -> None:
+    """The samplers ask eps_at_steps for their steps' noise predictor: the oracle's, here."""
+    oracle = _oracle(m)
+    monkeypatch.setattr(m, "eps_theta", oracle)
+    monkeypatch.setattr(m, "eps_at_steps", lambda tau, labels, w: lambda x, i: oracle(x, tau[i]))
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "linear"])
@@ -90,7 +98,7 @@ def test_samplers_with_the_exact_eps_reproduce_the_gaussian(moons_points, sample
     """Full-length ancestral sampling is exact; DDIM is an ODE solver, accurate at 50 steps (at 20 it under-disperses by ~8 %).
     (Respaced ancestral sampling with few steps is not: beta-tilde ignores Var[x0 | x_t] and under-disperses.)"""
     m = _model(moons_points, T=1000)
-    monkeypatch.setattr(m, "eps_theta", _oracle(m))
+    _use_oracle(m, monkeypatch)
     x, _ = m.reverse(6000, torch.Generator().manual_seed(0), sampler, steps)
     assert torch.allclose(x.mean(0), MU, atol=0.03)
     assert torch.allclose(x.std(0), torch.full((2,), S), atol=0.03)
@@ -98,7 +106,7 @@ def test_samplers_with_the_exact_eps_reproduce_the_gaussian(moons_points, sample
 
 def test_inpaint_fixes_the_known_coordinate_and_samples_the_other(moons_points, monkeypatch):
     m = _model(moons_points, T=300)
-    monkeypatch.setattr(m, "eps_theta", _oracle(m))
+    _use_oracle(m, monkeypatch)
     # value given in data coordinates; dims of the oracle Gaussian are independent, so
     # p(x_1 | x_0 = v) is the marginal N(MU_1, S^2) mapped to data coordinates
     v_z = 0.9
@@ -134,6 +142,29 @@ def test_one_step_for_every_row_is_the_same_as_a_step_per_row(moons_points, pred
     x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
     for t in (0, 37, 99):
         assert torch.allclose(m.eps_theta(x, t), m.eps_theta(x, torch.full((50,), t)), atol=1e-5)
+
+
+@pytest.mark.parametrize("x_embedding,n_labels", [(0, 0), (4, 0), (4, 3)])
+def test_a_network_at_fixed_levels_is_the_network(x_embedding, n_labels):
+    """at_levels (a sampler's steps: each level's embedding through the first layer once) gives the same
+    output as the network called with that level for every row (the null label for a conditional net)."""
+    torch.manual_seed(0)
+    net = NoiseConditionalMLP(32, 2, 16, x_embedding, n_labels)
+    levels = torch.tensor([0.0, 37.0, 999.0])
+    f = net.at_levels(levels)
+    x = torch.randn(40, 2)
+    for i, c in enumerate(levels):
+        assert torch.allclose(f(x, i), net(x, c), atol=1e-5)
+
+
+@pytest.mark.parametrize("prediction", ["v", "eps"])
+def test_the_samplers_steps_are_eps_theta(moons_points, prediction):
+    m = _model(moons_points, T=100, prediction=prediction)
+    tau = m.timesteps(10).tolist()
+    eps_at = m.eps_at_steps(tau, None, 0.0)
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    for i, t in enumerate(tau):
+        assert torch.allclose(eps_at(x, i), m.eps_theta(x, t), atol=1e-5)
 
 
 @pytest.mark.parametrize("t", [150, 400, 700])

@@ -17,6 +17,22 @@ def _oracle(x, sigma, ema=True):
     return -(x - MU) / (S**2 + sigma.float()[:, None] ** 2)
 
 
+def _use_oracle(m: ScoreModel, monkeypatch) -> None:
+    """Langevin asks score_at_levels for its levels' score: the exact one, here."""
+    monkeypatch.setattr(m, "score", _oracle)
+    monkeypatch.setattr(
+        m, "score_at_levels", lambda: lambda x, i: _oracle(x, torch.full((len(x),), float(m.sigmas[i])))
+    )
+
+
+def test_langevin_steps_are_the_score(moons_points):
+    m = _model(moons_points, n_levels=5)
+    score_at = m.score_at_levels()
+    x = torch.randn(40, 2, generator=torch.Generator().manual_seed(0))
+    for i, sigma in enumerate(m.sigmas.tolist()):
+        assert torch.allclose(score_at(x, i), m.score(x, torch.full((40,), sigma)), rtol=1e-4, atol=1e-4)
+
+
 def test_geometric_ladder(moons_points):
     m = _model(moons_points, sigma_max=2.0, sigma_min=0.02, n_levels=7)
     s = m.sigmas
@@ -51,7 +67,7 @@ def test_dsm_loss_and_output_scaling(moons_points):
 
 def test_annealed_langevin_with_the_exact_score_reproduces_the_gaussian(moons_points, monkeypatch):
     m = _model(moons_points, n_levels=10, steps_per_level=20, sigma_min=0.01, sigma_max=3.0)
-    monkeypatch.setattr(m, "score", _oracle)
+    _use_oracle(m, monkeypatch)
     x, path = m.langevin(5000, torch.Generator().manual_seed(0), record=True)
     assert len(path) == 10 + 2  # start, one per level, the denoising step
     assert torch.allclose(x.mean(0), MU, atol=0.03)
@@ -60,7 +76,7 @@ def test_annealed_langevin_with_the_exact_score_reproduces_the_gaussian(moons_po
 
 def test_inpaint_fixes_the_known_coordinate(moons_points, monkeypatch):
     m = _model(moons_points, n_levels=10, steps_per_level=20)
-    monkeypatch.setattr(m, "score", _oracle)
+    _use_oracle(m, monkeypatch)
     v = 0.2 * m.scaler.std[1] + m.scaler.mean[1]
     x = m.inpaint(1, v, 3000, 0)
     assert torch.all(x[:, 1] == torch.tensor(v, dtype=torch.float32))
