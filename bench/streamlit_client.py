@@ -31,6 +31,7 @@ class Session:
         self.feeds: dict[str, dict] = {}
         self.fetches = 0
         self.fetch_errors = 0
+        self.poller: asyncio.Task | None = None
         self.page_hash = ""
         self.tasks: list[asyncio.Task] = []
         self.fragments: dict[str, asyncio.Task] = {}
@@ -139,29 +140,37 @@ class Session:
             return
         self._title(key, spec)
         if spec.get("feed"):
-            known = key in self.feeds
             self.feeds[key] = {
                 "url": spec["feed"],
                 "live": bool(spec.get("live")),
                 "every": spec.get("every", 200),
             }
-            if not known:
-                self.tasks.append(asyncio.create_task(self._feed(key)))
+            if self.poller is None:
+                self.poller = asyncio.create_task(self._poll())
+                self.tasks.append(self.poller)
 
-    async def _feed(self, key: str) -> None:
-        """What live_chart.js does: fetch the panel's picture file every `every` ms while its run moves."""
+    async def _poll(self) -> None:
+        """What live_chart.js does: every `every` ms, fetch each file that a moving panel's address names once,
+        and give each of those panels its picture from it."""
         while True:
-            f = self.feeds[key]
-            await asyncio.sleep(f["every"] / 1000)
-            if not f["live"]:
-                continue
-            try:
-                raw = await asyncio.to_thread(_get, self.url + "/" + f["url"])
-                self.fetches += 1
-                self._title(key, json.loads(raw))
-            except (OSError, ValueError, http.client.HTTPException):
-                # not written yet, gone with its run, or replaced while it was sent: the browser keeps the last one too
-                self.fetch_errors += 1
+            live = {k: f for k, f in list(self.feeds.items()) if f["live"]}
+            await asyncio.sleep(min([f["every"] for f in live.values()] or [200]) / 1000)
+            files: dict[str, list[tuple[str, str]]] = {}
+            for key, f in live.items():
+                file, _, panel = f["url"].partition("#")  # one file holds the session's panels
+                files.setdefault(file, []).append((key, panel))
+            for file, panels in files.items():
+                try:
+                    raw = await asyncio.to_thread(_get, self.url + "/" + file)
+                    self.fetches += 1
+                    pictures = json.loads(raw).get("panels", {})
+                except (OSError, ValueError, http.client.HTTPException):
+                    # not written yet, or gone with its runs: the browser keeps the last pictures too
+                    self.fetch_errors += 1
+                    continue
+                for key, panel in panels:
+                    if panel in pictures:
+                        self._title(key, pictures[panel])
 
 
 def _get(url: str) -> bytes:

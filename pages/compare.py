@@ -85,7 +85,7 @@ per_row = 2 if ui.lecture_mode() else 3
 LIVE_POINTS = 500  # drawn on a canvas over the plot (see pages/live_chart.js)
 height = ui.fig_height(300)
 SCOREBOARD_EVERY = (
-    3.0  # its metrics change every few seconds; a table redrawn often costs the browser more than the panels
+    6.0  # its metrics change every few seconds; a table redrawn often costs the browser more than the panels
 )
 
 
@@ -108,7 +108,7 @@ def panel_text(label: str):
 feeds = {rid: runner.watch(rid, panel_text(labels[rid])) for rid in ids}
 
 
-@ui.live(runner, every=ui.COMPARE_EVERY if None in feeds.values() else 1.0)
+@ui.live(runner, every=ui.COMPARE_EVERY if None in feeds.values() else 2.0)
 def panels():
     if wall:
         snaps = [s for i in ids if (s := runner.snapshot(i)) is not None]

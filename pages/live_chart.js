@@ -315,34 +315,51 @@ function show(div, canvas, fig) {
   div.__labChain = (div.__labChain || Promise.resolve()).then(() => first).then(() => drawFigure(div, canvas, fig));
 }
 
-// A live panel with a feed (lab/live/feed.py) fetches its picture file while its run trains: the page does
-// not rerun for it. The fetch is the only work when nothing changed (the text is compared before parsing).
-// Every fed panel of the page is fetched in the same tick and drawn in the same task, so the browser renders
-// one frame for all the panels that changed instead of one per panel: a frame has costs that do not depend
-// on how much changed (style, layerizing the whole page, hit-testing under the mouse), and nine panels polled
-// on their own made ~20 frames a second.
+// A live panel with a feed (lab/live/feed.py) fetches its picture while its run trains: the page does not
+// rerun for it. A feed's address is "<file>#<panel>": one file holds a session's panels, so a tick fetches each
+// file once for all the panels in it (nine panels' own files cost the server and the browser ~0.2 of a core
+// more in requests alone), and a file that did not change is not parsed (its text is compared first).
+// Every fed panel of the page is drawn in the same task, so the browser renders one frame for all the panels
+// that changed instead of one per panel: a frame has costs that do not depend on how much changed (style,
+// layerizing the whole page, hit-testing under the mouse).
 function poll(div, canvas) {
   const fed = window.__labFed || (window.__labFed = new Map());  // div -> its canvas
   fed.set(div, canvas);
   if (window.__labTicking) return;
   window.__labTicking = true;
+  const seen = new Map();  // file -> the text last parsed
   const tick = () => {
     for (const d of [...fed.keys()]) if (!d.__labFeed || !d.__labFeed.live || !d.isConnected) fed.delete(d);
     if (!fed.size) { window.__labTicking = false; return; }
-    const panels = [...fed.entries()];
-    const every = Math.min(...panels.map(([d]) => d.__labFeed.every));
+    const files = new Map();  // file -> [[div, canvas, panel], ...]
+    for (const [d, c] of fed.entries()) {
+      const [file, panel] = d.__labFeed.url.split("#");
+      if (!files.has(file)) files.set(file, []);
+      files.get(file).push([d, c, panel]);
+    }
+    const every = Math.min(...[...fed.keys()].map((d) => d.__labFeed.every));
     const started = performance.now();  // a tick every `every` ms, however long its fetches took
-    Promise.all(panels.map(([d, c]) => fetch(d.__labFeed.url, { cache: "no-store" })
+    Promise.all([...files.keys()].map((file) => fetch(file, { cache: "no-store" })
       .then((r) => (r.ok ? r.text() : null))
       .catch(() => null)
-      .then((text) => [d, c, text])))
+      .then((text) => [file, text])))
       .then((got) => {
-        for (const [d, c, text] of got) {
-          if (!text || text === d.__labFeedText) continue;
-          d.__labFeedText = text;
-          try { show(d, c, JSON.parse(text)); } catch (e) { /* a torn file: the next tick reads it whole */ }
+        const drawn = [];
+        for (const [file, text] of got) {
+          if (!text) continue;
+          let last = seen.get(file);
+          if (!last || last.text !== text) {
+            try { last = { text, panels: JSON.parse(text).panels || {} }; } catch (e) { continue; }  // a torn file: the next tick reads it whole
+            seen.set(file, last);
+          }
+          for (const [d, c, panel] of files.get(file)) {  // a panel mounted since still gets the file's picture
+            if (d.__labFeedText === text || !last.panels[panel]) continue;
+            d.__labFeedText = text;
+            show(d, c, last.panels[panel]);
+            drawn.push(d);
+          }
         }
-        return Promise.all(got.map(([d]) => d.__labChain));
+        return Promise.all(drawn.map((d) => d.__labChain));
       })
       .catch(() => {})
       .finally(() => setTimeout(tick, Math.max(0, every - (performance.now() - started))));

@@ -23,33 +23,52 @@ def render(s: Snapshot) -> str:
     return json.dumps({"step": s.step, "v": s.time})
 
 
-def read(feed: Feed, name: str):
-    path = os.path.join(feed.path, name + ".json")
+def file_of(feed: Feed, address: str) -> str:
+    url, _, _ = address.partition("#")
+    assert url.startswith(f"app/static/live/{feed.folder}/") and url.endswith(".json")
+    return os.path.join(feed.path, os.path.basename(url))
+
+
+def read(feed: Feed, address: str):
+    """The panel's picture in its file, or None."""
+    path = file_of(feed, address)
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        return json.load(f)
+        return json.load(f)["panels"].get(address.partition("#")[2])
+
+
+def files(feed: Feed) -> list[str]:
+    return sorted(f for f in os.listdir(feed.path) if not f.startswith("."))
 
 
 def test_a_watched_run_is_written_as_its_pictures_come_and_removed_when_unwatched(tmp_path):
-    latest = {"a": snap("a", 1.0, step=1), "b": snap("b", 1.0, samples=False)}
+    latest = {"a": snap("a", 1.0, step=1), "b": snap("b", 1.0, samples=False), "c": snap("c", 1.0, step=4)}
     feed = Feed(str(tmp_path), latest.get)
     feed.start()
     try:
-        name = feed.watch("a", render)
-        assert feed.url(name) == f"app/static/live/{feed.folder}/{name}.json"
-        assert wait_for(lambda: read(feed, name) == {"step": 1, "v": 1.0}, timeout=5)
+        a = feed.watch("a", render, group="s1")
+        assert wait_for(lambda: read(feed, a) == {"step": 1, "v": 1.0}, timeout=5)
         latest["a"] = snap("a", 2.0, step=7)
         feed.changed("a")
-        assert wait_for(lambda: read(feed, name) == {"step": 7, "v": 2.0}, timeout=5)
-        assert feed.watch("a", render) == name  # watched again (every rerun): the same file
-        other = feed.watch("b", render)  # no picture yet: nothing written
+        assert wait_for(lambda: read(feed, a) == {"step": 7, "v": 2.0}, timeout=5)
+        assert feed.watch("a", render, group="s1") == a  # watched again (every rerun): the same address
+        b = feed.watch("b", render, group="s1")  # no picture yet: not in the file
         feed.changed("b")
-        assert other != name and not wait_for(lambda: read(feed, other) is not None, timeout=0.3)
+        assert b != a and file_of(feed, b) == file_of(feed, a)  # one file for the session's panels
+        assert not wait_for(lambda: read(feed, b) is not None, timeout=0.3)
+        c = feed.watch("c", render, group="s2")  # another session: a file of its own
+        assert file_of(feed, c) != file_of(feed, a)
+        assert wait_for(lambda: read(feed, c) == {"step": 4, "v": 1.0}, timeout=5)
+        with open(file_of(feed, c)) as f:
+            assert list(json.load(f)["panels"]) == [c.partition("#")[2]]  # nothing of the other session's
         feed.changed("nobody")  # a run nobody watches: ignored
-        feed.unwatch("a")
-        assert read(feed, name) is None
-        assert [f for f in os.listdir(feed.path) if not f.startswith(".")] == []
+        feed.unwatch("a")  # the file is written again without it
+        assert wait_for(lambda: os.path.exists(file_of(feed, a)) and read(feed, a) is None, timeout=5)
+        feed.unwatch("b")  # the session's last panel: its file goes
+        assert not os.path.exists(file_of(feed, a))
+        feed.unwatch("c")
+        assert files(feed) == []
     finally:
         feed.close()
     assert not os.path.exists(feed.path)
@@ -70,16 +89,17 @@ def test_a_run_unwatched_while_its_picture_is_drawn_leaves_no_file(tmp_path):
     feed = Feed(str(tmp_path), {"a": snap("a", 1.0, step=1), "b": snap("b", 1.0, step=1)}.get)
     feed.start()
     try:
-        feed.watch("a", slow)
+        gone = feed.watch("a", slow, group="closed tab")
         feed.changed("a")
         assert drawing.wait(5)
         feed.unwatch("a")
         closed.set()
         # the one feed thread draws b only after a's drawing has finished (its temporary file is there for a
         # moment while it is written): once b's file is there, a's must be gone for good
-        other = feed.watch("b", render)
+        other = feed.watch("b", render, group="open tab")
         assert wait_for(lambda: read(feed, other) is not None, timeout=5)
-        assert os.listdir(feed.path) == [other + ".json"]
+        assert files(feed) == [os.path.basename(file_of(feed, other))]
+        assert not os.path.exists(file_of(feed, gone))
     finally:
         feed.close()
 
@@ -89,7 +109,7 @@ def test_a_panel_that_cannot_be_drawn_keeps_the_feed_going(tmp_path, capsys):
     feed = Feed(str(tmp_path), latest.get)
     feed.start()
     try:
-        feed.watch("bad", lambda s: 1 / 0)
+        feed.watch("bad", lambda s: 1 / 0)  # in the same file as the good one, which is still written
         good = feed.watch("good", render)
         assert wait_for(lambda: read(feed, good) == {"step": 3, "v": 1.0}, timeout=5)
     finally:
@@ -118,12 +138,13 @@ def test_the_pool_feeds_a_watched_run_while_it_trains_and_forgets_it_with_its_se
     s = LiveSession(pool)
     s.ensure("r", spec())
     assert wait_for(lambda: built(s, "r"))
-    url = s.watch("r", render)
-    assert url is not None and url.startswith("app/static/live/")
+    address = s.watch("r", render)
+    assert address is not None and address.startswith("app/static/live/")
+    url, _, name = address.partition("#")
     path = os.path.join(pool.feed.static_root, url[len("app/static/") :])
     assert wait_for(lambda: os.path.exists(path), timeout=10)
     s.play(["r"])
-    assert wait_for(lambda: json.load(open(path))["step"] > 20, timeout=30)
+    assert wait_for(lambda: json.load(open(path))["panels"][name]["step"] > 20, timeout=30)
     assert s.watch("nothing", render) is None  # not a run of this session
     s.close()
     assert not os.path.exists(path)

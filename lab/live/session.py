@@ -221,7 +221,7 @@ class LiveSession:
         feed = self.pool.feed
         if feed is None or not self.has(run_id):
             return None
-        return feed.url(feed.watch(self._gid(run_id), render))
+        return feed.watch(self._gid(run_id), render, group=self.id)  # one file for the session's panels
 
     def call(self, run_id: str, job: str, timeout: float = 120.0, **kwargs) -> Any:
         """Run a job (lab.live.jobs) on the run's model in its worker and return its answer.
