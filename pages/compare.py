@@ -101,6 +101,7 @@ def panel_text(label: str):
             max_points=LIVE_POINTS,
         ),
         extra={"v": snap.time},
+        binary=True,  # the samples as typed arrays (pages/live_chart.js reads them)
     )
 
 

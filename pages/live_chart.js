@@ -8,7 +8,9 @@
 // A panel with a feed (lab/live/feed.py) also fetches its newest picture by itself while its run trains,
 // so the page need not rerun for it; meanwhile the page's reruns send only the feed's address, not the picture.
 
-const CANVAS_MIN_POINTS = 100;  // below this, SVG points cost little and keep their hover labels
+// below this, SVG points cost little and keep their hover labels; a diffusion chain's live picture (~64 points,
+// what its 8 ms budget draws) goes to the canvas too: in SVG each of its updates was a whole Plotly.react
+const CANVAS_MIN_POINTS = 50;
 const TYPED = { f8: Float64Array, f4: Float32Array, i4: Int32Array, u4: Uint32Array, i2: Int16Array,
                 u2: Uint16Array, i1: Int8Array, u1: Uint8Array };
 

@@ -182,14 +182,21 @@ def template() -> dict:
 _TEMPLATE_JSON: str | None = None
 
 
-def spec_json(spec: dict, decimals: int = 4, extra: dict | None = None) -> str:
+def spec_json(spec: dict, decimals: int = 4, extra: dict | None = None, binary: bool = False) -> str:
     """A plain spec ({"data", "layout"}, e.g. `density_spec`'s) as the JSON of its plotly figure, with the
     default template, as plotly.js reads it. Arrays become lists rounded to `decimals` (1e-4 of a data
-    unit is far below a pixel) and non-finite numbers become null (JSON has no NaN). `extra`: top-level keys
-    for the live chart component (a picture's time "v", its feed)."""
+    unit is far below a pixel) and non-finite numbers become null (JSON has no NaN). `binary`: the traces'
+    1-D float arrays become plotly's typed arrays instead ({"dtype": "f4", "bdata": base64}, NaN kept): a
+    live panel's 1000 coordinates in 5 KB rather than 9, written and parsed without a number each.
+    `extra`: top-level keys for the live chart component (a picture's time "v", its feed)."""
     global _TEMPLATE_JSON
     if _TEMPLATE_JSON is None:
         _TEMPLATE_JSON = json.dumps(template())
+
+    def typed(v):
+        if isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype.kind == "f":
+            return {"dtype": "f4", "bdata": base64.b64encode(v.astype("<f4").tobytes()).decode("ascii")}
+        return plain(v)
 
     def plain(v):
         if isinstance(v, (np.ndarray, np.floating)):  # arrays of any shape, and float scalars (NaN -> null)
@@ -203,7 +210,7 @@ def spec_json(spec: dict, decimals: int = 4, extra: dict | None = None) -> str:
     rest = "," + layout[1:] if layout != "{}" else "}"
     return (
         '{"data":'
-        + json.dumps(spec.get("data", []), default=plain)
+        + json.dumps(spec.get("data", []), default=typed if binary else plain)
         + ',"layout":{"template":'
         + _TEMPLATE_JSON
         + rest
