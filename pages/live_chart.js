@@ -381,7 +381,7 @@ export default function (component) {
     });
     window.__labPlotly.catch(() => {});  // a chart that needs it says so; the preload has no one to tell
   }
-  if (data === '{"preload":true}') {  // the router's invisible first element (pages/live_chart.py): loading was all
+  if (data instanceof Uint8Array || data === '{"preload":true}') {  // the router's invisible first element (bytes, pages/live_chart.py): loading was all
     const cell = parentElement.closest('[data-testid="stElementContainer"]');
     if (cell) cell.style.display = "none";  // no gap in the page's layout
     return;

@@ -118,3 +118,17 @@ def test_a_panel_is_drawn_before_plotly_loads_and_plotly_takes_over(app_url, pag
     page.get_by_role("link", name="Datasets").click()
     page.wait_for_function(f"window.__labOver.slice({before}).some((x) => x)", timeout=60_000)
     assert_no_exception(page)
+
+
+def test_the_router_starts_plotly_js_from_an_invisible_first_element(app_url, page):
+    """Every page's first element is the live chart component with nothing to draw (sent as bytes, so the
+    server does not import pandas for it before the title): it fetches plotly.js and hides its own cell."""
+    with page.expect_request("**/plotly.min.js", timeout=60_000):
+        page.goto(app_url + "/lecture")
+    page.get_by_role("heading").first.wait_for(timeout=60_000)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stSidebar"] [data-testid="stElementContainer"]')]
+             .some((c) => c.style.display === 'none' && !c.querySelector('.lab-live-chart-box'))""",
+        timeout=30_000,
+    )  # a hidden cell that drew no chart
+    assert_no_exception(page)
