@@ -122,3 +122,21 @@ def test_a_live_panel_draws_its_density_picture_once_per_grid():
     )  # a new grid (a new dict) is drawn anew
     # p is shown relative to its maximum, so log p + 1 draws the same picture
     assert fresh["layout"]["images"][0]["source"] == a["layout"]["images"][0]["source"]
+
+
+def test_a_live_panel_may_send_the_grid_as_it_is_for_the_browser_to_smooth():
+    """upsample=1: the picture has the grid's own pixels (the browser stretches it smoothly), over the same
+    cells; a panel asking for another upsampling of the same grid gets its own picture, not the cached one."""
+    import base64
+    import struct
+
+    rng = np.random.default_rng(4)
+    dens = {"x": np.linspace(0, 1, 12), "y": np.linspace(0, 2, 10), "log_prob": rng.normal(size=(10, 12))}
+    small = density_spec(dens, None, "t", (0, 1, 0, 2), upsample=1)["layout"]["images"][0]
+    big = density_spec(dens, None, "t", (0, 1, 0, 2))["layout"]["images"][0]
+    assert small is not big
+    size = lambda im: struct.unpack(">II", base64.b64decode(im["source"].split(",", 1)[1])[16:24])  # noqa: E731
+    assert size(small) == (12, 10) and size(big) == (48, 40)  # PNG width, height
+    assert {k: v for k, v in small.items() if k != "source"} == {
+        k: v for k, v in big.items() if k != "source"
+    }

@@ -125,13 +125,15 @@ def density_spec(
     height: int = 360,
     floor: float = 12.0,
     max_points: int = 1500,
+    upsample: int = 4,
 ) -> dict:
     """`density_figure` as a plain {"data": [...], "layout": {...}} without the template (`spec_json`
     adds it): a live page sends six of these 4-5 times a second, and building a plotly Figure for each
-    costs more than the rest of the page together."""
+    costs more than the rest of the page together. `upsample` 1 sends the grid's own pixels and lets the
+    browser smooth the stretched picture (the same look on screen, a 40 x 40 grid in 1.4 KB instead of 18)."""
     traces, layout = [], _layout_dict(title, bounds, height)
     if density is not None:
-        layout["images"] = [_density_layer(density, floor)]
+        layout["images"] = [_density_layer(density, floor, upsample)]
     for pts, name, color in ((data, "data", DATA_COLOR), (samples, "samples", SAMPLE_COLOR)):
         if pts is not None and len(pts):
             d = np.asarray(pts)[:max_points]
@@ -151,23 +153,23 @@ def density_spec(
 # A live run's snapshot keeps its density grid (the same dict) for a second or two while its samples
 # move; its picture is drawn once, not on every redraw. Keyed by the dict's identity (snapshots are
 # never changed in place), holding the dict so the id is not reused.
-_LAYERS: dict[int, tuple[dict, float, dict]] = {}
+_LAYERS: dict[int, tuple[dict, tuple[float, int], dict]] = {}
 _LAYERS_LOCK = threading.Lock()
 
 
-def _density_layer(density: dict, floor: float) -> dict:
+def _density_layer(density: dict, floor: float, upsample: int = 4) -> dict:
     with _LAYERS_LOCK:
         hit = _LAYERS.get(id(density))
-    if hit is not None and hit[0] is density and hit[1] == floor:
+    if hit is not None and hit[0] is density and hit[1] == (floor, upsample):
         return hit[2]
     lp = np.asarray(density["log_prob"], dtype=float)
     top = np.nanmax(np.where(np.isfinite(lp), lp, -np.inf)) if np.isfinite(lp).any() else 0.0
     p = np.exp(np.clip(np.nan_to_num(lp, nan=-np.inf), top - floor, top) - top)
-    layer = density_image(p, density["x"], density["y"])
+    layer = density_image(p, density["x"], density["y"], upsample)
     with _LAYERS_LOCK:
         while len(_LAYERS) >= 64:
             _LAYERS.pop(next(iter(_LAYERS)))
-        _LAYERS[id(density)] = (density, floor, layer)
+        _LAYERS[id(density)] = (density, (floor, upsample), layer)
     return layer
 
 
