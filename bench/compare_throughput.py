@@ -27,7 +27,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tests.e2e.conftest import CHROMIUM_ARGS as ARGS  # noqa: E402  (Chromium as the e2e tests start it)
-from tests.e2e.conftest import cpu_seconds  # noqa: E402
+from tests.e2e.conftest import cpu_seconds, kill_group  # noqa: E402
 
 NINE = ["gmm", "kde", "ae", "vae", "gan", "flow", "ar", "ddpm", "score"]
 NEURAL = ["ae", "vae", "gan", "flow", "ar", "ddpm", "score"]
@@ -530,11 +530,7 @@ def cold_paints(b, n: int) -> list[float]:
             out.append(time.perf_counter() - t0)
             ctx.close()
         finally:
-            os.killpg(proc.pid, 15)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
+            kill_group(proc)
     return out
 
 
@@ -676,11 +672,7 @@ def main() -> None:
                 rows += crowd_rows(a, b, url, proc)
             b.close()
     finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+        kill_group(proc)
     print(
         f"\n# Compare throughput, {len(os.sched_getaffinity(0))} cores, workers "
         f"{a.workers or 'default'}, {time.strftime('%Y-%m-%d %H:%M')}\n"
