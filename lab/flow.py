@@ -304,6 +304,9 @@ class Flow(GenerativeModel):
         # sample and views use: it removes most of the optimiser's noise from the fitted density
         ema = copy.deepcopy(flow).requires_grad_(False)
         self.net = nn.ModuleDict({"flow": flow, "ema": ema})
+        # both parameter lists once: walking the modules for them three times a step was ~5 % of a step (the
+        # Parameter objects stay the same through .to(device) and load_state_dict)
+        self.params = (list(flow.parameters()), list(ema.parameters()))
         # fused: one kernel over every parameter (0.2 ms a step on one core, against 0.8 ms for foreach)
         self.opt = torch.optim.AdamW(flow.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         self.optimizers = [self.opt]
@@ -359,16 +362,15 @@ class Flow(GenerativeModel):
         loss = -self._log_prob_z(batch, layers=self.net["flow"]).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.net["flow"].parameters(), 10.0)
+        trained, averaged = self.params
+        nn.utils.clip_grad_norm_(trained, 10.0)
         self.opt.step()
         self.steps += 1
         if cfg.ema > 0:
             # ema <- d ema + (1 - d) w, with d ramping up so the first steps are not averaged with the init
             d = min(cfg.ema, (1 + self.steps) / (10 + self.steps))
             with torch.no_grad():
-                torch._foreach_lerp_(
-                    list(self.net["ema"].parameters()), list(self.net["flow"].parameters()), 1 - d
-                )
+                torch._foreach_lerp_(averaged, trained, 1 - d)
         return {"nll": float(loss.detach())}
 
     def _sample_z(self, n, generator):
