@@ -458,8 +458,9 @@ def solo_cli(key: str, seconds: float) -> float:
                 "moons",
                 "--seconds",
                 f"{seconds:g}",
-            ]
-            + ["--out", out],
+                "--out",
+                out,
+            ],
             cwd=ROOT,
             check=True,
             stdout=subprocess.DEVNULL,

@@ -3,8 +3,8 @@
 A crowd of real Chromium pages on the server's own two cores measures Chromium (a Compare page costs it
 about 8 CPU seconds to load), not the server; in a lecture every student's browser runs on their own laptop.
 `Session` speaks Streamlit's WebSocket protocol as the browser does: it runs the page with the link's query,
-reruns each live fragment when the server asks (auto_rerun), presses buttons, and fetches every live panel's
-picture file at the interval the page gives it (pages/live_chart.js), counting the pictures that were new.
+reruns each live fragment when the server asks (auto_rerun), presses buttons, and fetches its live panels'
+file (one per session) at the interval the page gives it (pages/live_chart.js), counting the pictures that were new.
 """
 
 from __future__ import annotations

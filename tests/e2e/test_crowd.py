@@ -1,5 +1,5 @@
 """Ten browser sessions on one real server: each trains its own runs, none sees another's, and closed
-sessions' runs stop (the pool's feed files, one per watched run, show what the server still holds)."""
+sessions' runs stop (the pool's feed files, one per session with a watched run, show what the server still holds)."""
 
 import glob
 import os
