@@ -12,11 +12,12 @@ a fixed number of steps instead (what a quiet budget buys, measured apart). `--t
 on a CSV of points (as `python -m lab train --data-file` does: 10 % held out) and measures against the
 true density of `--datasets` (one name): a sample of that density that is not the lab's own.
 
-Prints one markdown row per (model, dataset, seed): steps, training seconds, test NLL, KL to truth,
-energy distance (and its floor; and, over 4 draws, over its expected floor: see mean_energy_distance),
-blur gap, modes / high-quality fraction, sampling time; then, with more than one seed, a summary per
-(model, dataset): mean and standard error over the seeds of each number, and the worst seed (largest
-KL to truth, or energy distance / floor for a family without a density) with its value.
+Prints one markdown row per (model, dataset, seed): steps, training seconds, test NLL and KL to truth
+(on `--n-kl` fresh true points), energy distance (one draw, and its floor; `ed_mean`, the mean over
+`--ed-draws` draws, and that over its expected floor: see mean_energy_distance), blur gap, modes /
+high-quality fraction, sampling time; then, with more than one seed, a summary per (model, dataset):
+mean and standard error over the seeds of each number, and the worst seed (largest KL to truth, or
+`ed_mean` for a family without a density) with its value.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ COLUMNS = [
     "kl_to_truth",
     "energy_distance",
     "energy_distance_floor",
+    "ed_mean",
     "ed_over_mean_floor",
     "blur_gap",
     "modes",
@@ -78,12 +80,25 @@ def fit_thread_clock(spec: RunSpec, seconds: float) -> tuple[Run, float]:
     return run, cpu
 
 
-def mean_energy_distance(model, ds, n: int, seed: int, repeats: int = 4) -> tuple[float, float]:
+def kl_on_fresh_points(model, ds, n: int, seed: int) -> tuple[float, float, float]:
+    """(KL to truth, test NLL, entropy) on n fresh true points: KL = mean(log p_true - log p_model) over
+    the same points. At the Evaluator's 2500 points this estimate moves by +-0.003 nats from one set of
+    points to the next (a flow's 0.023 on one set was 0.0185 on 20,000), as much as the margins it is
+    read against; 20,000 points bring that to ~0.001."""
+    y = ds.sample(n, seed)
+    lp_true = np.asarray(ds.log_prob(y), dtype=np.float64)
+    lp = model.log_prob(y).double().numpy()
+    return float(np.mean(lp_true - lp)), float(-lp.mean()), float(-lp_true.mean())
+
+
+def mean_energy_distance(model, ds, n: int, seed: int, repeats: int = 16) -> tuple[float, float]:
     """(mean energy distance over `repeats` pairs of a model sample and a fresh true sample, n points each;
     its expected floor): two samples of one density sit at (1/n + 1/m) E|X - X'| on average (the
     V-statistic's zero diagonal), which the mean over true pairs estimates. One draw of the floor
-    spreads over a factor of ten (0.00025-0.003 on moons at n = 2500), so a ratio to one draw says more
-    about the draw than about the model; this ratio is ~1 for a perfect model, with ~0.35 spread."""
+    spreads over a factor of ten (0.00025-0.003 on moons at n = 2500), and one draw of a model's energy
+    distance as much, so a target on it is read against the mean over draws (the same quantity, the
+    expected energy distance at n points, with 1/sqrt(repeats) of the spread). The ratio is ~1 for a
+    perfect model; with 4 draws it still moved by +-0.35 between two sets of draws of one model."""
     eds, spans = [], []
     for r in range(repeats):
         g = torch.Generator().manual_seed(seed + 31 * r + 3)
@@ -107,6 +122,8 @@ def row(
     clock: str = "wall",
     train_file: str | None = None,
     steps: int | None = None,
+    n_kl: int = 20000,
+    ed_draws: int = 16,
 ) -> dict:
     ds = make_dataset(data, **data_params)
     train = load_points_csv(train_file) if train_file else ds
@@ -123,8 +140,10 @@ def row(
         cpu = time.thread_time() - t0
     m = Evaluator(ds, n=n_eval, seed=seed + 1000)(run.model)
     ed_mean, floor_mean = (
-        mean_energy_distance(run.model, ds, n_eval, seed + 2000) if ds.has_density else (None, None)
+        mean_energy_distance(run.model, ds, n_eval, seed + 2000, ed_draws) if ds.has_density else (None, None)
     )
+    if ds.has_density and run.model.has_log_prob and n_kl:
+        m["kl_to_truth"], m["test_nll"], m["entropy"] = kl_on_fresh_points(run.model, ds, n_kl, seed + 3000)
     return {
         "model": key,
         "data": data,
@@ -137,6 +156,7 @@ def row(
         "kl_to_truth": m.get("kl_to_truth"),
         "energy_distance": m["energy_distance"],
         "energy_distance_floor": m["energy_distance_floor"],
+        "ed_mean": ed_mean,
         "ed_over_mean_floor": ed_mean / floor_mean if ed_mean is not None else None,
         "blur_gap": m.get("blur_gap"),
         "modes": f"{m['modes']}/{m['n_modes']}" if "modes" in m else None,
@@ -150,6 +170,7 @@ SUMMARY = [
     "kl_to_truth",
     "test_nll",
     "energy_distance",
+    "ed_mean",
     "ed_over_floor",
     "ed_over_mean_floor",
     "blur_gap",
@@ -190,7 +211,13 @@ def summary(rows: list[dict]) -> None:
         )
         groups.setdefault((r["model"], r["data"]), []).append(r)
     for (model, data), rs in groups.items():
-        by = "kl_to_truth" if rs[0]["kl_to_truth"] is not None else "ed_over_floor"
+        by = (
+            "kl_to_truth"
+            if rs[0]["kl_to_truth"] is not None
+            else "ed_mean"
+            if rs[0]["ed_mean"] is not None
+            else "ed_over_floor"
+        )
         worst = max(rs, key=lambda r: r[by] if r[by] is not None and math.isfinite(r[by]) else math.inf)
         cells = [mean_se([r[c] for r in rs]) for c in SUMMARY]
         print(
@@ -209,6 +236,10 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", default="0", help="'0-4' or '0,3,7'")
     p.add_argument("--n-eval", type=int, default=2500)
     p.add_argument("--n-train", type=int, default=20000)
+    p.add_argument(
+        "--n-kl", type=int, default=20000, help="fresh true points for KL and test NLL (0: the --n-eval ones)"
+    )
+    p.add_argument("--ed-draws", type=int, default=16, help="draws averaged in ed_mean")
     p.add_argument("--set", action="append", default=[], help="field=value for every model")
     p.add_argument(
         "--data-set", action="append", default=[], help="field=value for every dataset (noise=0.05)"
@@ -249,6 +280,8 @@ def main(argv=None) -> None:
                     a.clock,
                     a.train_file,
                     a.steps,
+                    a.n_kl,
+                    a.ed_draws,
                 )
                 rows.append(r)
                 print("| " + " | ".join(fmt(r[c]) for c in COLUMNS) + " |", flush=True)
