@@ -211,13 +211,7 @@ def summary(rows: list[dict]) -> None:
         )
         groups.setdefault((r["model"], r["data"]), []).append(r)
     for (model, data), rs in groups.items():
-        by = (
-            "kl_to_truth"
-            if rs[0]["kl_to_truth"] is not None
-            else "ed_mean"
-            if rs[0]["ed_mean"] is not None
-            else "ed_over_floor"
-        )
+        by = next((c for c in ("kl_to_truth", "ed_mean") if rs[0][c] is not None), "ed_over_floor")
         worst = max(rs, key=lambda r: r[by] if r[by] is not None and math.isfinite(r[by]) else math.inf)
         cells = [mean_se([r[c] for r in rs]) for c in SUMMARY]
         print(
